@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One package, one module per concern (see README "Layout"). The C libraries
+// are system-library targets: Debian's -dev packages provide headers and .so,
+// and these targets only describe how to import and link them.
+let package = Package(
+    name: "nasd",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "nas", targets: ["nas"]),
+        .library(name: "SearchSpace", targets: ["SearchSpace"]),
+        .library(name: "Numerics", targets: ["Numerics"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // SHA-256 for the candidate hash; Foundation on Linux has no digest API.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        // oneDNN (libdnnl-dev): training and CPU inference kernels.
+        .systemLibrary(name: "CDNNL", pkgConfig: nil, providers: [.apt(["libdnnl-dev"])]),
+        // GSL (libgsl-dev) with OpenBLAS's CBLAS (libopenblas-dev), never gslcblas;
+        // the module map links openblas first, and the executable is linked
+        // --no-as-needed so GSL's cblas_* calls bind to OpenBLAS.
+        .systemLibrary(name: "CGSL", pkgConfig: nil, providers: [.apt(["libgsl-dev", "libopenblas-dev"])]),
+        // The Vulkan loader (libvulkan-dev); devices come from the ICDs installed.
+        .systemLibrary(name: "CVulkan", pkgConfig: nil, providers: [.apt(["libvulkan-dev", "mesa-vulkan-drivers"])]),
+
+        .target(
+            name: "Numerics",
+            dependencies: ["CGSL"]
+        ),
+        .target(
+            name: "SearchSpace",
+            dependencies: [
+                "Numerics",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "nas",
+            dependencies: [
+                "SearchSpace",
+                "Numerics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed"])]
+        ),
+
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
+        .testTarget(name: "NasCLITests", dependencies: ["nas", "SearchSpace"]),
+    ]
+)
