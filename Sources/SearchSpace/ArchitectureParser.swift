@@ -163,7 +163,8 @@ struct ArchitectureParser {
         for form in Architecture.KernelForm.allCases.sorted(by: { $0.description.count > $1.description.count })
         where lookingAt(form.description) {
             let after = index + form.description.unicodeScalars.count
-            if after < scalars.count, scalars[after].properties.numericType != nil { continue }
+            // The kernel must end at "_" (its field's end): "33" or "3s" is no kernel.
+            if after < scalars.count, scalars[after] != "_" { continue }
             index = after
             return form
         }

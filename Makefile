@@ -1,0 +1,21 @@
+# The two commands of README's quick start:
+#   make demo   installs what is missing, builds in release, runs the main job
+#   make test   installs what is missing, runs every test
+.PHONY: deps build demo test
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	swift build -c release
+
+demo: build
+	.build/release/nas space check SearchSpaces/mnasnet-fm.yaml SearchSpaces/mobilenetv2-fm.yaml SearchSpaces/tiny.yaml
+	@echo
+	.build/release/nas space sample SearchSpaces/mnasnet-fm.yaml --seed 7 --count 3
+	@echo
+	.build/release/nas arch show SearchSpaces/reference/mbv2-fm.arch
+
+test: deps
+	swift build --build-tests
+	swift test --skip-build

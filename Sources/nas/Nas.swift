@@ -1,0 +1,18 @@
+import ArgumentParser
+
+@main
+struct Nas: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nas",
+        abstract: "nasd: neural architecture search for mobile CNNs.",
+        discussion: """
+        Search spaces are YAML files (shipped under SearchSpaces/). An architecture is one \
+        canonical string, e.g.
+          r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_e1_o16|mb_r2_k3_s2_e6_o24|head_o256
+        and a candidate is named everywhere by the first 12 hex digits of its SHA-256.
+
+        Exit status: 0 on success, 2 when an input (file, string, option) is invalid, 1 on any other failure.
+        """,
+        subcommands: [SpaceCommand.self, ArchCommand.self]
+    )
+}

@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+
+/// The `nas` binary built next to this test bundle, run as a user would.
+struct NasProcess {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let binary: URL = {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        // The test bundle lives in the build products directory, beside `nas`.
+        return exe.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("nas").standardizedFileURL
+    }()
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = locate()
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func locate() -> URL {
+        // /proc/self/exe is …/debug/nasdPackageTests.xctest (a file) or a bundle directory.
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        for dir in [exe.deletingLastPathComponent(), exe.deletingLastPathComponent().deletingLastPathComponent()] {
+            let candidate = dir.appendingPathComponent("nas")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return binary
+    }
+
+    static func json(_ arguments: [String]) throws -> Any {
+        let result = try run(arguments)
+        #expect(result.status == 0, "\(arguments): \(result.stderr)")
+        return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
+    }
+}
+
+@Suite("nas CLI, end to end")
+struct NasCLITests {
+    @Test("nas arch show on the reference file gives mbv2-fm's params and MACs")
+    func archShow() throws {
+        let report = try NasProcess.json(["arch", "show", "SearchSpaces/reference/mbv2-fm.arch", "--json"]) as! [String: Any]
+        #expect(report["params"] as? Int == 149_098)
+        #expect(report["macs"] as? Int == 10_571_664)
+        #expect(report["hash"] as? String == "abcd0d503120")
+        let layers = report["layers"] as! [[String: Any]]
+        #expect(layers.reduce(0) { $0 + ($1["macs"] as! Int) } == 10_571_664)
+
+        let half = try NasProcess.json(["arch", "show", "SearchSpaces/reference/mbv2-fm-0.5.arch", "--json"]) as! [String: Any]
+        #expect(half["params"] as? Int == 45_882)
+        #expect(half["macs"] as? Int == 3_432_064)
+
+        let text = try NasProcess.run(["arch", "show", "SearchSpaces/reference/mbv2-fm.arch"])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("total: 149,098 params, 10,571,664 MACs"))
+    }
+
+    @Test("nas space sample prints the same five strings every time, and each round-trips through nas arch show")
+    func sample() throws {
+        let args = ["space", "sample", "SearchSpaces/mnasnet-fm.yaml", "--seed", "7", "--count", "5"]
+        let first = try NasProcess.run(args)
+        let second = try NasProcess.run(args)
+        #expect(first.status == 0)
+        #expect(first.stdout == second.stdout)
+        let lines = first.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5)
+        for line in lines {
+            let shown = try NasProcess.json(["arch", "show", line, "--json"]) as! [String: Any]
+            #expect(shown["arch"] as? String == line)
+        }
+        let json = try NasProcess.json(args + ["--json"]) as! [[String: String]]
+        #expect(json.map { $0["arch"]! } == lines)
+        #expect(json.allSatisfy { $0["hash"]!.count == 12 })
+    }
+
+    @Test("nas space check accepts the shipped spaces")
+    func checkShipped() throws {
+        let result = try NasProcess.run(["space", "check", "SearchSpaces/mnasnet-fm.yaml", "SearchSpaces/mobilenetv2-fm.yaml", "SearchSpaces/tiny.yaml"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("distinct architectures"))
+        let reports = try NasProcess.json(["space", "check", "SearchSpaces/tiny.yaml", "--json"]) as! [[String: Any]]
+        #expect(reports.first?["valid"] as? Bool == true)
+        #expect(reports.first?["decisions"] as? Int == 23)
+    }
+
+    @Test("nas space check rejects a bad file with file:line:column and exit status 2")
+    func checkBad() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-bad-\(UUID().uuidString).yaml").path
+        let text = try String(contentsOfFile: NasProcess.root.appendingPathComponent("SearchSpaces/tiny.yaml").path, encoding: .utf8)
+            .replacingOccurrences(of: "op: [sep, mb]", with: "op: [sep, mbconv]")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+
+        let result = try NasProcess.run(["space", "check", path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("\(path):"))
+        #expect(result.stderr.contains("error: unknown op 'mbconv'; expected conv, sep or mb"))
+
+        let json = try NasProcess.run(["space", "check", path, "--json"])
+        #expect(json.status == 2)
+        let reports = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [[String: Any]]
+        #expect(reports.first?["valid"] as? Bool == false)
+        #expect((reports.first?["errors"] as? [[String: Any]])?.first?["line"] as? Int != nil)
+    }
+
+    @Test("A bad architecture string exits 2 and points at the character")
+    func badArchitecture() throws {
+        let result = try NasProcess.run(["arch", "show", "r28_w1.0:stem_k3_s1_o16|mb_r1_k9_s1_e1_o16|head_o256"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("at character 32"))
+        #expect(result.stderr.contains("expected a kernel"))
+        let missing = try NasProcess.run(["arch", "show", "nowhere/x.arch"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("nowhere/x.arch: cannot be read"))
+    }
+
+    @Test("--help explains the commands")
+    func help() throws {
+        let result = try NasProcess.run(["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("space"))
+        #expect(result.stdout.contains("arch"))
+        let sample = try NasProcess.run(["space", "sample", "--help"])
+        #expect(sample.stdout.contains("--seed"))
+    }
+
+    @Test("GSL's CBLAS binds to OpenBLAS: libopenblas is a direct dependency, ahead of libgsl")
+    func openBLASFirst() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/readelf")
+        process.arguments = ["-d", NasProcess.locate().path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let needed = text.split(separator: "\n").filter { $0.contains("(NEEDED)") }
+        let blas = needed.firstIndex { $0.contains("libopenblas") }
+        let gsl = needed.firstIndex { $0.contains("libgsl.so") }
+        #expect(blas != nil && gsl != nil && blas! < gsl!, "\(needed)")
+        #expect(!needed.contains { $0.contains("libgslcblas") })
+    }
+}
