@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "nas", targets: ["nas"]),
         .library(name: "SearchSpace", targets: ["SearchSpace"]),
         .library(name: "Numerics", targets: ["Numerics"]),
+        .library(name: "Engine", targets: ["Engine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,6 +41,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(
+            name: "Engine",
+            dependencies: ["CDNNL", "SearchSpace", "Numerics"]
+        ),
         .executableTarget(
             name: "nas",
             dependencies: [
@@ -52,6 +57,7 @@ let package = Package(
 
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "SearchSpace"]),
     ]

@@ -70,6 +70,30 @@ public struct Layer: Hashable, Sendable {
     public let params: Int
     /// Multiply-accumulates for one image (convolutions and linear layers).
     public let macs: Int
+
+    /// Zero padding on each side of a conv: (k−1)/2, symmetric. For the odd
+    /// kernels nasd uses this gives "same" output, ⌈side/stride⌉, and it is
+    /// what ONNX, PyTorch and oneDNN all express directly.
+    public var padding: KernelSize {
+        KernelSize(height: (kernel.height - 1) / 2, width: (kernel.width - 1) / 2)
+    }
+
+    public init(index: Int, name: String, unit: String, kind: Kind, inputs: [Int], kernel: KernelSize, stride: Int,
+                groups: Int, bias: Bool, inputShape: TensorShape, outputShape: TensorShape, params: Int, macs: Int) {
+        self.index = index
+        self.name = name
+        self.unit = unit
+        self.kind = kind
+        self.inputs = inputs
+        self.kernel = kernel
+        self.stride = stride
+        self.groups = groups
+        self.bias = bias
+        self.inputShape = inputShape
+        self.outputShape = outputShape
+        self.params = params
+        self.macs = macs
+    }
 }
 
 public struct KernelSize: Hashable, Sendable, Codable, CustomStringConvertible {

@@ -51,7 +51,7 @@ struct NetworkReport: Encodable {
         let index: Int
         let name, unit, kind: String
         let inputs: [Int]
-        let kernel: [Int]
+        let kernel, padding: [Int]
         let stride, groups: Int
         let bias: Bool
         let input, output: [Int]
@@ -73,7 +73,8 @@ struct NetworkReport: Encodable {
         input = shape(network.input)
         layers = network.layers.map { l in
             LayerReport(index: l.index, name: l.name, unit: l.unit, kind: l.kind.rawValue, inputs: l.inputs,
-                        kernel: [l.kernel.height, l.kernel.width], stride: l.stride, groups: l.groups, bias: l.bias,
+                        kernel: [l.kernel.height, l.kernel.width],
+                        padding: [l.padding.height, l.padding.width], stride: l.stride, groups: l.groups, bias: l.bias,
                         input: shape(l.inputShape), output: shape(l.outputShape), params: l.params, macs: l.macs)
         }
     }

@@ -1,0 +1,99 @@
+import CDNNL
+import Numerics
+import SearchSpace
+
+/// Convolution (full, grouped/depthwise, k×k or 1×k/k×1, any stride, padding
+/// (k−1)/2): forward, backward data, backward weights. Weights live in the
+/// layout oneDNN chose for the forward pass; backward passes use the same.
+final class ConvolutionOp: TrainingOp {
+    let parameters: [Parameter]
+    private let weight: Parameter
+    private let bias: Parameter?
+    private let forwardPrimitive: Primitive
+    private let backwardData: Primitive?
+    private let backwardWeights: Primitive
+    private let sink: GradientSink?
+
+    init(layer: Layer, batch: Int, source: Memory, destination: Memory, destinationGradient: Memory,
+         sink: GradientSink?, context: ComputeContext, initialisation: RandomStream) throws(DNNLError) {
+        let i = layer.inputShape, o = layer.outputShape, g = layer.groups
+        let kh = layer.kernel.height, kw = layer.kernel.width
+        let weightDims = g == 1 ? [o.channels, i.channels, kh, kw] : [g, o.channels / g, i.channels / g, kh, kw]
+        let plainTag = g == 1 ? dnnl_oihw : dnnl_goihw
+        var src = source.descriptor.raw, dst = destination.descriptor.raw
+        var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
+        var biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
+        let strides = dnnlDims([layer.stride, layer.stride])
+        let padding = dnnlDims([layer.padding.height, layer.padding.width])
+
+        var forwardDesc = dnnl_convolution_desc_t()
+        try withOptionalPointer(layer.bias ? biasMD : nil) { biasPointer throws(DNNLError) in
+            try check(dnnl_convolution_forward_desc_init(&forwardDesc, dnnl_forward_training, dnnl_convolution_direct,
+                                                         &src, &weightsAny, biasPointer, &dst, strides, padding, padding),
+                      "dnnl_convolution_forward_desc_init (\(layer.name))")
+        }
+        forwardPrimitive = try Primitive(&forwardDesc, context: context, name: "\(layer.name) forward")
+        let weightLayout = forwardPrimitive.memoryDescriptor(dnnl_query_weights_md)
+
+        weight = try Parameter(name: "\(layer.name).weight", role: .convolutionWeight, dims: weightDims,
+                               plainTag: plainTag, layout: weightLayout, context: context)
+        bias = layer.bias ? try Parameter(name: "\(layer.name).bias", role: .bias, dims: [o.channels], plainTag: dnnl_a,
+                                          layout: MemoryDescriptor(biasMD), context: context) : nil
+        parameters = [weight] + (bias.map { [$0] } ?? [])
+
+        // He initialisation (fan in), from the run's initialisation stream.
+        let fanIn = Double(i.channels / g * kh * kw)
+        let std = (2.0 / fanIn).squareRoot()
+        try weight.setValues((0..<weight.count).map { _ in Float(initialisation.normal(standardDeviation: std)) })
+
+        var weightsChosen = weightLayout.raw
+        if let sink {
+            var diffSrc = sink.target.descriptor.raw
+            var dataDesc = dnnl_convolution_desc_t()
+            try check(dnnl_convolution_backward_data_desc_init(&dataDesc, dnnl_convolution_direct, &diffSrc, &weightsChosen,
+                                                               &dst, strides, padding, padding),
+                      "dnnl_convolution_backward_data_desc_init (\(layer.name))")
+            backwardData = try Primitive(&dataDesc, context: context, hint: forwardPrimitive, name: "\(layer.name) backward data")
+        } else {
+            backwardData = nil
+        }
+        var weightsDesc = dnnl_convolution_desc_t()
+        try withOptionalPointer(layer.bias ? biasMD : nil) { biasPointer throws(DNNLError) in
+            try check(dnnl_convolution_backward_weights_desc_init(&weightsDesc, dnnl_convolution_direct, &src, &weightsChosen,
+                                                                  biasPointer, &dst, strides, padding, padding),
+                      "dnnl_convolution_backward_weights_desc_init (\(layer.name))")
+        }
+        backwardWeights = try Primitive(&weightsDesc, context: context, hint: forwardPrimitive, name: "\(layer.name) backward weights")
+        self.sink = sink
+
+        var forwardArgs: [(Int32, Memory)] = [(DNNL_ARG_SRC, source), (DNNL_ARG_WEIGHTS, weight.value), (DNNL_ARG_DST, destination)]
+        var weightArgs: [(Int32, Memory)] = [(DNNL_ARG_SRC, source), (DNNL_ARG_DIFF_DST, destinationGradient),
+                                             (DNNL_ARG_DIFF_WEIGHTS, weight.gradient)]
+        if let bias {
+            forwardArgs.append((DNNL_ARG_BIAS, bias.value))
+            weightArgs.append((DNNL_ARG_DIFF_BIAS, bias.gradient))
+        }
+        forwardPrimitive.bind(forwardArgs)
+        backwardWeights.bind(weightArgs)
+        if let sink {
+            backwardData?.bind([(DNNL_ARG_DIFF_DST, destinationGradient), (DNNL_ARG_WEIGHTS, weight.value),
+                                (DNNL_ARG_DIFF_SRC, sink.target)])
+        }
+    }
+
+    func forward(training: Bool) throws(DNNLError) { try forwardPrimitive.execute() }
+
+    func backward() throws(DNNLError) {
+        try backwardWeights.execute()
+        if let backwardData, let sink {
+            try backwardData.execute()
+            try sink.finish()
+        }
+    }
+}
+
+/// Calls `body` with a pointer to `value`, or nil when there is none (oneDNN's optional descriptors).
+func withOptionalPointer<T>(_ value: T?, _ body: (UnsafeMutablePointer<T>?) throws(DNNLError) -> Void) throws(DNNLError) {
+    guard var value else { return try body(nil) }
+    try withUnsafeMutablePointer(to: &value) { (p) throws(DNNLError) in try body(p) }
+}

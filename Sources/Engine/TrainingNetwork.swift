@@ -1,0 +1,229 @@
+import CDNNL
+import Numerics
+import SearchSpace
+
+/// How activations are laid out between layers. One layout for the whole
+/// network, so data is reordered only where it enters and leaves.
+public enum ActivationLayout: String, CaseIterable, Sendable {
+    /// oneDNN's blocked channels (nChw16c with AVX-512, nChw8c otherwise): its
+    /// most mature training kernels.
+    case blocked
+    /// Channels last: no channel padding.
+    case nhwc
+
+    var tag: dnnl_format_tag_t {
+        switch self {
+        case .nhwc: return dnnl_acdb
+        case .blocked: return ComputeContext.isa.hasPrefix("avx512") ? dnnl_aBcd16b : dnnl_aBcd8b
+        }
+    }
+}
+
+/// An IR network instantiated for training at one batch size: every
+/// primitive created once, every buffer allocated once, executed per step.
+public final class TrainingNetwork {
+    public let layers: [Layer]
+    public let batch: Int
+    public let inputShape: TensorShape
+    public let layout: ActivationLayout
+    public let parameters: [Parameter]
+    let context: ComputeContext
+    private let input: Memory
+    private let inputGradient: Memory?
+    private let activations: [Memory]
+    private let gradients: [Memory]
+    private let ops: [any TrainingOp]
+    private let batchNorms: [(name: String, op: BatchNormOp)]
+
+    /// - Parameters:
+    ///   - initialisation: the stream weights are drawn from (He normal).
+    ///   - inputGradient: also compute the gradient of the input (for tests).
+    public init(layers: [Layer], input inputShape: TensorShape, batch: Int, context: ComputeContext,
+                layout: ActivationLayout = .blocked, initialisation: RandomStream,
+                inputGradient wantsInputGradient: Bool = false) throws(DNNLError) {
+        self.layers = layers
+        self.batch = batch
+        self.inputShape = inputShape
+        self.layout = layout
+        self.context = context
+        let inputDims = [batch, inputShape.channels, inputShape.height, inputShape.width]
+        let inputMD = try MemoryDescriptor(dims: inputDims, tag: dnnl_abcd)
+        input = try Memory(inputMD, context: context)
+        inputGradient = wantsInputGradient ? try Memory(inputMD, context: context) : nil
+
+        // Activations: one buffer per layer output, in the network's layout.
+        var descriptors: [MemoryDescriptor] = []
+        for layer in layers {
+            let o = layer.outputShape
+            switch layer.kind {
+            case .linear:
+                descriptors.append(try MemoryDescriptor(dims: [batch, o.channels], tag: dnnl_ab))
+            case .batchNorm, .relu6, .relu, .sigmoid:
+                descriptors.append(layer.inputs.first.map { descriptors[$0] } ?? inputMD)
+            default:
+                descriptors.append(try MemoryDescriptor(dims: nchw(batch, (o.channels, o.height, o.width)), tag: layout.tag))
+            }
+        }
+        var activations: [Memory] = []
+        for md in descriptors { activations.append(try Memory(md, context: context)) }
+        self.activations = activations
+
+        let plan = try GradientPlan(layers: layers, descriptors: descriptors, context: context)
+        self.gradients = plan.gradients
+        var pool = ScratchPool(context: context)
+
+        var ops: [any TrainingOp] = []
+        var batchNorms: [(String, BatchNormOp)] = []
+        let inputGradientMemory = inputGradient
+        for layer in layers {
+            let sources = layer.inputs.isEmpty ? [input] : layer.inputs.map { activations[$0] }
+            let destination = activations[layer.index]
+            let destinationGradient = plan.gradients[layer.index]
+            let sinkFor = { (slot: Int) throws(DNNLError) -> GradientSink? in
+                try plan.sink(for: layer, slot: slot, inputGradient: inputGradientMemory, pool: &pool)
+            }
+            switch layer.kind {
+            case .conv:
+                ops.append(try ConvolutionOp(layer: layer, batch: batch, source: sources[0], destination: destination,
+                                             destinationGradient: destinationGradient, sink: try sinkFor(0),
+                                             context: context, initialisation: initialisation))
+            case .batchNorm:
+                // BN's backward always yields the input gradient; with nobody to read it, it goes to scratch.
+                var sink = try sinkFor(0)
+                if sink == nil { sink = GradientSink(target: try pool.scratch(sources[0].descriptor, purpose: "discarded"), accumulate: nil) }
+                let op = try BatchNormOp(layer: layer, batch: batch, source: sources[0], destination: destination,
+                                         destinationGradient: destinationGradient, sink: sink!, context: context)
+                ops.append(op)
+                batchNorms.append((layer.name, op))
+            case .relu6, .relu, .sigmoid:
+                ops.append(try EltwiseOp(layer: layer, source: sources[0], destination: destination,
+                                         destinationGradient: destinationGradient, sink: try sinkFor(0), context: context))
+            case .add:
+                let gradients = try (0..<2).map { (slot) throws(DNNLError) in
+                    try plan.addGradient(for: layer, slot: slot, inputGradient: inputGradientMemory)
+                }
+                ops.append(try AddOp(layer: layer, sources: sources, destination: destination, gradients: gradients,
+                                     context: context))
+            case .channelScale:
+                ops.append(try ChannelScaleOp(layer: layer, input: sources[0], gate: sources[1], destination: destination,
+                                              destinationGradient: destinationGradient,
+                                              sinks: [try sinkFor(0), try sinkFor(1)],
+                                              product: try pool.scratch(sources[0].descriptor, purpose: "product"),
+                                              context: context))
+            case .globalAveragePool:
+                ops.append(try GlobalAveragePoolOp(layer: layer, source: sources[0], destination: destination,
+                                                   destinationGradient: destinationGradient, sink: try sinkFor(0),
+                                                   context: context))
+            case .linear:
+                ops.append(try LinearOp(layer: layer, batch: batch, source: sources[0], destination: destination,
+                                        destinationGradient: destinationGradient, sink: try sinkFor(0),
+                                        context: context, initialisation: initialisation))
+            }
+        }
+        self.ops = ops
+        self.batchNorms = batchNorms
+        self.parameters = ops.flatMap(\.parameters)
+    }
+
+    /// Builds the network an architecture decodes to.
+    public convenience init(network: Network, batch: Int, context: ComputeContext, layout: ActivationLayout = .blocked,
+                            initialisation: RandomStream) throws(DNNLError) {
+        try self.init(layers: network.layers, input: network.input, batch: batch, context: context, layout: layout,
+                      initialisation: initialisation)
+    }
+
+    // MARK: Steps
+
+    /// The input batch, N×C×H×W contiguous (NCHW): fill it before `forward`.
+    public var inputBuffer: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: input.pointer, count: batch * inputShape.elements)
+    }
+
+    public func forward(training: Bool) throws(DNNLError) {
+        for op in ops { try op.forward(training: training) }
+        try context.wait()
+    }
+
+    /// Backward from the gradient written into `outputGradientBuffer` (or set by
+    /// `setOutputGradient`); fills every parameter's gradient.
+    public func backward() throws(DNNLError) {
+        for op in ops.reversed() { try op.backward() }
+        try context.wait()
+    }
+
+    /// The output of the last layer when it is plain (the classifier's N×classes logits).
+    public var outputBuffer: UnsafeMutableBufferPointer<Float> {
+        let last = activations[activations.count - 1]
+        return UnsafeMutableBufferPointer(start: last.pointer, count: batch * layers[layers.count - 1].outputShape.elements)
+    }
+
+    /// Where the loss's gradient goes, laid out as `outputBuffer`.
+    public var outputGradientBuffer: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: gradients[gradients.count - 1].pointer,
+                                   count: batch * layers[layers.count - 1].outputShape.elements)
+    }
+
+    /// The last layer's output as plain NCHW, whatever its layout.
+    public func output() throws(DNNLError) -> [Float] {
+        try activations[activations.count - 1].plain(dims: outputDims, tag: outputTag)
+    }
+
+    /// Sets the gradient of the last layer's output from plain NCHW values.
+    public func setOutputGradient(_ values: [Float]) throws(DNNLError) {
+        try gradients[gradients.count - 1].setPlain(values, dims: outputDims, tag: outputTag)
+    }
+
+    /// The input's gradient after `backward`, plain NCHW (only when built with `inputGradient: true`).
+    public func inputGradients() throws(DNNLError) -> [Float]? {
+        try inputGradient?.plain(dims: [batch, inputShape.channels, inputShape.height, inputShape.width], tag: dnnl_abcd)
+    }
+
+    private var outputDims: [Int] {
+        let o = layers[layers.count - 1].outputShape
+        return layers[layers.count - 1].kind == .linear ? [batch, o.channels] : [batch, o.channels, o.height, o.width]
+    }
+
+    private var outputTag: dnnl_format_tag_t { layers[layers.count - 1].kind == .linear ? dnnl_ab : dnnl_abcd }
+
+    // MARK: Batch-norm statistics
+
+    /// Running mean and variance of every BN layer, by layer name.
+    public func runningStatistics() -> [(name: String, mean: [Float], variance: [Float])] {
+        batchNorms.map { name, op in
+            let c = op.scale.count
+            return (name, Array(UnsafeBufferPointer(start: op.runningMean.pointer, count: c)),
+                    Array(UnsafeBufferPointer(start: op.runningVariance.pointer, count: c)))
+        }
+    }
+
+    public func setRunningStatistics(name: String, mean: [Float], variance: [Float]) {
+        guard let op = batchNorms.first(where: { $0.name == name })?.op else { return }
+        op.runningMean.pointer.update(from: mean, count: min(mean.count, op.scale.count))
+        op.runningVariance.pointer.update(from: variance, count: min(variance.count, op.scale.count))
+    }
+
+    /// Bytes held by activations and gradients (distinct buffers).
+    public var activationBytes: Int {
+        var seen = Set<ObjectIdentifier>()
+        return (activations + gradients).reduce(0) { total, m in
+            seen.insert(ObjectIdentifier(m)).inserted ? total + m.descriptor.byteCount : total
+        }
+    }
+}
+
+/// Scratch buffers shared by layers that use them one after another.
+struct ScratchPool {
+    let context: ComputeContext
+    private var buffers: [(purpose: String, memory: Memory)] = []
+
+    init(context: ComputeContext) { self.context = context }
+
+    mutating func scratch(_ descriptor: MemoryDescriptor, purpose: String) throws(DNNLError) -> Memory {
+        if let found = buffers.first(where: { $0.purpose == purpose && $0.memory.descriptor == descriptor }) {
+            return found.memory
+        }
+        let memory = try Memory(descriptor, context: context)
+        buffers.append((purpose, memory))
+        return memory
+    }
+}
