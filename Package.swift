@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SearchSpace", targets: ["SearchSpace"]),
         .library(name: "Numerics", targets: ["Numerics"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -45,11 +46,19 @@ let package = Package(
             name: "Engine",
             dependencies: ["CDNNL", "SearchSpace", "Numerics"]
         ),
+        // zlib, for the gzipped Fashion-MNIST files.
+        .systemLibrary(name: "CZlib", pkgConfig: nil, providers: [.apt(["zlib1g-dev"])]),
+        .target(
+            name: "Training",
+            dependencies: ["Engine", "SearchSpace", "Numerics", "CZlib"]
+        ),
         .executableTarget(
             name: "nas",
             dependencies: [
                 "SearchSpace",
                 "Numerics",
+                "Engine",
+                "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed"])]
@@ -57,6 +66,7 @@ let package = Package(
 
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "SearchSpace"]),

@@ -13,6 +13,7 @@ final class ConvolutionOp: TrainingOp {
     private let backwardData: Primitive?
     private let backwardWeights: Primitive
     private let sink: GradientSink?
+    private var weightReorder: Primitive?
 
     init(layer: Layer, batch: Int, source: Memory, destination: Memory, destinationGradient: Memory,
          sink: GradientSink?, context: ComputeContext, initialisation: RandomStream) throws(DNNLError) {
@@ -47,13 +48,26 @@ final class ConvolutionOp: TrainingOp {
         try weight.setValues((0..<weight.count).map { _ in Float(initialisation.normal(standardDeviation: std)) })
 
         var weightsChosen = weightLayout.raw
+        // Backward data may want the weights in another layout than forward
+        // (1×1 kernels transpose their blocking); then it reads a copy,
+        // reordered once per step, rather than fall back to a reference kernel.
+        var dataWeights: Memory?
         if let sink {
             var diffSrc = sink.target.descriptor.raw
             var dataDesc = dnnl_convolution_desc_t()
-            try check(dnnl_convolution_backward_data_desc_init(&dataDesc, dnnl_convolution_direct, &diffSrc, &weightsChosen,
+            try check(dnnl_convolution_backward_data_desc_init(&dataDesc, dnnl_convolution_direct, &diffSrc, &weightsAny,
                                                                &dst, strides, padding, padding),
                       "dnnl_convolution_backward_data_desc_init (\(layer.name))")
-            backwardData = try Primitive(&dataDesc, context: context, hint: forwardPrimitive, name: "\(layer.name) backward data")
+            let primitive = try Primitive(&dataDesc, context: context, hint: forwardPrimitive, name: "\(layer.name) backward data")
+            let wanted = primitive.memoryDescriptor(dnnl_query_weights_md)
+            if !(wanted == weightLayout) {
+                let copy = try Memory(wanted, context: context)
+                let reorder = try Primitive(reorderFrom: weightLayout, to: wanted, context: context)
+                reorder.bind([(DNNL_ARG_FROM, weight.value), (DNNL_ARG_TO, copy)])
+                weightReorder = reorder
+                dataWeights = copy
+            }
+            backwardData = primitive
         } else {
             backwardData = nil
         }
@@ -76,7 +90,7 @@ final class ConvolutionOp: TrainingOp {
         forwardPrimitive.bind(forwardArgs)
         backwardWeights.bind(weightArgs)
         if let sink {
-            backwardData?.bind([(DNNL_ARG_DIFF_DST, destinationGradient), (DNNL_ARG_WEIGHTS, weight.value),
+            backwardData?.bind([(DNNL_ARG_DIFF_DST, destinationGradient), (DNNL_ARG_WEIGHTS, dataWeights ?? weight.value),
                                 (DNNL_ARG_DIFF_SRC, sink.target)])
         }
     }
@@ -86,6 +100,7 @@ final class ConvolutionOp: TrainingOp {
     func backward() throws(DNNLError) {
         try backwardWeights.execute()
         if let backwardData, let sink {
+            try weightReorder?.execute()
             try backwardData.execute()
             try sink.finish()
         }

@@ -1,0 +1,163 @@
+import Engine
+import Foundation
+import Numerics
+import SearchSpace
+
+/// How one candidate is trained: the proxy task plus the fixed recipe.
+public struct TrainingConfiguration: Sendable {
+    public var epochs: Int
+    /// Training images taken from the 50k split (its first `subset`); nil for all.
+    public var subset: Int?
+    public var batch: Int
+    public var learningRate: Double
+    public var warmupEpochs: Double
+    public var labelSmoothing: Double
+    public var momentum: Double = 0.9
+    public var weightDecay: Double = 4e-5
+    public var seed: UInt64
+    public var layout: ActivationLayout = .blocked
+
+    public init(epochs: Int, subset: Int?, batch: Int, learningRate: Double, warmupEpochs: Double,
+                labelSmoothing: Double, seed: UInt64) {
+        self.epochs = epochs
+        self.subset = subset
+        self.batch = batch
+        self.learningRate = learningRate
+        self.warmupEpochs = warmupEpochs
+        self.labelSmoothing = labelSmoothing
+        self.seed = seed
+    }
+
+    /// The proxy task a search space declares.
+    public init(proxy: SearchSpace.ProxyTask, seed: UInt64) {
+        self.init(epochs: proxy.epochs, subset: proxy.subset, batch: proxy.batch, learningRate: proxy.learningRate,
+                  warmupEpochs: proxy.warmupEpochs, labelSmoothing: proxy.labelSmoothing, seed: seed)
+    }
+}
+
+/// Where training stands, for progress bars.
+public struct TrainingProgress: Sendable {
+    public let epoch: Int
+    public let epochs: Int
+    public let step: Int
+    public let stepsPerEpoch: Int
+    public let loss: Double
+    public let imagesPerSecond: Double
+    public let elapsedSeconds: Double
+
+    public var fraction: Double { Double((epoch - 1) * stepsPerEpoch + step) / Double(epochs * stepsPerEpoch) }
+    public var remainingSeconds: Double { fraction > 0 ? elapsedSeconds * (1 - fraction) / fraction : 0 }
+}
+
+/// The outcome of training one candidate.
+public struct TrainingResult: Sendable {
+    public var validationAccuracy: Double?
+    public var validationLoss: Double?
+    public var testAccuracy: Double?
+    public var epochs: Int
+    public var trainSeconds: Double
+    public var imagesPerSecond: Double
+    /// Set when the loss became NaN or infinite: training stopped there.
+    public var divergedAtStep: Int?
+}
+
+/// Trains an architecture on the Fashion-MNIST proxy task with oneDNN.
+public final class Trainer {
+    public let architecture: Architecture
+    public let configuration: TrainingConfiguration
+    public let network: TrainingNetwork
+    private let trainPipeline: InputPipeline
+    private let validationPipeline: InputPipeline
+    private let loss: SoftmaxCrossEntropy
+    private let dataOrder: RandomStream
+    private let augmentation: RandomStream
+
+    public init(architecture: Architecture, split: DatasetSplit, configuration: TrainingConfiguration,
+                context: ComputeContext) throws(DNNLError) {
+        self.architecture = architecture
+        self.configuration = configuration
+        let decoded = Network(architecture)
+        network = try TrainingNetwork(network: decoded, batch: configuration.batch, context: context,
+                                      layout: configuration.layout,
+                                      initialisation: RandomStream(seed: configuration.seed, name: "weights"))
+        let train = configuration.subset.map { split.train.subset(Array(0..<min($0, split.train.count))) } ?? split.train
+        trainPipeline = InputPipeline(train, resolution: architecture.resolution)
+        validationPipeline = InputPipeline(split.validation, resolution: architecture.resolution)
+        loss = SoftmaxCrossEntropy(labelSmoothing: Float(configuration.labelSmoothing))
+        dataOrder = RandomStream(seed: configuration.seed, name: "data-order")
+        augmentation = RandomStream(seed: configuration.seed, name: "augmentation")
+    }
+
+    public var stepsPerEpoch: Int { trainPipeline.count / configuration.batch }
+
+    /// Trains for the configured epochs (dropping each epoch's last partial
+    /// batch), then evaluates on the validation split.
+    public func train(progress: (TrainingProgress) -> Void = { _ in }) throws(DNNLError) -> TrainingResult {
+        let batch = configuration.batch
+        let steps = stepsPerEpoch
+        precondition(steps > 0, "the subset holds fewer images than one batch")
+        let schedule = LearningRateSchedule(peak: configuration.learningRate,
+                                            warmupSteps: Int((configuration.warmupEpochs * Double(steps)).rounded()),
+                                            totalSteps: configuration.epochs * steps)
+        let optimizer = NesterovSGD(parameters: network.parameters, momentum: Float(configuration.momentum),
+                                    weightDecay: Float(configuration.weightDecay))
+        let classes = network.layers.last!.outputShape.channels
+        let start = Date()
+        var step = 0
+        for epoch in 1...configuration.epochs {
+            let order = dataOrder.permutation(trainPipeline.count)
+            for s in 0..<steps {
+                let indices = order[(s * batch)..<((s + 1) * batch)]
+                trainPipeline.fill(network.inputBuffer, indices: indices, augmentation: augmentation)
+                try network.forward(training: true)
+                let labels = ArraySlice(indices.map { trainPipeline.labels[$0] })
+                let (value, _) = loss.evaluate(logits: UnsafeBufferPointer(network.outputBuffer), labels: labels,
+                                               classes: classes, gradient: network.outputGradientBuffer)
+                guard value.isFinite else {
+                    return TrainingResult(epochs: epoch, trainSeconds: Date().timeIntervalSince(start),
+                                          imagesPerSecond: 0, divergedAtStep: step)
+                }
+                try network.backward()
+                optimizer.step(learningRate: Float(schedule.rate(atStep: step)))
+                step += 1
+                let elapsed = Date().timeIntervalSince(start)
+                progress(TrainingProgress(epoch: epoch, epochs: configuration.epochs, step: s + 1, stepsPerEpoch: steps,
+                                          loss: value, imagesPerSecond: Double(step * batch) / max(elapsed, 1e-9),
+                                          elapsedSeconds: elapsed))
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let (accuracy, validationLoss) = try evaluate(validationPipeline)
+        return TrainingResult(validationAccuracy: accuracy, validationLoss: validationLoss, epochs: configuration.epochs,
+                              trainSeconds: seconds, imagesPerSecond: Double(step * batch) / seconds)
+    }
+
+    /// Top-1 accuracy and mean loss (without label smoothing) in evaluation mode.
+    public func evaluate(_ pipeline: InputPipeline) throws(DNNLError) -> (accuracy: Double, loss: Double) {
+        let batch = configuration.batch
+        let classes = network.layers.last!.outputShape.channels
+        let plain = SoftmaxCrossEntropy()
+        var correct = 0
+        var total = 0.0
+        var start = 0
+        while start < pipeline.count {
+            let end = min(start + batch, pipeline.count)
+            // A partial last batch is padded by repeating its first image; only real rows count.
+            let indices = Array(start..<end) + Array(repeating: start, count: batch - (end - start))
+            pipeline.fill(network.inputBuffer, indices: indices[...], augmentation: nil)
+            try network.forward(training: false)
+            let rows = end - start
+            let logits = UnsafeBufferPointer(rebasing: network.outputBuffer[0..<(rows * classes)])
+            let (value, hits) = plain.evaluate(logits: logits, labels: pipeline.labels[start..<end], classes: classes)
+            correct += hits
+            total += value * Double(rows)
+            start = end
+        }
+        return (Double(correct) / Double(pipeline.count), total / Double(pipeline.count))
+    }
+
+    /// Accuracy on other images (the test set, when asked for).
+    public func evaluate(_ images: LabelledImages) throws(DNNLError) -> (accuracy: Double, loss: Double) {
+        try evaluate(InputPipeline(images, resolution: architecture.resolution))
+    }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Engine
+import Foundation
+import SearchSpace
+import Training
+
+/// Options every command that trains shares.
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Search space whose proxy section gives the defaults for the options below.")
+    var space = "SearchSpaces/mnasnet-fm.yaml"
+
+    @Option(help: "Epochs (default: the space's proxy).")
+    var epochs: Int?
+
+    @Option(help: "Training images from the 50k training split, 1...50000 (default: the space's proxy).")
+    var subset: Int?
+
+    @Option(help: "Batch size (default: the space's proxy).")
+    var batch: Int?
+
+    @Option(name: .customLong("lr"), help: "Peak learning rate (default: the space's proxy).")
+    var learningRate: Double?
+
+    @Option(help: "Linear warm-up, in epochs (default: the space's proxy).")
+    var warmupEpochs: Double?
+
+    @Option(help: "Label smoothing (default: the space's proxy).")
+    var labelSmoothing: Double?
+
+    @Option(help: "Seed of the weight, data-order and augmentation streams.")
+    var seed: UInt64 = 0
+
+    @Option(help: "OpenMP threads for oneDNN.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Activation layout between layers: blocked or nhwc.")
+    var layout: ActivationLayout = .blocked
+
+    func validate() throws {
+        if let epochs, !(1...1000).contains(epochs) { throw ValidationError("--epochs must be in 1...1000, got \(epochs).") }
+        if let subset, !(1...50_000).contains(subset) { throw ValidationError("--subset must be in 1...50000, got \(subset).") }
+        if let batch, !(1...4096).contains(batch) { throw ValidationError("--batch must be in 1...4096, got \(batch).") }
+        if let learningRate, !(learningRate > 0 && learningRate <= 10) { throw ValidationError("--lr must be in (0, 10], got \(learningRate).") }
+        if let labelSmoothing, !(0...0.5).contains(labelSmoothing) { throw ValidationError("--label-smoothing must be in 0...0.5.") }
+        if !(1...256).contains(threads) { throw ValidationError("--threads must be in 1...256, got \(threads).") }
+    }
+
+    /// The proxy task of `space`, with the options given on top.
+    func configuration() throws -> TrainingConfiguration {
+        let proxy: SearchSpace.ProxyTask
+        do { proxy = try SearchSpace(contentsOf: space).proxy } catch { throw invalidInput(error) }
+        var configuration = TrainingConfiguration(proxy: proxy, seed: seed)
+        if let epochs { configuration.epochs = epochs }
+        if let subset { configuration.subset = subset }
+        if let batch { configuration.batch = batch }
+        if let learningRate { configuration.learningRate = learningRate }
+        if let warmupEpochs { configuration.warmupEpochs = warmupEpochs }
+        if let labelSmoothing { configuration.labelSmoothing = labelSmoothing }
+        configuration.layout = layout
+        guard (configuration.subset ?? 50_000) >= configuration.batch else {
+            throw invalidInput("the subset (\(configuration.subset ?? 50_000) images) is smaller than one batch (\(configuration.batch)); raise --subset or lower --batch")
+        }
+        return configuration
+    }
+}
+
+extension ActivationLayout: ExpressibleByArgument {}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train an architecture on the Fashion-MNIST proxy task (oneDNN).",
+        discussion: """
+        Recipe: SGD with Nesterov momentum 0.9, weight decay 4e-5 on conv and linear weights, \
+        linear warm-up then cosine decay per step, optional label smoothing, He initialisation, \
+        random 2-pixel crops and horizontal flips. The 60k training images are split once into \
+        50k train and 10k validation (a fixed seed); the 10k test set is read only with --test.
+        """
+    )
+
+    @Option(help: "Architecture string or .arch file.")
+    var arch: String
+
+    @OptionGroup var training: TrainingOptions
+
+    @Flag(help: "Also report accuracy on the 10k test set (never used to rank candidates).")
+    var test = false
+
+    @Option(help: "Write the trained weights and BN statistics here (format in README).")
+    var save: String?
+
+    @Flag(help: "Print the result as JSON on standard output.")
+    var json = false
+
+    func run() throws {
+        let architecture: Architecture
+        do { architecture = try Architecture(argument: arch) } catch { throw invalidInput(error) }
+        let configuration = try training.configuration()
+        let split: DatasetSplit
+        do { split = try DatasetSplit.load() } catch { throw invalidInput(error) }
+        let context = try ComputeContext(threads: training.threads)
+        let trainer = try Trainer(architecture: architecture, split: split, configuration: configuration, context: context)
+
+        var bar = ProgressBar()
+        var result = try trainer.train { p in
+            bar.update(fraction: p.fraction, detail: String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.0f img/s  ETA %@",
+                                                            p.epoch, p.epochs, p.step, p.stepsPerEpoch, p.loss,
+                                                            p.imagesPerSecond, clock(p.remainingSeconds)))
+        }
+        bar.finish()
+        if let step = result.divergedAtStep {
+            FileHandle.standardError.write(Data("diverged: the loss became NaN or infinite at step \(step); lower --lr\n".utf8))
+        } else if test {
+            result.testAccuracy = try trainer.evaluate(try FashionMNIST.test()).accuracy
+        }
+        if let save, result.divergedAtStep == nil {
+            try WeightsFile(network: trainer.network, architecture: architecture).write(to: save)
+        }
+        let report = TrainReport(architecture: architecture, configuration: configuration, threads: training.threads,
+                                 result: result)
+        if json {
+            try printJSON(report)
+        } else {
+            print(report.text)
+        }
+    }
+}
+
+struct TrainReport: Encodable {
+    let arch, hash, layout: String
+    let valAccuracy, valLoss, testAccuracy: Double?
+    let epochs, batch, subset, threads, splitSeed: Int
+    let seed: UInt64
+    let trainSeconds, imagesPerSecond: Double
+    let diverged: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case arch, hash, layout, epochs, batch, subset, threads, seed, diverged
+        case valAccuracy = "val_accuracy", valLoss = "val_loss", testAccuracy = "test_accuracy"
+        case splitSeed = "split_seed", trainSeconds = "train_seconds", imagesPerSecond = "images_per_second"
+    }
+
+    init(architecture: Architecture, configuration: TrainingConfiguration, threads: Int, result: TrainingResult) {
+        arch = architecture.description
+        hash = architecture.hash
+        layout = configuration.layout.rawValue
+        valAccuracy = result.validationAccuracy
+        valLoss = result.validationLoss
+        testAccuracy = result.testAccuracy
+        epochs = result.epochs
+        batch = configuration.batch
+        subset = configuration.subset ?? 50_000
+        self.threads = threads
+        splitSeed = Int(DatasetSplit.seed)
+        seed = configuration.seed
+        trainSeconds = (result.trainSeconds * 100).rounded() / 100
+        imagesPerSecond = result.imagesPerSecond.rounded()
+        diverged = result.divergedAtStep != nil
+    }
+
+    var text: String {
+        var lines = ["\(arch)  (\(hash))"]
+        if diverged {
+            lines.append("  diverged")
+        } else {
+            lines.append(String(format: "  validation accuracy %.2f%%  loss %.4f", (valAccuracy ?? 0) * 100, valLoss ?? 0))
+            if let testAccuracy { lines.append(String(format: "  test accuracy %.2f%%", testAccuracy * 100)) }
+        }
+        lines.append(String(format: "  %d epochs × %d images, batch %d, %d threads: %.1f s, %.0f images/s",
+                            epochs, subset, batch, threads, trainSeconds, imagesPerSecond))
+        return lines.joined(separator: "\n")
+    }
+}
