@@ -14,6 +14,7 @@ final class ConvolutionOp: TrainingOp {
     private let backwardWeights: Primitive
     private let sink: GradientSink?
     private var weightReorder: Primitive?
+    private var gradientReorder: Primitive?
 
     init(layer: Layer, batch: Int, source: Memory, destination: Memory, destinationGradient: Memory,
          sink: GradientSink?, context: ComputeContext, initialisation: RandomStream) throws(DNNLError) {
@@ -47,7 +48,6 @@ final class ConvolutionOp: TrainingOp {
         let std = (2.0 / fanIn).squareRoot()
         try weight.setValues((0..<weight.count).map { _ in Float(initialisation.normal(standardDeviation: std)) })
 
-        var weightsChosen = weightLayout.raw
         // Backward data may want the weights in another layout than forward
         // (1×1 kernels transpose their blocking); then it reads a copy,
         // reordered once per step, rather than fall back to a reference kernel.
@@ -71,18 +71,29 @@ final class ConvolutionOp: TrainingOp {
         } else {
             backwardData = nil
         }
+        // Likewise the weight gradient may come in another layout; the optimiser
+        // updates value and gradient element by element, so it is reordered
+        // into the value's layout.
         var weightsDesc = dnnl_convolution_desc_t()
         try withOptionalPointer(layer.bias ? biasMD : nil) { biasPointer throws(DNNLError) in
-            try check(dnnl_convolution_backward_weights_desc_init(&weightsDesc, dnnl_convolution_direct, &src, &weightsChosen,
+            try check(dnnl_convolution_backward_weights_desc_init(&weightsDesc, dnnl_convolution_direct, &src, &weightsAny,
                                                                   biasPointer, &dst, strides, padding, padding),
                       "dnnl_convolution_backward_weights_desc_init (\(layer.name))")
         }
         backwardWeights = try Primitive(&weightsDesc, context: context, hint: forwardPrimitive, name: "\(layer.name) backward weights")
+        let gradientLayout = backwardWeights.memoryDescriptor(dnnl_query_diff_weights_md)
+        var gradientTarget = weight.gradient
+        if !(gradientLayout == weightLayout) {
+            gradientTarget = try Memory(gradientLayout, context: context)
+            let reorder = try Primitive(reorderFrom: gradientLayout, to: weightLayout, context: context)
+            reorder.bind([(DNNL_ARG_FROM, gradientTarget), (DNNL_ARG_TO, weight.gradient)])
+            gradientReorder = reorder
+        }
         self.sink = sink
 
         var forwardArgs: [(Int32, Memory)] = [(DNNL_ARG_SRC, source), (DNNL_ARG_WEIGHTS, weight.value), (DNNL_ARG_DST, destination)]
         var weightArgs: [(Int32, Memory)] = [(DNNL_ARG_SRC, source), (DNNL_ARG_DIFF_DST, destinationGradient),
-                                             (DNNL_ARG_DIFF_WEIGHTS, weight.gradient)]
+                                             (DNNL_ARG_DIFF_WEIGHTS, gradientTarget)]
         if let bias {
             forwardArgs.append((DNNL_ARG_BIAS, bias.value))
             weightArgs.append((DNNL_ARG_DIFF_BIAS, bias.gradient))
@@ -99,6 +110,7 @@ final class ConvolutionOp: TrainingOp {
 
     func backward() throws(DNNLError) {
         try backwardWeights.execute()
+        try gradientReorder?.execute()
         if let backwardData, let sink {
             try weightReorder?.execute()
             try backwardData.execute()

@@ -47,7 +47,9 @@ public final class TrainingNetwork {
         self.layout = layout
         self.context = context
         let inputDims = [batch, inputShape.channels, inputShape.height, inputShape.width]
-        let inputMD = try MemoryDescriptor(dims: inputDims, tag: dnnl_abcd)
+        // Channels-last networks read the image channels-last too (for one
+        // channel the bytes are the same as NCHW), so the stem has a fast kernel.
+        let inputMD = try MemoryDescriptor(dims: inputDims, tag: layout == .nhwc ? dnnl_acdb : dnnl_abcd)
         input = try Memory(inputMD, context: context)
         inputGradient = wantsInputGradient ? try Memory(inputMD, context: context) : nil
 
