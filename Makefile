@@ -15,6 +15,8 @@ demo: build
 	.build/release/nas space sample SearchSpaces/mnasnet-fm.yaml --seed 7 --count 3
 	@echo
 	.build/release/nas arch show SearchSpaces/reference/mbv2-fm.arch
+	@echo
+	.build/release/nas train --arch SearchSpaces/reference/mbv2-fm-0.5.arch --subset 5000 --epochs 1 --warmup-epochs 0.2
 
 test: deps
 	swift build --build-tests

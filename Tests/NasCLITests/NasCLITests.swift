@@ -155,3 +155,46 @@ struct NasCLITests {
         #expect(!needed.contains { $0.contains("libgslcblas") })
     }
 }
+
+@Suite("nas train and nas bench train, end to end")
+struct NasTrainCLITests {
+    static let arch = "r20_w0.5:stem_k3_s1_o16|mb_r1_k3_s2_e3_o24_se0.25|sep_r1_k3f_s2_o32|head_o64"
+
+    @Test("nas train --json trains on the real data, reports the documented fields and saves weights")
+    func train() throws {
+        let weights = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-cli-\(UUID().uuidString).weights").path
+        defer { try? FileManager.default.removeItem(atPath: weights) }
+        let report = try NasProcess.json(["train", "--arch", Self.arch, "--subset", "512", "--epochs", "1", "--batch", "64",
+                                          "--threads", "2", "--seed", "3", "--save", weights, "--json"]) as! [String: Any]
+        for key in ["arch", "hash", "val_accuracy", "val_loss", "epochs", "train_seconds", "images_per_second", "split_seed"] {
+            #expect(report[key] != nil, "missing \(key)")
+        }
+        #expect(report["arch"] as? String == Self.arch)
+        #expect(report["diverged"] as? Bool == false)
+        #expect(report["test_accuracy"] == nil)
+        let accuracy = try #require(report["val_accuracy"] as? Double)
+        #expect(accuracy > 0.1 && accuracy <= 1)
+        let bytes = try #require(FileManager.default.contents(atPath: weights))
+        #expect(bytes.prefix(8) == Data("NASDWTS1".utf8))
+    }
+
+    @Test("Bad training options are refused before any work, with what to do")
+    func badOptions() throws {
+        let result = try NasProcess.run(["train", "--arch", Self.arch, "--subset", "0"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--subset must be in 1...50000"))
+        let small = try NasProcess.run(["train", "--arch", Self.arch, "--subset", "10", "--batch", "64"])
+        #expect(small.status == 2)
+        #expect(small.stderr.contains("smaller than one batch"))
+    }
+
+    @Test("nas bench train --json reports steady-state speed")
+    func bench() throws {
+        let report = try NasProcess.json(["bench", "train", "--arch", Self.arch, "--batch", "32", "--steps", "3",
+                                          "--warmup", "1", "--json"]) as! [String: Any]
+        for key in ["arch", "batch", "threads", "images_per_second", "ms_per_step", "macs_per_image"] {
+            #expect(report[key] != nil, "missing \(key)")
+        }
+        #expect((report["images_per_second"] as? Double ?? 0) > 0)
+    }
+}
