@@ -204,6 +204,34 @@ public final class TrainingNetwork {
         op.runningVariance.pointer.update(from: variance, count: min(variance.count, op.scale.count))
     }
 
+    /// Every parameter and BN statistic, plain.
+    public func weights() throws(DNNLError) -> NetworkWeights {
+        var weights = NetworkWeights()
+        for parameter in parameters { weights[parameter.name] = try parameter.values() }
+        for (name, mean, variance) in runningStatistics() {
+            weights["\(name).running_mean"] = mean
+            weights["\(name).running_var"] = variance
+        }
+        return weights
+    }
+
+    /// Replaces every parameter and BN statistic.
+    public func load(_ weights: NetworkWeights) throws {
+        for parameter in parameters {
+            guard let values = weights[parameter.name], values.count == parameter.count else {
+                throw WeightsMismatchError(tensor: parameter.name, expected: parameter.count, found: weights[parameter.name]?.count)
+            }
+            try parameter.setValues(values)
+        }
+        for (name, op) in batchNorms {
+            let c = op.scale.count
+            for suffix in ["running_mean", "running_var"] where weights["\(name).\(suffix)"]?.count != c {
+                throw WeightsMismatchError(tensor: "\(name).\(suffix)", expected: c, found: weights["\(name).\(suffix)"]?.count)
+            }
+            setRunningStatistics(name: name, mean: weights["\(name).running_mean"]!, variance: weights["\(name).running_var"]!)
+        }
+    }
+
     /// Bytes held by activations and gradients (distinct buffers).
     public var activationBytes: Int {
         var seen = Set<ObjectIdentifier>()

@@ -47,20 +47,55 @@ public struct WeightsFile: Sendable {
 
     /// Collects every parameter and BN statistic of a trained network.
     public init(network: TrainingNetwork, architecture: Architecture) throws(DNNLError) {
+        try self.init(weights: network.weights(), architecture: architecture)
+    }
+
+    /// Stores `weights`, tensors in the IR's layer order (parameters, then BN statistics).
+    public init(weights: NetworkWeights, architecture: Architecture) {
+        let network = Network(architecture)
         var tensors: [Tensor] = []
         var data: [Float] = []
-        func append(_ name: String, _ shape: [Int], _ values: [Float]) {
-            tensors.append(Tensor(name: name, shape: shape, offset: data.count, count: values.count))
+        for name in weights.tensors.keys.sorted(by: { Self.order($0, network) < Self.order($1, network) }) {
+            let values = weights[name]!
+            tensors.append(Tensor(name: name, shape: Self.shape(name, network) ?? [values.count], offset: data.count,
+                                  count: values.count))
             data += values
-        }
-        for parameter in network.parameters { append(parameter.name, parameter.dims, try parameter.values()) }
-        for (name, mean, variance) in network.runningStatistics() {
-            append("\(name).running_mean", [mean.count], mean)
-            append("\(name).running_var", [variance.count], variance)
         }
         self.architecture = architecture.description
         self.tensors = tensors
         self.data = data
+    }
+
+    private static func split(_ name: String, _ network: Network) -> (layer: Layer?, role: String) {
+        let dot = name.lastIndex(of: ".")!
+        let layer = String(name[..<dot])
+        return (network.layers.first { $0.name == layer }, String(name[name.index(after: dot)...]))
+    }
+
+    /// Sort key: the layer's index, then the tensor's role.
+    private static func order(_ name: String, _ network: Network) -> (Int, Int, String) {
+        let roles = ["weight", "bias", "scale", "shift", "running_mean", "running_var"]
+        let (layer, role) = split(name, network)
+        return (layer?.index ?? Int.max, roles.firstIndex(of: role) ?? roles.count, name)
+    }
+
+    /// The plain shape the format documents for a tensor.
+    private static func shape(_ name: String, _ network: Network) -> [Int]? {
+        let (found, role) = split(name, network)
+        guard let layer = found else { return nil }
+        let i = layer.inputShape, o = layer.outputShape, g = layer.groups
+        switch (layer.kind, role) {
+        case (.conv, "weight"):
+            return g == 1 ? [o.channels, i.channels, layer.kernel.height, layer.kernel.width]
+                : [g, o.channels / g, i.channels / g, layer.kernel.height, layer.kernel.width]
+        case (.linear, "weight"): return [o.channels, i.channels, i.height, i.width]
+        default: return [o.channels]
+        }
+    }
+
+    /// The tensors as `NetworkWeights`.
+    public var weights: NetworkWeights {
+        NetworkWeights(tensors: Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, Array(data[$0.offset..<($0.offset + $0.count)])) }))
     }
 
     public func write(to path: String) throws {
@@ -111,18 +146,7 @@ public struct WeightsFile: Sendable {
 
     /// Loads these weights into a network of the same architecture.
     public func load(into network: TrainingNetwork) throws {
-        for parameter in network.parameters {
-            guard let values = values(parameter.name), values.count == parameter.count else {
-                throw WeightsFileError.mismatch(tensor: parameter.name)
-            }
-            try parameter.setValues(values)
-        }
-        for (name, _, _) in network.runningStatistics() {
-            guard let mean = values("\(name).running_mean"), let variance = values("\(name).running_var") else {
-                throw WeightsFileError.mismatch(tensor: "\(name).running_mean")
-            }
-            network.setRunningStatistics(name: name, mean: mean, variance: variance)
-        }
+        try network.load(weights)
     }
 }
 
@@ -130,7 +154,6 @@ public enum WeightsFileError: Error, CustomStringConvertible {
     case unreadable(path: String)
     case notWeights(path: String)
     case damaged(path: String, reason: String)
-    case mismatch(tensor: String)
     case unwritable(path: String, reason: String)
 
     public var description: String {
@@ -139,7 +162,6 @@ public enum WeightsFileError: Error, CustomStringConvertible {
         case let .notWeights(path): return "\(path): not a nasd weights file (written by `nas train --save`)"
         case let .damaged(path, reason): return "\(path): damaged weights file (\(reason)); train again with --save"
         case let .unwritable(path, reason): return "\(path): cannot be written (\(reason))"
-        case let .mismatch(tensor): return "the weights file has no tensor '\(tensor)' of the right size: it was saved for another architecture"
         }
     }
 }
