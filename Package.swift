@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Numerics", targets: ["Numerics"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Latency", targets: ["Latency"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -46,6 +47,10 @@ let package = Package(
             name: "Engine",
             dependencies: ["CDNNL", "SearchSpace", "Numerics"]
         ),
+        .target(
+            name: "Latency",
+            dependencies: ["Engine", "SearchSpace", "Numerics", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // zlib, for the gzipped Fashion-MNIST files.
         .systemLibrary(name: "CZlib", pkgConfig: nil, providers: [.apt(["zlib1g-dev"])]),
         .target(
@@ -59,6 +64,7 @@ let package = Package(
                 "Numerics",
                 "Engine",
                 "Training",
+                "Latency",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed"])]
@@ -67,6 +73,7 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "SearchSpace", "Numerics"]),
+        .testTarget(name: "LatencyTests", dependencies: ["Latency", "SearchSpace"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "SearchSpace"]),

@@ -1,0 +1,58 @@
+import Foundation
+import Numerics
+
+/// One latency measurement: robust statistics of N timed runs, in milliseconds.
+public struct LatencySample: Sendable, Codable, Equatable {
+    public var medianMilliseconds: Double
+    public var p10Milliseconds: Double
+    public var p90Milliseconds: Double
+    /// Median absolute deviation from the median.
+    public var madMilliseconds: Double
+    public var runs: Int
+    /// How many times the runs were taken before their spread was acceptable.
+    public var attempts: Int
+
+    /// Spread relative to the median: MAD / median.
+    public var relativeSpread: Double { medianMilliseconds > 0 ? madMilliseconds / medianMilliseconds : 0 }
+}
+
+/// How latency is measured: warm-up, then N individually timed runs; the
+/// median and spread summarise them. A sample whose spread is too wide
+/// (another process stole the core, the clock changed speed) is rejected and
+/// taken again, up to `attempts` times; the tightest one is kept.
+public struct MeasurementProtocol: Sendable {
+    public var warmup: Int
+    public var runs: Int
+    /// Largest accepted MAD / median.
+    public var maximumRelativeSpread: Double
+    public var attempts: Int
+
+    public init(warmup: Int = 50, runs: Int = 200, maximumRelativeSpread: Double = 0.05, attempts: Int = 3) {
+        self.warmup = warmup
+        self.runs = runs
+        self.maximumRelativeSpread = maximumRelativeSpread
+        self.attempts = attempts
+    }
+
+    public func measure(_ body: () throws -> Void) rethrows -> LatencySample {
+        var best: LatencySample?
+        for attempt in 1...max(1, attempts) {
+            for _ in 0..<warmup { try body() }
+            var times = [Double](repeating: 0, count: runs)
+            for i in 0..<runs {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                times[i] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            }
+            let q = RobustStatistics.quantiles(times, [0.1, 0.5, 0.9])!
+            let sample = LatencySample(medianMilliseconds: q[1], p10Milliseconds: q[0], p90Milliseconds: q[2],
+                                       madMilliseconds: RobustStatistics.medianAbsoluteDeviation(times)!,
+                                       runs: runs, attempts: attempt)
+            if best == nil || sample.relativeSpread < best!.relativeSpread { best = sample }
+            if sample.relativeSpread <= maximumRelativeSpread { return sample }
+        }
+        var kept = best!
+        kept.attempts = max(1, attempts)
+        return kept
+    }
+}
