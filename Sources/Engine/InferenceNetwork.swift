@@ -3,59 +3,36 @@ import SearchSpace
 
 /// The IR in inference mode on oneDNN: the CPU latency engine.
 ///
-/// Batch norm is folded into the preceding convolution's weights and bias
-/// (w' = γ/√(σ²+ε)·w, b' = β − γ·μ/√(σ²+ε)); the activation after it, and a
-/// residual add that follows, run as post-ops of that convolution (eltwise,
-/// then binary add). Every primitive is created once; `run()` only executes.
+/// It lowers an `InferencePlan`: batch norm already folded into convolutions,
+/// activations and residual adds run as post-ops of the step they follow
+/// (eltwise, then binary add). Every primitive is created once; `run()` only
+/// executes.
 public final class InferenceNetwork {
     public let network: Network
     public let batch: Int
     /// IR layer indices each executed step covers, in order (fused groups).
-    public private(set) var steps: [[Int]] = []
+    public let steps: [[Int]]
     let context: ComputeContext
     private let input: Memory
     private var outputs: [Int: Memory] = [:]
     private var primitives: [Primitive] = []
     private let layout: ActivationLayout
 
-    public init(network: Network, weights: NetworkWeights, batch: Int = 1, context: ComputeContext,
-                layout: ActivationLayout = .blocked) throws {
-        self.network = network
+    public convenience init(network: Network, weights: NetworkWeights, batch: Int = 1, context: ComputeContext,
+                            layout: ActivationLayout = .blocked) throws {
+        try self.init(plan: InferencePlan(network: network, weights: weights), batch: batch, context: context, layout: layout)
+    }
+
+    public init(plan: InferencePlan, batch: Int = 1, context: ComputeContext, layout: ActivationLayout = .blocked) throws {
+        network = plan.network
         self.batch = batch
         self.context = context
         self.layout = layout
-        let layers = network.layers
+        steps = plan.steps.map(\.layers)
         let image = network.input
         input = try Memory(MemoryDescriptor(dims: [batch, image.channels, image.height, image.width],
                                             tag: layout == .nhwc ? dnnl_acdb : dnnl_abcd), context: context)
-        var readers = [Int](repeating: 0, count: layers.count)
-        for layer in layers { for i in layer.inputs { readers[i] += 1 } }
-
-        var i = 0
-        while i < layers.count {
-            var group = [i]
-            // Absorb what follows while it is the only reader of the group's output.
-            func next(_ kinds: Set<Layer.Kind>) -> Int? {
-                let last = group.last!, j = last + 1
-                guard j < layers.count, kinds.contains(layers[j].kind), layers[j].inputs.contains(last),
-                      readers[last] == 1 else { return nil }
-                if layers[j].kind == .add, layers[j].inputs.contains(where: { outputs[$0] == nil && $0 != last }) { return nil }
-                return j
-            }
-            switch layers[i].kind {
-            case .conv:
-                if let j = next([.batchNorm]) { group.append(j) }
-                if let j = next([.relu6, .relu, .sigmoid]) { group.append(j) }
-                if let j = next([.add]) { group.append(j) }
-            case .channelScale:
-                if let j = next([.add]) { group.append(j) }
-            default:
-                break
-            }
-            try lower(group, weights: weights)
-            steps.append(group)
-            i = group.last! + 1
-        }
+        for step in plan.steps { try lower(step) }
     }
 
     /// The input batch, N×C×H×W contiguous: fill it before `run()`.
@@ -85,153 +62,98 @@ public final class InferenceNetwork {
 
     // MARK: Lowering
 
-    private func source(_ layer: Layer, _ slot: Int = 0) -> Memory {
-        layer.inputs.isEmpty ? input : outputs[layer.inputs[slot]]!
+    private func source(_ step: InferencePlan.Step, _ slot: Int = 0) -> Memory {
+        step.inputs.isEmpty ? input : outputs[step.inputs[slot]]!
     }
 
-    private func outputMemory(for layer: Layer) throws(DNNLError) -> Memory {
-        let o = layer.outputShape
-        let md = layer.kind == .linear
-            ? try MemoryDescriptor(dims: [batch, o.channels], tag: dnnl_ab)
-            : try MemoryDescriptor(dims: [batch, o.channels, o.height, o.width], tag: layout.tag)
-        return try Memory(md, context: context)
-    }
-
-    private func lower(_ group: [Int], weights: NetworkWeights) throws {
-        let layers = group.map { network.layers[$0] }
-        let head = layers[0]
-        let destination = try outputMemory(for: layers.last!)
-        let postOps = try PostOps(layers.dropFirst().filter { $0.kind != .batchNorm }, group: group, outputs: outputs)
-        switch head.kind {
-        case .conv:
-            try lowerConvolution(head, batchNorm: layers.first { $0.kind == .batchNorm }, postOps: postOps,
-                                 destination: destination, weights: weights)
-        case .channelScale:
-            var x = source(head).descriptor.raw, g = source(head, 1).descriptor.raw, dst = destination.descriptor.raw
+    private func lower(_ step: InferencePlan.Step) throws {
+        let o = step.outputShape
+        let last = network.layers[step.output]
+        let destination = try Memory(last.kind == .linear
+            ? MemoryDescriptor(dims: [batch, o.channels], tag: dnnl_ab)
+            : MemoryDescriptor(dims: [batch, o.channels, o.height, o.width], tag: layout.tag), context: context)
+        let postOps = try PostOps(step.postOps, outputs: outputs)
+        let name = network.layers[step.layers[0]].name
+        var arguments: [(Int32, Memory)] = [(DNNL_ARG_DST, destination)] + postOps.arguments
+        let primitive: Primitive
+        switch step.operation {
+        case let .convolution(layer, weights, bias):
+            let g = layer.groups, i = layer.inputShape
+            let weightDims = g == 1 ? [o.channels, i.channels, layer.kernel.height, layer.kernel.width]
+                : [g, o.channels / g, i.channels / g, layer.kernel.height, layer.kernel.width]
+            var src = source(step).descriptor.raw, dst = destination.descriptor.raw
+            var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
+            var biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
+            let strides = dnnlDims([layer.stride, layer.stride])
+            let padding = dnnlDims([layer.padding.height, layer.padding.width])
+            var desc = dnnl_convolution_desc_t()
+            try check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src,
+                                                         &weightsAny, &biasMD, &dst, strides, padding, padding),
+                      "dnnl_convolution_forward_desc_init (\(name))")
+            primitive = try Primitive(&desc, context: context, attributes: postOps.attributes, name: name)
+            let weightMemory = try Memory(primitive.memoryDescriptor(dnnl_query_weights_md), context: context)
+            try weightMemory.setPlain(weights, dims: weightDims, tag: g == 1 ? dnnl_oihw : dnnl_goihw)
+            arguments += [(DNNL_ARG_SRC, source(step)), (DNNL_ARG_WEIGHTS, weightMemory),
+                          (DNNL_ARG_BIAS, try vector(bias))]
+        case let .linear(layer, weights, bias):
+            let i = layer.inputShape
+            let weightDims = [o.channels, i.channels, i.height, i.width]
+            var src = source(step).descriptor.raw, dst = destination.descriptor.raw
+            var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
+            var biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
+            var desc = dnnl_inner_product_desc_t()
+            try check(dnnl_inner_product_forward_desc_init(&desc, dnnl_forward_inference, &src, &weightsAny, &biasMD, &dst),
+                      "dnnl_inner_product_forward_desc_init (\(name))")
+            primitive = try Primitive(&desc, context: context, name: name)
+            let weightMemory = try Memory(primitive.memoryDescriptor(dnnl_query_weights_md), context: context)
+            try weightMemory.setPlain(weights, dims: weightDims, tag: dnnl_oihw)
+            arguments += [(DNNL_ARG_SRC, source(step)), (DNNL_ARG_WEIGHTS, weightMemory), (DNNL_ARG_BIAS, try vector(bias))]
+        case .channelScale, .add:
+            var a = source(step).descriptor.raw, b = source(step, 1).descriptor.raw, dst = destination.descriptor.raw
             var desc = dnnl_binary_desc_t()
-            try check(dnnl_binary_desc_init(&desc, dnnl_binary_mul, &x, &g, &dst), "dnnl_binary_desc_init (\(head.name))")
-            let p = try Primitive(&desc, context: context, attributes: postOps.attributes, name: head.name)
-            p.bind([(DNNL_ARG_SRC_0, source(head)), (DNNL_ARG_SRC_1, source(head, 1)), (DNNL_ARG_DST, destination)]
-                   + postOps.arguments)
-            primitives.append(p)
-        case .add:
-            var a = source(head).descriptor.raw, b = source(head, 1).descriptor.raw, dst = destination.descriptor.raw
-            var desc = dnnl_binary_desc_t()
-            try check(dnnl_binary_desc_init(&desc, dnnl_binary_add, &a, &b, &dst), "dnnl_binary_desc_init (\(head.name))")
-            let p = try Primitive(&desc, context: context, name: head.name)
-            p.bind([(DNNL_ARG_SRC_0, source(head)), (DNNL_ARG_SRC_1, source(head, 1)), (DNNL_ARG_DST, destination)])
-            primitives.append(p)
+            let algorithm = if case .add = step.operation { dnnl_binary_add } else { dnnl_binary_mul }
+            try check(dnnl_binary_desc_init(&desc, algorithm, &a, &b, &dst), "dnnl_binary_desc_init (\(name))")
+            primitive = try Primitive(&desc, context: context, attributes: postOps.attributes, name: name)
+            arguments += [(DNNL_ARG_SRC_0, source(step)), (DNNL_ARG_SRC_1, source(step, 1))]
         case .globalAveragePool:
-            let kernel = dnnlDims([head.inputShape.height, head.inputShape.width]), zero = dnnlDims([0, 0])
-            var src = source(head).descriptor.raw, dst = destination.descriptor.raw
+            let s = network.layers[step.layers[0]].inputShape
+            let kernel = dnnlDims([s.height, s.width]), zero = dnnlDims([0, 0])
+            var src = source(step).descriptor.raw, dst = destination.descriptor.raw
             var desc = dnnl_pooling_desc_t()
             try check(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference, dnnl_pooling_avg_exclude_padding, &src, &dst,
-                                                     kernel, kernel, zero, zero), "dnnl_pooling_forward_desc_init (\(head.name))")
-            let p = try Primitive(&desc, context: context, name: head.name)
-            p.bind([(DNNL_ARG_SRC, source(head)), (DNNL_ARG_DST, destination)])
-            primitives.append(p)
-        case .linear:
-            try lowerLinear(head, destination: destination, weights: weights)
-        case .relu6, .relu, .sigmoid:
-            let (algorithm, alpha, beta) = PostOps.eltwise(head.kind)
-            var data = source(head).descriptor.raw
+                                                     kernel, kernel, zero, zero), "dnnl_pooling_forward_desc_init (\(name))")
+            primitive = try Primitive(&desc, context: context, name: name)
+            arguments.append((DNNL_ARG_SRC, source(step)))
+        case let .activation(kind):
+            let (algorithm, alpha, beta) = PostOps.eltwise(kind)
+            var data = source(step).descriptor.raw
             var desc = dnnl_eltwise_desc_t()
             try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, algorithm, &data, alpha, beta),
-                      "dnnl_eltwise_forward_desc_init (\(head.name))")
-            let p = try Primitive(&desc, context: context, name: head.name)
-            p.bind([(DNNL_ARG_SRC, source(head)), (DNNL_ARG_DST, destination)])
-            primitives.append(p)
-        case .batchNorm:
-            try lowerBatchNorm(head, destination: destination, weights: weights)
-        }
-        outputs[group.last!] = destination
-    }
-
-    private func lowerConvolution(_ layer: Layer, batchNorm: Layer?, postOps: PostOps, destination: Memory,
-                                  weights: NetworkWeights) throws {
-        let i = layer.inputShape, o = layer.outputShape, g = layer.groups
-        let weightDims = g == 1 ? [o.channels, i.channels, layer.kernel.height, layer.kernel.width]
-            : [g, o.channels / g, i.channels / g, layer.kernel.height, layer.kernel.width]
-        var w = try tensor(weights, "\(layer.name).weight", count: weightDims.reduce(1, *))
-        var b = layer.bias ? try tensor(weights, "\(layer.name).bias", count: o.channels) : [Float](repeating: 0, count: o.channels)
-        if let bn = batchNorm {
+                      "dnnl_eltwise_forward_desc_init (\(name))")
+            primitive = try Primitive(&desc, context: context, name: name)
+            arguments.append((DNNL_ARG_SRC, source(step)))
+        case let .affine(scale, shift):
+            // y = x·scale + shift as a batch norm with mean 0 and variance 1 − ε.
             let c = o.channels
-            let gamma = try tensor(weights, "\(bn.name).scale", count: c), beta = try tensor(weights, "\(bn.name).shift", count: c)
-            let mean = try tensor(weights, "\(bn.name).running_mean", count: c)
-            let variance = try tensor(weights, "\(bn.name).running_var", count: c)
-            let perChannel = w.count / c
-            for k in 0..<c {
-                let factor = gamma[k] / (variance[k] + BatchNormOp.epsilon).squareRoot()
-                for j in 0..<perChannel { w[k * perChannel + j] *= factor }
-                b[k] = beta[k] + (b[k] - mean[k]) * factor
-            }
+            var data = source(step).descriptor.raw
+            var desc = dnnl_batch_normalization_desc_t()
+            let flags = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue | dnnl_use_global_stats.rawValue
+            try check(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_inference, &data, BatchNormOp.epsilon, flags),
+                      "dnnl_batch_normalization_forward_desc_init (\(name))")
+            primitive = try Primitive(&desc, context: context, name: name)
+            arguments += [(DNNL_ARG_SRC, source(step)), (DNNL_ARG_SCALE, try vector(scale)), (DNNL_ARG_SHIFT, try vector(shift)),
+                          (DNNL_ARG_MEAN, try vector([Float](repeating: 0, count: c))),
+                          (DNNL_ARG_VARIANCE, try vector([Float](repeating: 1 - BatchNormOp.epsilon, count: c)))]
         }
-        var src = source(layer).descriptor.raw, dst = destination.descriptor.raw
-        var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
-        var biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
-        let strides = dnnlDims([layer.stride, layer.stride])
-        let padding = dnnlDims([layer.padding.height, layer.padding.width])
-        var desc = dnnl_convolution_desc_t()
-        try check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src,
-                                                     &weightsAny, &biasMD, &dst, strides, padding, padding),
-                  "dnnl_convolution_forward_desc_init (\(layer.name))")
-        let p = try Primitive(&desc, context: context, attributes: postOps.attributes, name: layer.name)
-        let weightMemory = try Memory(p.memoryDescriptor(dnnl_query_weights_md), context: context)
-        try weightMemory.setPlain(w, dims: weightDims, tag: g == 1 ? dnnl_oihw : dnnl_goihw)
-        let biasMemory = try Memory(MemoryDescriptor(biasMD), context: context)
-        biasMemory.pointer.update(from: b, count: b.count)
-        p.bind([(DNNL_ARG_SRC, source(layer)), (DNNL_ARG_WEIGHTS, weightMemory), (DNNL_ARG_BIAS, biasMemory),
-                (DNNL_ARG_DST, destination)] + postOps.arguments)
-        primitives.append(p)
+        primitive.bind(arguments)
+        primitives.append(primitive)
+        outputs[step.output] = destination
     }
 
-    private func lowerLinear(_ layer: Layer, destination: Memory, weights: NetworkWeights) throws {
-        let i = layer.inputShape, o = layer.outputShape
-        let weightDims = [o.channels, i.channels, i.height, i.width]
-        var src = source(layer).descriptor.raw, dst = destination.descriptor.raw
-        var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
-        var biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
-        var desc = dnnl_inner_product_desc_t()
-        try check(dnnl_inner_product_forward_desc_init(&desc, dnnl_forward_inference, &src, &weightsAny, &biasMD, &dst),
-                  "dnnl_inner_product_forward_desc_init (\(layer.name))")
-        let p = try Primitive(&desc, context: context, name: layer.name)
-        let weightMemory = try Memory(p.memoryDescriptor(dnnl_query_weights_md), context: context)
-        try weightMemory.setPlain(try tensor(weights, "\(layer.name).weight", count: weightDims.reduce(1, *)),
-                                  dims: weightDims, tag: dnnl_oihw)
-        let biasMemory = try Memory(MemoryDescriptor(biasMD), context: context)
-        biasMemory.pointer.update(from: try tensor(weights, "\(layer.name).bias", count: o.channels), count: o.channels)
-        p.bind([(DNNL_ARG_SRC, source(layer)), (DNNL_ARG_WEIGHTS, weightMemory), (DNNL_ARG_BIAS, biasMemory),
-                (DNNL_ARG_DST, destination)])
-        primitives.append(p)
-    }
-
-    /// A batch norm with no convolution before it (not produced by the IR
-    /// today, kept so any layer list runs).
-    private func lowerBatchNorm(_ layer: Layer, destination: Memory, weights: NetworkWeights) throws {
-        let c = layer.outputShape.channels
-        let vector = try MemoryDescriptor(dims: [c], tag: dnnl_a)
-        var data = source(layer).descriptor.raw
-        var desc = dnnl_batch_normalization_desc_t()
-        let flags = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue | dnnl_use_global_stats.rawValue
-        try check(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_inference, &data, BatchNormOp.epsilon, flags),
-                  "dnnl_batch_normalization_forward_desc_init (\(layer.name))")
-        let p = try Primitive(&desc, context: context, name: layer.name)
-        var args: [(Int32, Memory)] = [(DNNL_ARG_SRC, source(layer)), (DNNL_ARG_DST, destination)]
-        for (arg, suffix) in [(DNNL_ARG_SCALE, "scale"), (DNNL_ARG_SHIFT, "shift"), (DNNL_ARG_MEAN, "running_mean"),
-                              (DNNL_ARG_VARIANCE, "running_var")] {
-            let m = try Memory(vector, context: context)
-            m.pointer.update(from: try tensor(weights, "\(layer.name).\(suffix)", count: c), count: c)
-            args.append((arg, m))
-        }
-        p.bind(args)
-        primitives.append(p)
-    }
-
-    private func tensor(_ weights: NetworkWeights, _ name: String, count: Int) throws -> [Float] {
-        guard let values = weights[name], values.count == count else {
-            throw WeightsMismatchError(tensor: name, expected: count, found: weights[name]?.count)
-        }
-        return values
+    private func vector(_ values: [Float]) throws(DNNLError) -> Memory {
+        let memory = try Memory(MemoryDescriptor(dims: [values.count], tag: dnnl_a), context: context)
+        memory.pointer.update(from: values, count: values.count)
+        return memory
     }
 }
 
@@ -242,22 +164,22 @@ struct PostOps {
     private(set) var arguments: [(Int32, Memory)] = []
     private let owner: AttributesOwner?
 
-    init(_ layers: [Layer], group: [Int], outputs: [Int: Memory]) throws(DNNLError) {
-        guard !layers.isEmpty else {
+    init(_ postOps: [InferencePlan.PostOp], outputs: [Int: Memory]) throws(DNNLError) {
+        guard !postOps.isEmpty else {
             owner = nil
             return
         }
         var ops: dnnl_post_ops_t?
         try check(dnnl_post_ops_create(&ops), "dnnl_post_ops_create")
         defer { dnnl_post_ops_destroy(ops) }
-        for (index, layer) in layers.enumerated() {
-            if layer.kind == .add {
-                let other = layer.inputs.first { !group.contains($0) }!
+        for (index, postOp) in postOps.enumerated() {
+            switch postOp {
+            case let .add(other):
                 var md = outputs[other]!.descriptor.raw
                 try check(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &md), "dnnl_post_ops_append_binary")
                 arguments.append(((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE * Int32(index + 1)) | DNNL_ARG_SRC_1, outputs[other]!))
-            } else {
-                let (algorithm, alpha, beta) = Self.eltwise(layer.kind)
+            case let .activation(kind):
+                let (algorithm, alpha, beta) = Self.eltwise(kind)
                 try check(dnnl_post_ops_append_eltwise(ops, 1, algorithm, alpha, beta), "dnnl_post_ops_append_eltwise")
             }
         }

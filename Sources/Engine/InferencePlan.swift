@@ -1,0 +1,141 @@
+import SearchSpace
+
+/// The IR prepared for inference, shared by the CPU and the Vulkan engines:
+/// layers grouped into steps, batch norm folded into the convolution before
+/// it, and the activation and residual add that follow a convolution (or an
+/// SE channel scale) fused into that step.
+///
+/// Folding: w' = γ/√(σ²+ε)·w, b' = β + (b − μ)·γ/√(σ²+ε). Weights stay plain
+/// (OIHW, GOIHW grouped; linear O×I) so each engine lays them out its own way.
+public struct InferencePlan: Sendable {
+    public enum Operation: Sendable {
+        /// A convolution with folded weights and bias (`weights` plain, `layer.groups` groups).
+        case convolution(layer: Layer, weights: [Float], bias: [Float])
+        /// Squeeze-and-excite gating: inputs[0] · inputs[1] (per channel).
+        case channelScale
+        case add
+        case globalAveragePool
+        /// Fully connected: weights O×I, bias O.
+        case linear(layer: Layer, weights: [Float], bias: [Float])
+        /// A lone activation (the IR puts none outside convolution groups today).
+        case activation(Layer.Kind)
+        /// A lone batch norm, as y = x·scale + shift per channel.
+        case affine(scale: [Float], shift: [Float])
+    }
+
+    /// How a value is post-processed inside a step, in order.
+    public enum PostOp: Sendable, Equatable {
+        case activation(Layer.Kind)
+        /// Add the output of IR layer `index` (a residual).
+        case add(index: Int)
+    }
+
+    public struct Step: Sendable {
+        public let operation: Operation
+        /// IR layer indices this step covers; its output is the last one's.
+        public let layers: [Int]
+        /// IR indices of the inputs (empty: the network input).
+        public let inputs: [Int]
+        public let postOps: [PostOp]
+        public let outputShape: TensorShape
+
+        public var output: Int { layers.last! }
+    }
+
+    public let network: Network
+    public let steps: [Step]
+
+    public init(network: Network, weights: NetworkWeights) throws {
+        self.network = network
+        let layers = network.layers
+        var readers = [Int](repeating: 0, count: layers.count)
+        for layer in layers { for i in layer.inputs { readers[i] += 1 } }
+        var materialised = Set<Int>()
+        var steps: [Step] = []
+        var i = 0
+        while i < layers.count {
+            var group = [i]
+            func next(_ kinds: Set<Layer.Kind>) -> Int? {
+                let last = group.last!, j = last + 1
+                guard j < layers.count, kinds.contains(layers[j].kind), layers[j].inputs.contains(last),
+                      readers[last] == 1 else { return nil }
+                // A residual add fuses only when its other input already exists.
+                if layers[j].kind == .add, layers[j].inputs.contains(where: { $0 != last && !materialised.contains($0) }) {
+                    return nil
+                }
+                return j
+            }
+            let head = layers[i]
+            switch head.kind {
+            case .conv:
+                if let j = next([.batchNorm]) { group.append(j) }
+                if let j = next([.relu6, .relu, .sigmoid]) { group.append(j) }
+                if let j = next([.add]) { group.append(j) }
+            case .channelScale:
+                if let j = next([.add]) { group.append(j) }
+            default:
+                break
+            }
+            let postOps: [PostOp] = group.dropFirst().compactMap { j in
+                switch layers[j].kind {
+                case .relu6, .relu, .sigmoid: return .activation(layers[j].kind)
+                case .add: return .add(index: layers[j].inputs.first { !group.contains($0) }!)
+                default: return nil
+                }
+            }
+            let batchNorm = group.dropFirst().map { layers[$0] }.first { $0.kind == .batchNorm }
+            steps.append(Step(operation: try Self.operation(head, batchNorm: batchNorm, weights: weights), layers: group,
+                              inputs: head.inputs, postOps: postOps, outputShape: layers[group.last!].outputShape))
+            materialised.insert(group.last!)
+            i = group.last! + 1
+        }
+        self.steps = steps
+    }
+
+    private static func operation(_ layer: Layer, batchNorm: Layer?, weights: NetworkWeights) throws -> Operation {
+        let o = layer.outputShape
+        switch layer.kind {
+        case .conv:
+            let count = o.channels * layer.inputShape.channels / layer.groups * layer.kernel.height * layer.kernel.width
+            var w = try tensor(weights, "\(layer.name).weight", count: count)
+            var b = layer.bias ? try tensor(weights, "\(layer.name).bias", count: o.channels)
+                : [Float](repeating: 0, count: o.channels)
+            if let bn = batchNorm {
+                let (scale, shift) = try folding(bn, weights: weights)
+                let perChannel = w.count / o.channels
+                for k in 0..<o.channels {
+                    for j in 0..<perChannel { w[k * perChannel + j] *= scale[k] }
+                    b[k] = b[k] * scale[k] + shift[k]
+                }
+            }
+            return .convolution(layer: layer, weights: w, bias: b)
+        case .linear:
+            return .linear(layer: layer, weights: try tensor(weights, "\(layer.name).weight", count: o.channels * layer.inputShape.elements),
+                           bias: try tensor(weights, "\(layer.name).bias", count: o.channels))
+        case .batchNorm:
+            let (scale, shift) = try folding(layer, weights: weights)
+            return .affine(scale: scale, shift: shift)
+        case .channelScale: return .channelScale
+        case .add: return .add
+        case .globalAveragePool: return .globalAveragePool
+        case .relu6, .relu, .sigmoid: return .activation(layer.kind)
+        }
+    }
+
+    /// BN in evaluation mode as y = x·scale + shift: scale = γ/√(σ²+ε), shift = β − μ·scale.
+    static func folding(_ bn: Layer, weights: NetworkWeights) throws -> (scale: [Float], shift: [Float]) {
+        let c = bn.outputShape.channels
+        let gamma = try tensor(weights, "\(bn.name).scale", count: c), beta = try tensor(weights, "\(bn.name).shift", count: c)
+        let mean = try tensor(weights, "\(bn.name).running_mean", count: c)
+        let variance = try tensor(weights, "\(bn.name).running_var", count: c)
+        let scale = (0..<c).map { gamma[$0] / (variance[$0] + BatchNormOp.epsilon).squareRoot() }
+        return (scale, (0..<c).map { beta[$0] - mean[$0] * scale[$0] })
+    }
+
+    static func tensor(_ weights: NetworkWeights, _ name: String, count: Int) throws -> [Float] {
+        guard let values = weights[name], values.count == count else {
+            throw WeightsMismatchError(tensor: name, expected: count, found: weights[name]?.count)
+        }
+        return values
+    }
+}
