@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Latency", targets: ["Latency"]),
+        .library(name: "VulkanEngine", targets: ["VulkanEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -48,8 +49,12 @@ let package = Package(
             dependencies: ["CDNNL", "SearchSpace", "Numerics"]
         ),
         .target(
+            name: "VulkanEngine",
+            dependencies: ["CVulkan", "Engine", "SearchSpace", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(
             name: "Latency",
-            dependencies: ["Engine", "SearchSpace", "Numerics", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Engine", "VulkanEngine", "SearchSpace", "Numerics", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // zlib, for the gzipped Fashion-MNIST files.
         .systemLibrary(name: "CZlib", pkgConfig: nil, providers: [.apt(["zlib1g-dev"])]),
@@ -73,6 +78,7 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "SearchSpace", "Numerics"]),
+        .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "SearchSpace"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),

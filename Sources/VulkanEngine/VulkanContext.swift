@@ -1,0 +1,274 @@
+import CVulkan
+import Foundation
+
+/// A Vulkan call that failed, or no usable device.
+public enum VulkanError: Error, CustomStringConvertible {
+    case call(function: String, result: Int32)
+    case noDevice(reason: String)
+    case shaderCompiler(reason: String)
+
+    public var description: String {
+        switch self {
+        case let .call(function, result):
+            return "Vulkan \(function) failed with VkResult \(result)"
+        case let .noDevice(reason):
+            return "no Vulkan device: \(reason). Install a driver (on a machine without a GPU: `apt-get install mesa-vulkan-drivers` for lavapipe) and check with `vulkaninfo --summary`"
+        case let .shaderCompiler(reason):
+            return "cannot compile the Vulkan shaders: \(reason)"
+        }
+    }
+}
+
+@inline(__always)
+func check(_ result: VkResult, _ function: @autoclosure () -> String) throws(VulkanError) {
+    guard result == VK_SUCCESS else { throw .call(function: function(), result: result.rawValue) }
+}
+
+/// One Vulkan device with a compute queue, its pipelines (one per shader,
+/// sharing one layout) and what identifies it for latency keys.
+public final class VulkanContext {
+    let instance: VkInstance
+    let physicalDevice: VkPhysicalDevice
+    let device: VkDevice
+    let queue: VkQueue
+    let queueFamily: UInt32
+    let commandPool: VkCommandPool
+    let descriptorSetLayout: VkDescriptorSetLayout
+    let pipelineLayout: VkPipelineLayout
+    private(set) var pipelines: [String: VkPipeline] = [:]
+    let hostMemoryType: UInt32
+    /// Nanoseconds per timestamp tick; nil when the queue has no timestamps.
+    let timestampPeriod: Double?
+
+    public let deviceName: String
+    public let driverVersion: String
+    public let apiVersion: String
+
+    static let bindings = 5
+    static let pushConstantBytes = 64
+
+    public init() throws(VulkanError) {
+        var application = VkApplicationInfo()
+        application.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO
+        application.apiVersion = (1 << 22) | (1 << 12)  // VK_API_VERSION_1_1
+        var instance: VkInstance?
+        let created: VkResult = withUnsafePointer(to: &application) { app in
+            var info = VkInstanceCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO
+            info.pApplicationInfo = app
+            return vkCreateInstance(&info, nil, &instance)
+        }
+        guard created == VK_SUCCESS, let instance else {
+            throw .noDevice(reason: "the Vulkan loader could not create an instance (VkResult \(created.rawValue))")
+        }
+        self.instance = instance
+
+        var count: UInt32 = 0
+        vkEnumeratePhysicalDevices(instance, &count, nil)
+        var devices = [VkPhysicalDevice?](repeating: nil, count: Int(count))
+        vkEnumeratePhysicalDevices(instance, &count, &devices)
+        // Prefer a real GPU; lavapipe (a CPU device) otherwise.
+        var chosen: (VkPhysicalDevice, UInt32, VkPhysicalDeviceProperties)?
+        for case let candidate? in devices {
+            var properties = VkPhysicalDeviceProperties()
+            vkGetPhysicalDeviceProperties(candidate, &properties)
+            guard properties.apiVersion >= (1 << 22) | (1 << 12), let family = Self.computeFamily(candidate) else { continue }
+            if chosen == nil || properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU
+                || properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU {
+                chosen = (candidate, family, properties)
+            }
+        }
+        guard let (physicalDevice, family, properties) = chosen else {
+            vkDestroyInstance(instance, nil)
+            throw .noDevice(reason: count == 0 ? "no physical device is installed" : "no device supports Vulkan 1.1 compute")
+        }
+        self.physicalDevice = physicalDevice
+        queueFamily = family
+        deviceName = withUnsafeBytes(of: properties.deviceName) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        driverVersion = "\(properties.driverVersion >> 22).\((properties.driverVersion >> 12) & 0x3ff).\(properties.driverVersion & 0xfff)"
+        apiVersion = "\(properties.apiVersion >> 22).\((properties.apiVersion >> 12) & 0x3ff).\(properties.apiVersion & 0xfff)"
+
+        var families = Self.queueFamilies(physicalDevice)
+        timestampPeriod = families[Int(family)].timestampValidBits > 0 ? Double(properties.limits.timestampPeriod) : nil
+        families.removeAll()
+
+        var priority: Float = 1
+        var device: VkDevice?
+        let deviceResult: VkResult = withUnsafePointer(to: &priority) { priorityPointer in
+            var queueInfo = VkDeviceQueueCreateInfo()
+            queueInfo.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO
+            queueInfo.queueFamilyIndex = family
+            queueInfo.queueCount = 1
+            queueInfo.pQueuePriorities = priorityPointer
+            return withUnsafePointer(to: &queueInfo) { queuePointer in
+                var info = VkDeviceCreateInfo()
+                info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
+                info.queueCreateInfoCount = 1
+                info.pQueueCreateInfos = queuePointer
+                return vkCreateDevice(physicalDevice, &info, nil, &device)
+            }
+        }
+        guard deviceResult == VK_SUCCESS, let device else {
+            vkDestroyInstance(instance, nil)
+            throw .call(function: "vkCreateDevice", result: deviceResult.rawValue)
+        }
+        self.device = device
+        var queue: VkQueue?
+        vkGetDeviceQueue(device, family, 0, &queue)
+        self.queue = queue!
+
+        var poolInfo = VkCommandPoolCreateInfo()
+        poolInfo.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO
+        poolInfo.queueFamilyIndex = family
+        var pool: VkCommandPool?
+        try check(vkCreateCommandPool(device, &poolInfo, nil, &pool), "vkCreateCommandPool")
+        commandPool = pool!
+
+        var layoutBindings = (0..<Self.bindings).map { i in
+            var binding = VkDescriptorSetLayoutBinding()
+            binding.binding = UInt32(i)
+            binding.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+            binding.descriptorCount = 1
+            binding.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT.rawValue
+            return binding
+        }
+        var setLayout: VkDescriptorSetLayout?
+        let setLayoutResult: VkResult = layoutBindings.withUnsafeMutableBufferPointer { buffer in
+            var info = VkDescriptorSetLayoutCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO
+            info.bindingCount = UInt32(buffer.count)
+            info.pBindings = UnsafePointer(buffer.baseAddress)
+            return vkCreateDescriptorSetLayout(device, &info, nil, &setLayout)
+        }
+        try check(setLayoutResult, "vkCreateDescriptorSetLayout")
+        descriptorSetLayout = setLayout!
+
+        var range = VkPushConstantRange()
+        range.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT.rawValue
+        range.size = UInt32(Self.pushConstantBytes)
+        var pipelineLayout: VkPipelineLayout?
+        let layoutResult: VkResult = withUnsafePointer(to: &range) { rangePointer in
+            withUnsafePointer(to: &setLayout) { setLayoutPointer in
+                var info = VkPipelineLayoutCreateInfo()
+                info.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO
+                info.setLayoutCount = 1
+                info.pSetLayouts = setLayoutPointer
+                info.pushConstantRangeCount = 1
+                info.pPushConstantRanges = rangePointer
+                return vkCreatePipelineLayout(device, &info, nil, &pipelineLayout)
+            }
+        }
+        try check(layoutResult, "vkCreatePipelineLayout")
+        self.pipelineLayout = pipelineLayout!
+
+        var memoryProperties = VkPhysicalDeviceMemoryProperties()
+        vkGetPhysicalDeviceMemoryProperties(physicalDevice, &memoryProperties)
+        let wanted = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT.rawValue | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT.rawValue
+        let types = withUnsafeBytes(of: memoryProperties.memoryTypes) { Array($0.bindMemory(to: VkMemoryType.self)) }
+        guard let index = (0..<Int(memoryProperties.memoryTypeCount)).first(where: { types[$0].propertyFlags & wanted == wanted }) else {
+            throw .noDevice(reason: "\(deviceName) has no host-visible coherent memory")
+        }
+        hostMemoryType = UInt32(index)
+
+        for (name, source) in Shaders.all {
+            pipelines[name] = try makePipeline(spirv: try ShaderCompiler.compile(name: name, source: source))
+        }
+    }
+
+    deinit {
+        vkDeviceWaitIdle(device)
+        for pipeline in pipelines.values { vkDestroyPipeline(device, pipeline, nil) }
+        vkDestroyPipelineLayout(device, pipelineLayout, nil)
+        vkDestroyDescriptorSetLayout(device, descriptorSetLayout, nil)
+        vkDestroyCommandPool(device, commandPool, nil)
+        vkDestroyDevice(device, nil)
+        vkDestroyInstance(instance, nil)
+    }
+
+    private static func queueFamilies(_ device: VkPhysicalDevice) -> [VkQueueFamilyProperties] {
+        var count: UInt32 = 0
+        vkGetPhysicalDeviceQueueFamilyProperties(device, &count, nil)
+        var families = [VkQueueFamilyProperties](repeating: VkQueueFamilyProperties(), count: Int(count))
+        vkGetPhysicalDeviceQueueFamilyProperties(device, &count, &families)
+        return families
+    }
+
+    private static func computeFamily(_ device: VkPhysicalDevice) -> UInt32? {
+        queueFamilies(device).firstIndex { $0.queueFlags & VK_QUEUE_COMPUTE_BIT.rawValue != 0 }.map(UInt32.init)
+    }
+
+    private func makePipeline(spirv: [UInt32]) throws(VulkanError) -> VkPipeline {
+        var module: VkShaderModule?
+        let moduleResult: VkResult = spirv.withUnsafeBufferPointer { code in
+            var info = VkShaderModuleCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO
+            info.codeSize = code.count * 4
+            info.pCode = code.baseAddress
+            return vkCreateShaderModule(device, &info, nil, &module)
+        }
+        try check(moduleResult, "vkCreateShaderModule")
+        defer { vkDestroyShaderModule(device, module, nil) }
+        var pipeline: VkPipeline?
+        let result: VkResult = "main".withCString { entry in
+            var stage = VkPipelineShaderStageCreateInfo()
+            stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO
+            stage.stage = VK_SHADER_STAGE_COMPUTE_BIT
+            stage.module = module
+            stage.pName = entry
+            var info = VkComputePipelineCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
+            info.stage = stage
+            info.layout = pipelineLayout
+            return vkCreateComputePipelines(device, nil, 1, &info, nil, &pipeline)
+        }
+        try check(result, "vkCreateComputePipelines")
+        return pipeline!
+    }
+}
+
+/// A host-visible storage buffer, mapped for its whole life.
+final class VulkanBuffer {
+    let buffer: VkBuffer
+    let memory: VkDeviceMemory
+    let count: Int
+    let pointer: UnsafeMutablePointer<Float>
+    private unowned let context: VulkanContext
+
+    init(floats count: Int, context: VulkanContext) throws(VulkanError) {
+        self.count = max(1, count)
+        self.context = context
+        var info = VkBufferCreateInfo()
+        info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
+        info.size = VkDeviceSize(self.count * 4)
+        info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue
+        info.sharingMode = VK_SHARING_MODE_EXCLUSIVE
+        var buffer: VkBuffer?
+        try check(vkCreateBuffer(context.device, &info, nil, &buffer), "vkCreateBuffer")
+        var requirements = VkMemoryRequirements()
+        vkGetBufferMemoryRequirements(context.device, buffer, &requirements)
+        var allocation = VkMemoryAllocateInfo()
+        allocation.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO
+        allocation.allocationSize = requirements.size
+        allocation.memoryTypeIndex = context.hostMemoryType
+        var memory: VkDeviceMemory?
+        try check(vkAllocateMemory(context.device, &allocation, nil, &memory), "vkAllocateMemory")
+        try check(vkBindBufferMemory(context.device, buffer, memory, 0), "vkBindBufferMemory")
+        var mapped: UnsafeMutableRawPointer?
+        try check(vkMapMemory(context.device, memory, 0, VkDeviceSize(VK_WHOLE_SIZE), 0, &mapped), "vkMapMemory")
+        self.buffer = buffer!
+        self.memory = memory!
+        pointer = mapped!.bindMemory(to: Float.self, capacity: self.count)
+        pointer.initialize(repeating: 0, count: self.count)
+    }
+
+    convenience init(_ values: [Float], context: VulkanContext) throws(VulkanError) {
+        try self.init(floats: values.count, context: context)
+        pointer.update(from: values, count: values.count)
+    }
+
+    deinit {
+        vkUnmapMemory(context.device, memory)
+        vkDestroyBuffer(context.device, buffer, nil)
+        vkFreeMemory(context.device, memory, nil)
+    }
+}

@@ -1,0 +1,67 @@
+import Engine
+import Numerics
+import SearchSpace
+import Testing
+import VulkanEngine
+
+@Suite("Vulkan engine", .serialized)
+struct VulkanParityTests {
+    // One device for the suite (serialized): creating it compiles and loads every pipeline.
+    nonisolated(unsafe) static let context: VulkanContext? = try? VulkanContext()
+
+    static func architectures(kernel: String) -> [String] {
+        [
+            "r16_w1.0:stem_k3_s1_o16|mb_r1_k\(kernel)_s1_e1_o16|mb_r2_k\(kernel)_s2_e3_o24_se0.25|sep_r1_k\(kernel)_s1_o24"
+                + "|conv_r2_k\(kernel)_s2_o32_se0.25|head_o64",
+            "r20_w0.75:stem_k3_s2_o16|conv_r1_k\(kernel)_s1_o16|sep_r2_k\(kernel)_s2_o24_se0.5_noskip|head_o48",
+        ]
+    }
+
+    @Test("A Vulkan device is present (lavapipe here) and named")
+    func device() throws {
+        let context = try VulkanContext()
+        #expect(!context.deviceName.isEmpty)
+        #expect(context.apiVersion.hasPrefix("1."))
+    }
+
+    @Test("Equals the CPU engine within 1e-4 at every materialised layer, for every op and kernel form",
+          arguments: Architecture.KernelForm.allCases.map(\.description))
+    func parity(kernel: String) throws {
+        let context = try #require(Self.context, "no Vulkan device")
+        for text in Self.architectures(kernel: kernel) {
+            let network = Network(try Architecture(parsing: text))
+            let plan = try InferencePlan(network: network, weights: .random(for: network, seed: 3))
+            let stream = RandomStream(seed: 1, name: "input")
+            let input = (0..<network.input.elements).map { _ in Float(stream.normal()) }
+
+            let cpu = try InferenceNetwork(plan: plan, context: try ComputeContext(threads: 1))
+            _ = cpu.inputBuffer.update(fromContentsOf: input)
+            try cpu.run()
+            let gpu = try VulkanNetwork(plan: plan, context: context)
+            _ = gpu.inputBuffer.update(fromContentsOf: input)
+            try gpu.run()
+
+            for step in plan.steps {
+                let expected = try #require(try cpu.output(ofLayer: step.output))
+                let actual = try #require(gpu.output(ofLayer: step.output))
+                let difference = zip(expected, actual).map { abs($0 - $1) }.max()!
+                #expect(difference < 1e-4, "\(network.layers[step.output].name): max |Δ| \(difference) (\(text))")
+            }
+            #expect(gpu.logits.count == 10)
+            if let gpuTime = gpu.gpuMilliseconds { #expect(gpuTime > 0) }
+        }
+    }
+
+    @Test("Running twice gives the same output: buffers and command buffer are reused")
+    func rerun() throws {
+        let context = try #require(Self.context, "no Vulkan device")
+        let network = Network(try Architecture(parsing: Self.architectures(kernel: "3")[0]))
+        let gpu = try VulkanNetwork(plan: try InferencePlan(network: network, weights: .random(for: network, seed: 1)),
+                                    context: context)
+        for i in 0..<gpu.inputBuffer.count { gpu.inputBuffer[i] = Float(i % 7) }
+        try gpu.run()
+        let first = gpu.logits
+        try gpu.run()
+        #expect(gpu.logits == first)
+    }
+}
