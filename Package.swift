@@ -70,6 +70,7 @@ let package = Package(
                 "Engine",
                 "Training",
                 "Latency",
+                "VulkanEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed"])]

@@ -3,6 +3,7 @@ import Engine
 import Latency
 import SearchSpace
 import Training
+import VulkanEngine
 
 struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,7 +13,7 @@ struct LatencyCommand: ParsableCommand {
     )
 
     enum EngineName: String, ExpressibleByArgument, CaseIterable {
-        case cpu
+        case cpu, vulkan
     }
 
     struct Measure: ParsableCommand {
@@ -23,14 +24,16 @@ struct LatencyCommand: ParsableCommand {
             p10, p90 and median absolute deviation summarise them. A sample whose MAD exceeds 5% \
             of its median is taken again (up to 3 times) and the tightest kept. The CPU engine is \
             oneDNN in inference mode: BN folded into convolutions, activations and residual adds \
-            fused as post-ops. Build in release for meaningful figures.
+            fused as post-ops. The Vulkan engine runs the same plan as compute shaders on the first \
+            Vulkan 1.1 device (a GPU if present, else Mesa's lavapipe); it reports wall time per \
+            submission and, from timestamp queries, GPU time. Build in release for meaningful figures.
             """
         )
 
         @Option(help: "Architecture string or .arch file.")
         var arch: String
 
-        @Option(help: "Engine: cpu.")
+        @Option(help: "Engine: cpu or vulkan.")
         var engine: EngineName = .cpu
 
         @Option(help: "Threads (default 1, as on a phone's big core).")
@@ -61,19 +64,32 @@ struct LatencyCommand: ParsableCommand {
             if let weights {
                 do { trained = try WeightsFile.read(from: weights).weights } catch { throw invalidInput(error) }
             }
-            let sample = try CPULatency.measure(architecture, threads: threads,
-                                                protocol: MeasurementProtocol(warmup: warmup, runs: runs),
-                                                weights: trained)
-            let device = DeviceFingerprint.cpu(threads: threads)
-            let report = LatencyReport(arch: architecture.description, engine: engine.rawValue, device: device.device,
-                                       fingerprint: device.id, threads: threads, sample: sample)
+            let measurement = MeasurementProtocol(warmup: warmup, runs: runs)
+            let sample: LatencySample
+            let device: DeviceFingerprint
+            var gpuMilliseconds: Double?
+            switch engine {
+            case .cpu:
+                sample = try CPULatency.measure(architecture, threads: threads, protocol: measurement, weights: trained)
+                device = DeviceFingerprint.cpu(threads: threads)
+            case .vulkan:
+                let context: VulkanContext
+                do { context = try VulkanContext() } catch { throw failure(error) }
+                (sample, gpuMilliseconds) = try VulkanLatency.measure(architecture, context: context, protocol: measurement,
+                                                                      weights: trained)
+                device = DeviceFingerprint.vulkan(context)
+            }
+            var report = LatencyReport(arch: architecture.description, engine: engine.rawValue, device: device.device,
+                                       fingerprint: device.id, threads: device.threads, sample: sample)
+            report.gpuMedianMs = gpuMilliseconds.map { ($0 * 1e5).rounded() / 1e5 }
             if json {
                 try printJSON(report)
             } else {
                 print(architecture)
-                print("  \(engine.rawValue) (\(device.device), \(device.detail), \(device.library)), \(threads) thread\(threads == 1 ? "" : "s")")
+                print("  \(engine.rawValue) (\(device.device), \(device.detail), \(device.library)), \(device.threads) thread\(device.threads == 1 ? "" : "s")")
                 print(String(format: "  median %.4f ms  p10 %.4f  p90 %.4f  MAD %.4f  (%d runs)", sample.medianMilliseconds,
                              sample.p10Milliseconds, sample.p90Milliseconds, sample.madMilliseconds, sample.runs))
+                if let gpu = report.gpuMedianMs { print(String(format: "  GPU time (timestamps) median %.4f ms", gpu)) }
             }
         }
     }
@@ -84,9 +100,11 @@ struct LatencyReport: Encodable {
     let threads: Int
     let medianMs, p10Ms, p90Ms, madMs: Double
     let runs, attempts: Int
+    var gpuMedianMs: Double?
 
     enum CodingKeys: String, CodingKey {
         case arch, engine, device, fingerprint, threads, runs, attempts
+        case gpuMedianMs = "gpu_median_ms"
         case medianMs = "median_ms", p10Ms = "p10_ms", p90Ms = "p90_ms", madMs = "mad_ms"
     }
 

@@ -8,6 +8,13 @@ func invalidInput(_ message: CustomStringConvertible) -> ExitCode {
     return ExitCode(2)
 }
 
+/// Prints `message` to standard error and returns exit code 1: the input was
+/// fine, the machine could not do the work (no device, a library failed).
+func failure(_ message: CustomStringConvertible) -> ExitCode {
+    FileHandle.standardError.write(Data(("error: " + message.description + "\n").utf8))
+    return ExitCode(1)
+}
+
 /// Writes a Codable value as JSON on standard output: keys sorted, so scripts
 /// and tests see the same bytes every time.
 func printJSON<T: Encodable>(_ value: T) throws {

@@ -198,3 +198,36 @@ struct NasTrainCLITests {
         #expect((report["images_per_second"] as? Double ?? 0) > 0)
     }
 }
+
+@Suite("nas latency measure, end to end")
+struct NasLatencyCLITests {
+    @Test("CPU and Vulkan engines report the documented fields", arguments: ["cpu", "vulkan"])
+    func measure(engine: String) throws {
+        let report = try NasProcess.json(["latency", "measure", "--arch", "SearchSpaces/reference/mbv2-fm-0.5.arch",
+                                          "--engine", engine, "--runs", "10", "--warmup", "2", "--json"]) as! [String: Any]
+        for key in ["arch", "engine", "device", "threads", "median_ms", "p10_ms", "p90_ms", "mad_ms", "runs", "fingerprint"] {
+            #expect(report[key] != nil, "missing \(key)")
+        }
+        #expect(report["engine"] as? String == engine)
+        #expect((report["median_ms"] as? Double ?? 0) > 0)
+        #expect((report["p10_ms"] as! Double) <= (report["p90_ms"] as! Double))
+    }
+
+    @Test("Without a Vulkan device the error says what to install, and nothing crashes")
+    func noDevice() throws {
+        let process = Process()
+        process.executableURL = NasProcess.locate()
+        process.arguments = ["latency", "measure", "--arch", "SearchSpaces/reference/mbv2-fm-0.5.arch", "--engine", "vulkan"]
+        process.currentDirectoryURL = NasProcess.root
+        process.environment = ProcessInfo.processInfo.environment.merging(["VK_ICD_FILENAMES": "/nonexistent.json"]) { $1 }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(text.contains("no Vulkan device"))
+        #expect(text.contains("mesa-vulkan-drivers"))
+    }
+}
