@@ -19,6 +19,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // SQLite for the latency table (and, later, the run store).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // SHA-256 for the candidate hash; Foundation on Linux has no digest API.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
@@ -54,7 +56,8 @@ let package = Package(
         ),
         .target(
             name: "Latency",
-            dependencies: ["Engine", "VulkanEngine", "SearchSpace", "Numerics", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Engine", "VulkanEngine", "SearchSpace", "Numerics",
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // zlib, for the gzipped Fashion-MNIST files.
         .systemLibrary(name: "CZlib", pkgConfig: nil, providers: [.apt(["zlib1g-dev"])]),

@@ -12,6 +12,7 @@ packages=(
   glslc                  # GLSL → SPIR-V compiler for the Vulkan engine
   dataset-fashion-mnist  # the proxy task's data
   zlib1g-dev             # reading the gzipped IDX files
+  libsqlite3-dev         # SQLite, under GRDB (latency table, run store)
   binutils               # readelf, used by the tests to check the BLAS link order
 )
 

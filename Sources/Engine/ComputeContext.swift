@@ -7,6 +7,9 @@ public final class ComputeContext {
     let stream: dnnl_stream_t
     /// OpenMP threads oneDNN uses (set explicitly, never inherited).
     public let threads: Int
+    /// Primitives created on this context that fell back to oneDNN's reference
+    /// kernels (no optimised implementation for that shape and layout).
+    public internal(set) var referenceKernels: [String] = []
 
     /// - Parameter threads: OpenMP threads for oneDNN. Calls into oneDNN must
     ///   come from the thread that created the context.

@@ -6,7 +6,10 @@ import SearchSpace
 /// It lowers an `InferencePlan`: batch norm already folded into convolutions,
 /// activations and residual adds run as post-ops of the step they follow
 /// (eltwise, then binary add). Every primitive is created once; `run()` only
-/// executes.
+/// executes. Activations are channels-last by default: at batch 1 oneDNN's
+/// optimised kernels cover every channel count in that layout, while the
+/// blocked one falls back to reference kernels for full convolutions whose
+/// channels are not multiples of 16.
 public final class InferenceNetwork {
     public let network: Network
     public let batch: Int
@@ -19,11 +22,11 @@ public final class InferenceNetwork {
     private let layout: ActivationLayout
 
     public convenience init(network: Network, weights: NetworkWeights, batch: Int = 1, context: ComputeContext,
-                            layout: ActivationLayout = .blocked) throws {
+                            layout: ActivationLayout = .nhwc) throws {
         try self.init(plan: InferencePlan(network: network, weights: weights), batch: batch, context: context, layout: layout)
     }
 
-    public init(plan: InferencePlan, batch: Int = 1, context: ComputeContext, layout: ActivationLayout = .blocked) throws {
+    public init(plan: InferencePlan, batch: Int = 1, context: ComputeContext, layout: ActivationLayout = .nhwc) throws {
         network = plan.network
         self.batch = batch
         self.context = context
@@ -32,10 +35,12 @@ public final class InferenceNetwork {
         let image = network.input
         input = try Memory(MemoryDescriptor(dims: [batch, image.channels, image.height, image.width],
                                             tag: layout == .nhwc ? dnnl_acdb : dnnl_abcd), context: context)
+        outputs[-1] = input  // a unit's residual add may read the network input
         for step in plan.steps { try lower(step) }
     }
 
-    /// The input batch, N×C×H×W contiguous: fill it before `run()`.
+    /// The input batch in the engine's layout (NHWC by default; for a
+    /// one-channel image the same as NCHW): fill it before `run()`.
     public var inputBuffer: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: input.pointer, count: batch * network.input.elements)
     }

@@ -49,8 +49,8 @@ public struct InferencePlan: Sendable {
         self.network = network
         let layers = network.layers
         var readers = [Int](repeating: 0, count: layers.count)
-        for layer in layers { for i in layer.inputs { readers[i] += 1 } }
-        var materialised = Set<Int>()
+        for layer in layers { for i in layer.inputs where i >= 0 { readers[i] += 1 } }
+        var materialised: Set<Int> = [-1]  // the network input
         var steps: [Step] = []
         var i = 0
         while i < layers.count {

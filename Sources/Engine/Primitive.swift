@@ -43,12 +43,23 @@ final class Primitive {
         self.primitive = primitive!
         self.context = context
         self.name = name
+        if isReference { context.referenceKernels.append("\(name) (\(implementation))") }
     }
 
     deinit {
         dnnl_primitive_destroy(primitive)
         dnnl_primitive_desc_destroy(descriptor)
     }
+
+    /// oneDNN's name for the implementation it picked, e.g. "jit_dw:avx512_core"
+    /// or "ref:any" (a reference kernel: correct, and orders of magnitude slower).
+    var implementation: String {
+        var text: UnsafePointer<CChar>?
+        dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &text)
+        return text.map { String(cString: $0) } ?? "unknown"
+    }
+
+    var isReference: Bool { implementation.hasPrefix("ref") }
 
     /// The layout the primitive chose for one of its memories.
     func memoryDescriptor(_ query: dnnl_query_t, _ index: Int32 = 0) -> MemoryDescriptor {

@@ -46,10 +46,11 @@ public final class TrainingNetwork {
         self.inputShape = inputShape
         self.layout = layout
         self.context = context
+        let referencesBefore = context.referenceKernels.count
         let inputDims = [batch, inputShape.channels, inputShape.height, inputShape.width]
-        // Channels-last networks read the image channels-last too (for one
-        // channel the bytes are the same as NCHW), so the stem has a fast kernel.
-        let inputMD = try MemoryDescriptor(dims: inputDims, tag: layout == .nhwc ? dnnl_acdb : dnnl_abcd)
+        // Channels-last networks read a one-channel image as channels-last (the
+        // same bytes as NCHW), so the stem has a fast kernel; `inputBuffer` stays NCHW.
+        let inputMD = try MemoryDescriptor(dims: inputDims, tag: layout == .nhwc && inputShape.channels == 1 ? dnnl_acdb : dnnl_abcd)
         input = try Memory(inputMD, context: context)
         inputGradient = wantsInputGradient ? try Memory(inputMD, context: context) : nil
 
@@ -125,6 +126,7 @@ public final class TrainingNetwork {
         self.ops = ops
         self.batchNorms = batchNorms
         self.parameters = ops.flatMap(\.parameters)
+        referenceKernels = Array(context.referenceKernels[referencesBefore...])
     }
 
     /// Builds the network an architecture decodes to.
@@ -132,6 +134,25 @@ public final class TrainingNetwork {
                             initialisation: RandomStream) throws(DNNLError) {
         try self.init(layers: network.layers, input: network.input, batch: batch, context: context, layout: layout,
                       initialisation: initialisation)
+    }
+
+    /// Reference kernels this network runs (empty when every primitive is optimised).
+    public private(set) var referenceKernels: [String] = []
+
+    /// Builds in the blocked layout, oneDNN's fastest for training here, unless
+    /// some primitive would then fall back to a reference kernel (full
+    /// convolutions whose channels are not multiples of the block, among
+    /// others); then channels-last, which has optimised kernels for any count.
+    /// The weights drawn are the same either way.
+    public static func fastest(network: Network, batch: Int, context: ComputeContext,
+                               initialisation: RandomStream) throws -> TrainingNetwork {
+        let saved = initialisation.state()
+        let blocked = try TrainingNetwork(network: network, batch: batch, context: context, layout: .blocked,
+                                          initialisation: initialisation)
+        if blocked.referenceKernels.isEmpty { return blocked }
+        try initialisation.restore(saved)
+        return try TrainingNetwork(network: network, batch: batch, context: context, layout: .nhwc,
+                                   initialisation: initialisation)
     }
 
     // MARK: Steps

@@ -8,7 +8,7 @@ public struct DeviceFingerprint: Sendable, Codable, Hashable {
     public var engine: String
     /// CPU model, or the Vulkan device's name.
     public var device: String
-    /// CPU: the ISA oneDNN dispatches to; Vulkan: the driver version.
+    /// CPU: the ISA oneDNN dispatches to and the activation layout; Vulkan: the driver version.
     public var detail: String
     public var threads: Int
     /// The library version (oneDNN, or the Vulkan API).
@@ -22,7 +22,7 @@ public struct DeviceFingerprint: Sendable, Codable, Hashable {
 
     /// The CPU engine on this machine at `threads` threads.
     public static func cpu(threads: Int) -> DeviceFingerprint {
-        DeviceFingerprint(engine: "cpu", device: cpuModel(), detail: ComputeContext.isa, threads: threads,
+        DeviceFingerprint(engine: "cpu", device: cpuModel(), detail: "\(ComputeContext.isa), nhwc", threads: threads,
                           library: "oneDNN \(ComputeContext.oneDNNVersion)")
     }
 

@@ -57,6 +57,8 @@ public struct Layer: Hashable, Sendable {
     public let unit: String
     public let kind: Kind
     /// Indices of the layers this one reads; empty means the network input.
+    /// In a unit's sub-network (`Network.unit`), −1 names the network input
+    /// where a layer reads it beside another layer (a residual add).
     public let inputs: [Int]
     /// Kernel height and width (1×1 for non-convolutions).
     public let kernel: KernelSize
@@ -126,5 +128,36 @@ public struct Network: Sendable {
         self.input = TensorShape(channels: input.channels, height: architecture.resolution, width: architecture.resolution)
         self.classes = input.classes
         self.layers = builder.layers
+    }
+
+    /// The layers of one operator unit ("stem", "b2.1", "head") as a network
+    /// of their own, reading a tensor of the unit's input shape: what the
+    /// latency table measures in isolation. Indices are renumbered from 0.
+    public func unit(_ name: String) -> Network? {
+        let members = layers.filter { $0.unit == name }
+        guard let first = members.first else { return nil }
+        let base = first.index
+        let renumbered = members.map { l in
+            Layer(index: l.index - base, name: l.name, unit: l.unit, kind: l.kind,
+                  inputs: l.index == base ? [] : l.inputs.map { $0 >= base ? $0 - base : -1 }, kernel: l.kernel, stride: l.stride,
+                  groups: l.groups, bias: l.bias, inputShape: l.inputShape, outputShape: l.outputShape,
+                  params: l.params, macs: l.macs)
+        }
+        return Network(architecture: architecture, input: first.inputShape, classes: members.last!.outputShape.channels,
+                       layers: renumbered)
+    }
+
+    /// Operator units in execution order.
+    public var units: [String] {
+        var seen: [String] = []
+        for layer in layers where seen.last != layer.unit { seen.append(layer.unit) }
+        return seen
+    }
+
+    init(architecture: Architecture, input: TensorShape, classes: Int, layers: [Layer]) {
+        self.architecture = architecture
+        self.input = input
+        self.classes = classes
+        self.layers = layers
     }
 }

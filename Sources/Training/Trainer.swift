@@ -15,7 +15,8 @@ public struct TrainingConfiguration: Sendable {
     public var momentum: Double = 0.9
     public var weightDecay: Double = 4e-5
     public var seed: UInt64
-    public var layout: ActivationLayout = .blocked
+    /// Activation layout; nil picks the fastest without reference kernels.
+    public var layout: ActivationLayout?
 
     public init(epochs: Int, subset: Int?, batch: Int, learningRate: Double, warmupEpochs: Double,
                 labelSmoothing: Double, seed: UInt64) {
@@ -59,6 +60,8 @@ public struct TrainingResult: Sendable {
     public var imagesPerSecond: Double
     /// Set when the loss became NaN or infinite: training stopped there.
     public var divergedAtStep: Int?
+    /// The activation layout the network trained in.
+    public var layout: ActivationLayout = .blocked
 }
 
 /// Trains an architecture on the Fashion-MNIST proxy task with oneDNN.
@@ -73,13 +76,18 @@ public final class Trainer {
     private let augmentation: RandomStream
 
     public init(architecture: Architecture, split: DatasetSplit, configuration: TrainingConfiguration,
-                context: ComputeContext) throws(DNNLError) {
+                context: ComputeContext) throws {
         self.architecture = architecture
         self.configuration = configuration
         let decoded = Network(architecture)
-        network = try TrainingNetwork(network: decoded, batch: configuration.batch, context: context,
-                                      layout: configuration.layout,
-                                      initialisation: RandomStream(seed: configuration.seed, name: "weights"))
+        let initialisation = RandomStream(seed: configuration.seed, name: "weights")
+        if let layout = configuration.layout {
+            network = try TrainingNetwork(network: decoded, batch: configuration.batch, context: context, layout: layout,
+                                          initialisation: initialisation)
+        } else {
+            network = try TrainingNetwork.fastest(network: decoded, batch: configuration.batch, context: context,
+                                                  initialisation: initialisation)
+        }
         let train = configuration.subset.map { split.train.subset(Array(0..<min($0, split.train.count))) } ?? split.train
         trainPipeline = InputPipeline(train, resolution: architecture.resolution)
         validationPipeline = InputPipeline(split.validation, resolution: architecture.resolution)
@@ -115,7 +123,7 @@ public final class Trainer {
                                                classes: classes, gradient: network.outputGradientBuffer)
                 guard value.isFinite else {
                     return TrainingResult(epochs: epoch, trainSeconds: Date().timeIntervalSince(start),
-                                          imagesPerSecond: 0, divergedAtStep: step)
+                                          imagesPerSecond: 0, divergedAtStep: step, layout: network.layout)
                 }
                 try network.backward()
                 optimizer.step(learningRate: Float(schedule.rate(atStep: step)))
@@ -129,7 +137,7 @@ public final class Trainer {
         let seconds = Date().timeIntervalSince(start)
         let (accuracy, validationLoss) = try evaluate(validationPipeline)
         return TrainingResult(validationAccuracy: accuracy, validationLoss: validationLoss, epochs: configuration.epochs,
-                              trainSeconds: seconds, imagesPerSecond: Double(step * batch) / seconds)
+                              trainSeconds: seconds, imagesPerSecond: Double(step * batch) / seconds, layout: network.layout)
     }
 
     /// Top-1 accuracy and mean loss (without label smoothing) in evaluation mode.

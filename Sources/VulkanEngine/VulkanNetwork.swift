@@ -33,6 +33,7 @@ public final class VulkanNetwork {
         self.context = context
         input = try VulkanBuffer(floats: network.input.elements, context: context)
         dummy = try VulkanBuffer(floats: 1, context: context)
+        outputs[-1] = input  // a unit's residual add may read the network input
         var dispatches: [Dispatch] = []
         for step in plan.steps { dispatches.append(try lower(step)) }
         try record(dispatches)

@@ -38,8 +38,8 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "OpenMP threads for oneDNN.")
         var threads = 2
 
-        @Option(help: "Activation layout: blocked or nhwc.")
-        var layout: ActivationLayout = .blocked
+        @Option(help: "Activation layout: auto, blocked or nhwc.")
+        var layout: LayoutChoice = .auto
 
         @Flag(help: "Print JSON.")
         var json = false
@@ -57,8 +57,10 @@ struct BenchCommand: ParsableCommand {
             do { split = try DatasetSplit.load() } catch { throw invalidInput(error) }
             let decoded = Network(architecture)
             let context = try ComputeContext(threads: threads)
-            let network = try TrainingNetwork(network: decoded, batch: batch, context: context, layout: layout,
-                                              initialisation: RandomStream(seed: 0, name: "weights"))
+            let initialisation = RandomStream(seed: 0, name: "weights")
+            let network = try layout.layout.map {
+                try TrainingNetwork(network: decoded, batch: batch, context: context, layout: $0, initialisation: initialisation)
+            } ?? TrainingNetwork.fastest(network: decoded, batch: batch, context: context, initialisation: initialisation)
             let optimizer = NesterovSGD(parameters: network.parameters)
             let loss = SoftmaxCrossEntropy(labelSmoothing: 0.1)
 
@@ -91,7 +93,7 @@ struct BenchCommand: ParsableCommand {
 
             let imagesPerSecond = Double(steps * batch) / seconds
             let report = TrainBenchReport(
-                arch: architecture.description, batch: batch, threads: threads, layout: layout.rawValue, steps: steps,
+                arch: architecture.description, batch: batch, threads: threads, layout: network.layout.rawValue, steps: steps,
                 imagesPerSecond: imagesPerSecond.rounded(), msPerStep: (seconds / Double(steps) * 1e6).rounded() / 1e3,
                 macsPerImage: decoded.macs, gflopsPerSecond: (imagesPerSecond * 6 * Double(decoded.macs) / 1e9 * 10).rounded() / 10,
                 activationMegabytes: network.activationBytes / (1 << 20), isa: ComputeContext.isa,
@@ -100,7 +102,7 @@ struct BenchCommand: ParsableCommand {
                 try printJSON(report)
             } else {
                 print(String(format: "%@\n  batch %d, %d threads, %@ layout: %.0f images/s, %.2f ms/step, %.1f GFLOP/s",
-                             report.arch, batch, threads, layout.rawValue, report.imagesPerSecond, report.msPerStep,
+                             report.arch, batch, threads, report.layout, report.imagesPerSecond, report.msPerStep,
                              report.gflopsPerSecond))
             }
         }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Numerics
 import Engine
 import Latency
 import SearchSpace
@@ -9,8 +11,188 @@ struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency",
         abstract: "Measure inference latency on this machine's engines.",
-        subcommands: [Measure.self]
+        subcommands: [Measure.self, Table.self, Predict.self, Validate.self]
     )
+
+    /// Engine, threads and table location, shared by the table commands.
+    struct EngineOptions: ParsableArguments {
+        @Option(help: "Engine: cpu or vulkan.")
+        var engine: EngineName = .cpu
+
+        @Option(help: "CPU threads (default 1, as on a phone's big core).")
+        var threads = 1
+
+        @Option(help: "The latency table (SQLite). Default: latency.sqlite in $NASD_RUNS or Runs/.")
+        var db: String?
+
+        func validate() throws {
+            guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256.") }
+        }
+
+        func predictor() throws -> LatencyPredictor {
+            let path = db ?? ((ProcessInfo.processInfo.environment["NASD_RUNS"] ?? "Runs") + "/latency.sqlite")
+            let store: LatencyStore
+            do { store = try LatencyStore(path: path) } catch { throw invalidInput("\(error)") }
+            switch engine {
+            case .cpu:
+                return try LatencyPredictor(store: store, engine: try CPUEngine(threads: threads))
+            case .vulkan:
+                let context: VulkanContext
+                do { context = try VulkanContext() } catch { throw failure(error) }
+                return try LatencyPredictor(store: store, engine: VulkanDeviceEngine(context: context))
+            }
+        }
+    }
+
+    static func space(_ path: String) throws -> SearchSpace {
+        do { return try SearchSpace(contentsOf: path) } catch { throw invalidInput(error) }
+    }
+
+    struct Table: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Build the latency table.", subcommands: [Build.self])
+
+        struct Build: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Measure operator units and whole networks of sampled architectures, then fit the predictor.",
+                discussion: """
+                Draws --samples architectures from the space (stream "latency-fit" of --seed), measures \
+                each distinct operator unit once (stem, each block repeat, head) and each whole network, \
+                and fits predicted = c0·Σunits + c1·units + c2 by least squares. Every measurement is \
+                stored as it completes: an interrupted build resumes where it stopped.
+                """
+            )
+
+            @Option(help: "Search-space YAML file.")
+            var space: String
+
+            @OptionGroup var options: EngineOptions
+
+            @Option(help: "Architectures to measure for the fit.")
+            var samples = 40
+
+            @Option(help: "Seed of the sampling stream.")
+            var seed: UInt64 = 0
+
+            @Flag(help: "Print JSON.")
+            var json = false
+
+            func run() throws {
+                let space = try LatencyCommand.space(self.space)
+                let predictor = try options.predictor()
+                let archs = space.sample(count: samples, from: RandomStream(seed: seed, name: "latency-fit"))
+                var bar = ProgressBar()
+                for (i, arch) in archs.enumerated() {
+                    _ = try predictor.unitLatencies(arch)
+                    _ = try predictor.measuredLatency(arch)
+                    bar.update(fraction: Double(i + 1) / Double(archs.count), detail: "\(i + 1)/\(archs.count) networks",
+                               force: i + 1 == archs.count)
+                }
+                bar.finish()
+                let coefficients = try predictor.fit()
+                let device = predictor.engine.device
+                let report: [String: String] = [
+                    "engine": device.engine, "device": device.device, "fingerprint": device.id,
+                    "networks": "\(try predictor.store.networks(device: device).count)",
+                    "operators": "\(try predictor.store.operatorCount(device: device))",
+                    "coefficients": coefficients.map { String(format: "%.6g", $0) }.joined(separator: ","),
+                    "db": predictor.store.path,
+                ]
+                if json { try printJSON(report) } else {
+                    print("latency table for \(device.engine) on \(device.device): \(report["networks"]!) networks, \(report["operators"]!) operator units; fit \(report["coefficients"]!) (\(predictor.store.path))")
+                }
+            }
+        }
+    }
+
+    struct Predict: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Predict an architecture's latency from the table (units not in it are measured and added).")
+
+        @Option(help: "Architecture string or .arch file.")
+        var arch: String
+
+        @OptionGroup var options: EngineOptions
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let architecture: Architecture
+            do { architecture = try Architecture(argument: arch) } catch { throw invalidInput(error) }
+            let predictor = try options.predictor()
+            let predicted: Double
+            do { predicted = try predictor.predict(architecture) } catch let error as LatencyStoreError { throw invalidInput(error) }
+            let device = predictor.engine.device
+            if json {
+                try printJSON(PredictionReport(arch: architecture.description, engine: device.engine, device: device.device,
+                                               fingerprint: device.id, predictedMs: (predicted * 1e5).rounded() / 1e5))
+            } else {
+                print(String(format: "%@\n  predicted %.4f ms on %@ (%@)", architecture.description, predicted, device.engine, device.device))
+            }
+        }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the predictor on architectures not used for fitting.",
+            discussion: """
+            Draws --samples architectures (stream "latency-validate" of --seed) that are not among the \
+            networks the fit used, measures and predicts each, and reports the share within ±10% and \
+            ±5% of measured, the RMS and the largest error (in percent of measured).
+            """
+        )
+
+        @Option(help: "Search-space YAML file.")
+        var space: String
+
+        @OptionGroup var options: EngineOptions
+
+        @Option(help: "Held-out architectures.")
+        var samples = 100
+
+        @Option(help: "Seed of the sampling stream.")
+        var seed: UInt64 = 0
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let space = try LatencyCommand.space(self.space)
+            let predictor = try options.predictor()
+            let device = predictor.engine.device
+            let fitted = Set(try predictor.store.networks(device: device).map(\.arch))
+            guard !fitted.isEmpty else { throw invalidInput(LatencyStoreError.noCorrection(device: "\(device.engine) on \(device.device)")) }
+            let stream = RandomStream(seed: seed, name: "latency-validate")
+            var held: [Architecture] = []
+            var draws = 0
+            while held.count < samples && draws < samples * 100 {
+                let arch = space.sample(count: 1, from: stream)[0]
+                draws += 1
+                if !fitted.contains(arch.description) && !held.contains(arch) { held.append(arch) }
+            }
+            var measured: [Double] = [], predicted: [Double] = []
+            var bar = ProgressBar()
+            for (i, arch) in held.enumerated() {
+                predicted.append(try predictor.predict(arch))
+                let sample = try predictor.engine.measure(Network(arch), protocol: predictor.networkProtocol)
+                measured.append(sample.medianMilliseconds)
+                bar.update(fraction: Double(i + 1) / Double(held.count), detail: "\(i + 1)/\(held.count) networks",
+                           force: i + 1 == held.count)
+            }
+            bar.finish()
+            let report = ValidationReport(measured: measured, predicted: predicted)
+            let round = { (v: Double) in (v * 1000).rounded() / 1000 }
+            let output = ValidationOutput(engine: device.engine, device: device.device, fingerprint: device.id,
+                                          samples: report.samples, within10pct: round(report.within10Percent),
+                                          within5pct: round(report.within5Percent), rmsePct: round(report.rmsePercent),
+                                          maxAbsErrPct: round(report.maxAbsoluteErrorPercent))
+            if json { try printJSON(output) } else {
+                print(String(format: "%@ on %@: %d held-out architectures, %.1f%% within ±10%%, %.1f%% within ±5%%, RMSE %.2f%%, max %.2f%%",
+                             device.engine, device.device, report.samples, report.within10Percent * 100,
+                             report.within5Percent * 100, report.rmsePercent, report.maxAbsoluteErrorPercent))
+            }
+        }
+    }
 
     enum EngineName: String, ExpressibleByArgument, CaseIterable {
         case cpu, vulkan
@@ -121,5 +303,26 @@ struct LatencyReport: Encodable {
         madMs = round(sample.madMilliseconds)
         runs = sample.runs
         attempts = sample.attempts
+    }
+}
+
+struct PredictionReport: Encodable {
+    let arch, engine, device, fingerprint: String
+    let predictedMs: Double
+
+    enum CodingKeys: String, CodingKey {
+        case arch, engine, device, fingerprint
+        case predictedMs = "predicted_ms"
+    }
+}
+
+struct ValidationOutput: Encodable {
+    let engine, device, fingerprint: String
+    let samples: Int
+    let within10pct, within5pct, rmsePct, maxAbsErrPct: Double
+
+    enum CodingKeys: String, CodingKey {
+        case engine, device, fingerprint, samples
+        case within10pct = "within_10pct", within5pct = "within_5pct", rmsePct = "rmse_pct", maxAbsErrPct = "max_abs_err_pct"
     }
 }

@@ -33,8 +33,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "OpenMP threads for oneDNN.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Activation layout between layers: blocked or nhwc.")
-    var layout: ActivationLayout = .blocked
+    @Option(help: "Activation layout between layers: auto (blocked unless a kernel would then be a reference one), blocked or nhwc.")
+    var layout: LayoutChoice = .auto
 
     func validate() throws {
         if let epochs, !(1...1000).contains(epochs) { throw ValidationError("--epochs must be in 1...1000, got \(epochs).") }
@@ -56,7 +56,7 @@ struct TrainingOptions: ParsableArguments {
         if let learningRate { configuration.learningRate = learningRate }
         if let warmupEpochs { configuration.warmupEpochs = warmupEpochs }
         if let labelSmoothing { configuration.labelSmoothing = labelSmoothing }
-        configuration.layout = layout
+        configuration.layout = layout.layout
         guard (configuration.subset ?? 50_000) >= configuration.batch else {
             throw invalidInput("the subset (\(configuration.subset ?? 50_000) images) is smaller than one batch (\(configuration.batch)); raise --subset or lower --batch")
         }
@@ -64,7 +64,12 @@ struct TrainingOptions: ParsableArguments {
     }
 }
 
-extension ActivationLayout: ExpressibleByArgument {}
+/// `--layout`: a fixed activation layout, or the fastest one without reference kernels.
+enum LayoutChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, blocked, nhwc
+
+    var layout: ActivationLayout? { self == .auto ? nil : ActivationLayout(rawValue: rawValue) }
+}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -143,7 +148,7 @@ struct TrainReport: Encodable {
     init(architecture: Architecture, configuration: TrainingConfiguration, threads: Int, result: TrainingResult) {
         arch = architecture.description
         hash = architecture.hash
-        layout = configuration.layout.rawValue
+        layout = result.layout.rawValue
         valAccuracy = result.validationAccuracy
         valLoss = result.validationLoss
         testAccuracy = result.testAccuracy
