@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "SearchSpace", "Numerics"]),
-        .testTarget(name: "LatencyTests", dependencies: ["Latency", "SearchSpace"]),
+        .testTarget(name: "LatencyTests", dependencies: ["Latency", "SearchSpace", "Numerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "SearchSpace"]),

@@ -201,6 +201,14 @@ public final class TrainingNetwork {
         try inputGradient?.plain(dims: [batch, inputShape.channels, inputShape.height, inputShape.width], tag: dnnl_abcd)
     }
 
+    /// The output of IR layer `index` after the last forward pass, plain NCHW
+    /// (N×classes for the linear layer).
+    public func output(ofLayer index: Int) throws(DNNLError) -> [Float] {
+        let o = layers[index].outputShape
+        if layers[index].kind == .linear { return try activations[index].plain(dims: [batch, o.channels], tag: dnnl_ab) }
+        return try activations[index].plain(dims: [batch, o.channels, o.height, o.width], tag: dnnl_abcd)
+    }
+
     private var outputDims: [Int] {
         let o = layers[layers.count - 1].outputShape
         return layers[layers.count - 1].kind == .linear ? [batch, o.channels] : [batch, o.channels, o.height, o.width]

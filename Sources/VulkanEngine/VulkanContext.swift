@@ -232,7 +232,8 @@ final class VulkanBuffer {
     let memory: VkDeviceMemory
     let count: Int
     let pointer: UnsafeMutablePointer<Float>
-    private unowned let context: VulkanContext
+    // Strong: the device must outlive every buffer allocated on it.
+    private let context: VulkanContext
 
     init(floats count: Int, context: VulkanContext) throws(VulkanError) {
         self.count = max(1, count)

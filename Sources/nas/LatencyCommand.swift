@@ -25,11 +25,25 @@ struct LatencyCommand: ParsableCommand {
         @Option(help: "The latency table (SQLite). Default: latency.sqlite in $NASD_RUNS or Runs/.")
         var db: String?
 
+        @Option(help: "Timed runs per whole network (a slow device can take fewer).")
+        var runs = 200
+
+        @Option(help: "Timed runs per operator unit.")
+        var unitRuns = 100
+
         func validate() throws {
             guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256.") }
+            guard runs >= 5, unitRuns >= 5 else { throw ValidationError("--runs and --unit-runs must be at least 5.") }
         }
 
         func predictor() throws -> LatencyPredictor {
+            let predictor = try makePredictor()
+            predictor.networkProtocol = MeasurementProtocol(warmup: max(5, runs / 6), runs: runs)
+            predictor.unitProtocol = MeasurementProtocol(warmup: max(5, unitRuns / 5), runs: unitRuns)
+            return predictor
+        }
+
+        private func makePredictor() throws -> LatencyPredictor {
             let path = db ?? ((ProcessInfo.processInfo.environment["NASD_RUNS"] ?? "Runs") + "/latency.sqlite")
             let store: LatencyStore
             do { store = try LatencyStore(path: path) } catch { throw invalidInput("\(error)") }

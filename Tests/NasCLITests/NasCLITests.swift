@@ -231,3 +231,43 @@ struct NasLatencyCLITests {
         #expect(text.contains("mesa-vulkan-drivers"))
     }
 }
+
+@Suite("nas parity and the latency table, end to end")
+struct NasParityCLITests {
+    @Test("Both engines agree with the trainer layer by layer and on every test image")
+    func parity() throws {
+        let report = try NasProcess.json(["parity", "--arch", "r20_w0.75:stem_k3_s1_o16|mb_r2_k5f_s2_e3_o24_se0.25|conv_r1_k7s_s2_o32|head_o64",
+                                          "--images", "50", "--seed", "4", "--json"]) as! [String: Any]
+        let layers = report["layers"] as! [[String: Any]]
+        #expect(!layers.isEmpty)
+        for layer in layers {
+            #expect((layer["cpu"] as! Double) < 1e-4, "\(layer)")
+            #expect((layer["vulkan"] as! Double) < 1e-4, "\(layer)")
+        }
+        for engine in ["cpu", "vulkan"] {
+            let summary = report[engine] as! [String: Any]
+            #expect(summary["top1_agreement"] as? Double == 1)
+            #expect(summary["top5_agreement"] as? Double == 1)
+        }
+    }
+
+    @Test("table build, predict and validate on the tiny space")
+    func table() throws {
+        let db = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-cli-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: db) }
+        let build = try NasProcess.json(["latency", "table", "build", "--space", "SearchSpaces/tiny.yaml", "--samples", "6",
+                                         "--db", db, "--json"]) as! [String: String]
+        #expect(build["networks"] == "6")
+        let prediction = try NasProcess.json(["latency", "predict", "--arch", "SearchSpaces/reference/mbv2-fm-0.5.arch",
+                                              "--db", db, "--json"]) as! [String: Any]
+        #expect((prediction["predicted_ms"] as? Double ?? 0) > 0)
+        let validation = try NasProcess.json(["latency", "validate", "--space", "SearchSpaces/tiny.yaml", "--samples", "5",
+                                              "--db", db, "--json"]) as! [String: Any]
+        #expect(validation["samples"] as? Int == 5)
+        for key in ["within_10pct", "within_5pct", "rmse_pct", "max_abs_err_pct"] { #expect(validation[key] != nil) }
+        let missing = try NasProcess.run(["latency", "predict", "--arch", "SearchSpaces/reference/mbv2-fm.arch",
+                                          "--db", db + ".empty"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("nas latency table build"))
+    }
+}
