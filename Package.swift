@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Latency", targets: ["Latency"]),
         .library(name: "VulkanEngine", targets: ["VulkanEngine"]),
+        .library(name: "RunStore", targets: ["RunStore"]),
+        .library(name: "Search", targets: ["Search"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -59,6 +61,14 @@ let package = Package(
             dependencies: ["Engine", "VulkanEngine", "SearchSpace", "Numerics",
                            .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        .target(
+            name: "RunStore",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "Search",
+            dependencies: ["Numerics"]
+        ),
         // zlib, for the gzipped Fashion-MNIST files.
         .systemLibrary(name: "CZlib", pkgConfig: nil, providers: [.apt(["zlib1g-dev"])]),
         .target(
@@ -83,6 +93,8 @@ let package = Package(
         .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "SearchSpace", "Numerics"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "Numerics"]),
+        .testTarget(name: "RunStoreTests", dependencies: ["RunStore"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "SearchSpace", "Numerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),

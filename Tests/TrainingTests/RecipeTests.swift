@@ -128,3 +128,26 @@ struct TrainingRunTests {
         #expect(result.validationAccuracy == nil)
     }
 }
+
+@Suite("Inference engines on trained weights", .serialized)
+struct TrainedParityTests {
+    @Test("After real training (BN statistics learnt), the CPU engine equals the trainer's evaluation pass within 1e-4")
+    func cpuEngine() throws {
+        let (trainer, _) = try TrainingRunTests.train(seed: 8, subset: 640)
+        let weights = try trainer.network.weights()
+        let network = Network(trainer.architecture)
+        let engine = try InferenceNetwork(network: network, weights: weights, context: try ComputeContext(threads: 1))
+        let reference = try TrainingNetwork(network: network, batch: 1, context: try ComputeContext(threads: 1),
+                                            initialisation: RandomStream(seed: 0, name: "unused"))
+        try reference.load(weights)
+        let pipeline = InputPipeline(try FashionMNIST.test().subset(Array(0..<20)), resolution: trainer.architecture.resolution)
+        for i in 0..<20 {
+            pipeline.fill(reference.inputBuffer, indices: [i], augmentation: nil)
+            _ = engine.inputBuffer.update(fromContentsOf: Array(reference.inputBuffer))
+            try reference.forward(training: false)
+            try engine.run()
+            let difference = zip(engine.logits, reference.outputBuffer).map { abs($0 - $1) }.max()!
+            #expect(difference < 1e-4, "image \(i): max |Δ| \(difference)")
+        }
+    }
+}
