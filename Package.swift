@@ -67,7 +67,7 @@ let package = Package(
         ),
         .target(
             name: "Search",
-            dependencies: ["Numerics"]
+            dependencies: ["Numerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore"]
         ),
         // zlib, for the gzipped Fashion-MNIST files.
         .systemLibrary(name: "CZlib", pkgConfig: nil, providers: [.apt(["zlib1g-dev"])]),
@@ -84,6 +84,8 @@ let package = Package(
                 "Training",
                 "Latency",
                 "VulkanEngine",
+                "Search",
+                "RunStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed"])]

@@ -49,9 +49,11 @@ public struct Architecture: Hashable, Sendable, CustomStringConvertible {
 
     /// First 12 hex digits of the SHA-256 of the canonical string: the name of
     /// a candidate everywhere (store, logs, exported files).
-    public var hash: String {
-        let digest = SHA256.hash(data: Array(description.utf8))
-        return digest.prefix(6).map { byte in
+    public var hash: String { Self.hashText(description) }
+
+    /// First 12 hex digits of the SHA-256 of `text`.
+    public static func hashText(_ text: String) -> String {
+        SHA256.hash(data: Array(text.utf8)).prefix(6).map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined()

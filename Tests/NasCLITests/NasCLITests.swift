@@ -271,3 +271,78 @@ struct NasParityCLITests {
         #expect(missing.stderr.contains("nas latency table build"))
     }
 }
+
+@Suite("nas search: exact resume after kill -9", .serialized)
+struct NasSearchCLITests {
+    static func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = NasProcess.locate()
+        process.arguments = arguments
+        process.currentDirectoryURL = NasProcess.root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    static func candidates(_ status: Any) -> [[String]] {
+        ((status as! [String: Any])["candidates"] as! [[String: Any]]).map { c in
+            [c["arch"] as! String, c["status"] as! String, "\(c["val_accuracy"] ?? "-")", "\(c["reward"] ?? "-")"]
+        }
+    }
+
+    @Test("Killed at random points and resumed each time, a run ends with the uninterrupted run's candidates",
+          arguments: ["evolution", "random"])
+    func killAndResume(strategy: String) throws {
+        let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let common = ["--space", "SearchSpaces/tiny.yaml", "--strategy", strategy, "--budget", "8", "--seed", "2",
+                      "--threads", "2", "--runs", runs]
+        let whole = try NasProcess.json(["search"] + common + ["--run", "whole", "--json"])
+
+        // The same run, killed three times at random moments.
+        var pick = SplitMix(seed: strategy == "random" ? 1 : 2)
+        var process = try Self.start(["search"] + common + ["--run", "cut"])
+        for _ in 0..<3 {
+            usleep(UInt32(300_000 + pick.next() % 1_500_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            process = try Self.start(["resume", "cut", "--runs", runs])
+        }
+        process.waitUntilExit()
+        let resumed = try NasProcess.json(["status", "cut", "--runs", runs, "--json"])
+        let final = try NasProcess.json(["resume", "cut", "--runs", runs, "--json"])  // nothing left to do
+
+        #expect(Self.candidates(resumed) == Self.candidates(whole))
+        #expect(Self.candidates(final) == Self.candidates(whole))
+        #expect(Self.candidates(whole).count == 8)
+        #expect(Self.candidates(whole).allSatisfy { $0[1] == "done" })
+    }
+
+    @Test("A truncated run database is refused with a clear message")
+    func truncated() throws {
+        let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        _ = try NasProcess.json(["search", "--space", "SearchSpaces/tiny.yaml", "--strategy", "random", "--budget", "2",
+                                 "--runs", runs, "--run", "r", "--json"])
+        let path = runs + "/r/run.sqlite"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count / 3).write(to: URL(fileURLWithPath: path))
+        let result = try NasProcess.run(["resume", "r", "--runs", runs])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("damaged"))
+    }
+}
+
+/// A deterministic generator for test timings.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,206 @@
+import Engine
+import Foundation
+import Latency
+import Numerics
+import RunStore
+import SearchSpace
+import Training
+
+/// What a run was started with; stored in the run's database and read back
+/// on resume, so a resumed run cannot drift from its original settings.
+public struct SearchConfiguration: Codable, Sendable {
+    public enum Strategy: String, Codable, Sendable, CaseIterable { case random, evolution }
+    public enum LatencySource: String, Codable, Sendable, CaseIterable { case measured, predicted }
+
+    /// The search-space file's text (a copy: editing the file later changes nothing).
+    public var spaceYAML: String
+    public var spacePath: String
+    public var strategy: Strategy
+    public var seed: UInt64
+    public var budget: Int
+    public var hours: Double?
+    public var reward: Reward
+    public var latency: LatencySource
+    public var threads: Int
+    /// The latency table used for predictions (shared between runs).
+    public var latencyTable: String
+
+    public init(spaceYAML: String, spacePath: String, strategy: Strategy, seed: UInt64, budget: Int, hours: Double?,
+                reward: Reward, latency: LatencySource, threads: Int, latencyTable: String) {
+        self.spaceYAML = spaceYAML
+        self.spacePath = spacePath
+        self.strategy = strategy
+        self.seed = seed
+        self.budget = budget
+        self.hours = hours
+        self.reward = reward
+        self.latency = latency
+        self.threads = threads
+        self.latencyTable = latencyTable
+    }
+
+    public var spaceHash: String { Architecture.hashText(spaceYAML) }
+}
+
+/// What the loop reports as it goes.
+public enum SearchEvent: Sendable {
+    case started(index: Int, architecture: String)
+    case training(TrainingProgress)
+    case finished(CandidateRecord)
+}
+
+/// The loop that drives a run: propose → reuse a finished result for the
+/// same architecture, or train on the proxy task → latency → reward →
+/// controller update → checkpoint, the finished candidate and the checkpoint
+/// in one transaction. Killed at any instant and resumed, it continues from
+/// the last checkpoint: the cut-off candidate is redone from its start with
+/// the same proposal, and nothing finished is lost or repeated.
+public final class SearchRun {
+    public let directory: String
+    public let configuration: SearchConfiguration
+    public let store: RunStore
+    public let space: SearchSpace
+    private let controller: any Controller
+    private var step: Int
+    private let split: DatasetSplit
+    private let context: ComputeContext
+    private let predictor: LatencyPredictor
+    private var predictorEngines: [String: LatencyPredictor] = [:]
+
+    public static func databasePath(_ directory: String) -> String { directory + "/run.sqlite" }
+
+    /// Starts a new run in `directory` (which must not hold one).
+    public convenience init(creating directory: String, configuration: SearchConfiguration) throws {
+        let path = Self.databasePath(directory)
+        guard !FileManager.default.fileExists(atPath: path) else { throw SearchRunError.exists(directory: directory) }
+        let store = try RunStore(path: path, create: true)
+        let encoded = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
+        try store.setConfiguration(["configuration": encoded, "space_hash": configuration.spaceHash])
+        try store.log("created", "strategy \(configuration.strategy.rawValue), seed \(configuration.seed), budget \(configuration.budget)")
+        try self.init(store: store, directory: directory, configuration: configuration)
+    }
+
+    /// Reopens a run to continue it from its last checkpoint.
+    public convenience init(resuming directory: String) throws {
+        let store = try RunStore(path: Self.databasePath(directory))
+        guard let text = try store.configuration()["configuration"],
+              let configuration = try? JSONDecoder().decode(SearchConfiguration.self, from: Data(text.utf8)) else {
+            throw SearchRunError.damaged(directory: directory, reason: "its configuration is missing or unreadable")
+        }
+        try self.init(store: store, directory: directory, configuration: configuration)
+        try store.log("resumed", "at step \(step)")
+    }
+
+    private init(store: RunStore, directory: String, configuration: SearchConfiguration) throws {
+        self.store = store
+        self.directory = directory
+        self.configuration = configuration
+        space = try SearchSpace(yaml: configuration.spaceYAML, path: configuration.spacePath)
+        let sizes = space.decisions.map(\.choices.count)
+        let stream = RandomStream(seed: configuration.seed, name: "controller")
+        switch configuration.strategy {
+        case .random: controller = RandomController(decisionSizes: sizes, stream: stream)
+        case .evolution: controller = EvolutionController(decisionSizes: sizes, stream: stream)
+        }
+        step = 0
+        if let checkpoint = try store.latestCheckpoint() {
+            do { try controller.restore(checkpoint.controller) } catch {
+                throw SearchRunError.damaged(directory: directory, reason: "checkpoint \(checkpoint.step): \(error)")
+            }
+            step = checkpoint.step
+        }
+        split = try DatasetSplit.load()
+        context = try ComputeContext(threads: configuration.threads)
+        predictor = try LatencyPredictor(store: try LatencyStore(path: configuration.latencyTable),
+                                         engine: try CPUEngine(threads: 1))
+    }
+
+    /// Candidates finished so far.
+    public var completed: Int { step }
+
+    /// Runs until the budget (count or hours) is spent.
+    public func run(_ report: (SearchEvent) -> Void = { _ in }) throws {
+        let start = Date()
+        while step < configuration.budget {
+            if let hours = configuration.hours, Date().timeIntervalSince(start) > hours * 3600 { break }
+            try evaluateNext(report)
+        }
+        try store.log("stopped", "at step \(step)")
+    }
+
+    private func evaluateNext(_ report: (SearchEvent) -> Void) throws {
+        let tokens = controller.propose()
+        let architecture = space.architecture(tokens: tokens)
+        let network = Network(architecture)
+        var candidate = CandidateRecord(index: step, arch: architecture.description, hash: architecture.hash,
+                                        params: network.params, macs: network.macs)
+        report(.started(index: step, architecture: candidate.arch))
+        candidate.status = .training
+        try store.save(candidate)
+
+        if let earlier = try store.finished(hash: candidate.hash), earlier.index != candidate.index {
+            candidate.valAccuracy = earlier.valAccuracy
+            candidate.latencyCPUMs = earlier.latencyCPUMs
+            candidate.predictedCPUMs = earlier.predictedCPUMs
+            candidate.fingerprintCPU = earlier.fingerprintCPU
+            candidate.trainSeconds = 0
+            candidate.status = .done
+        } else {
+            do {
+                try evaluate(architecture, into: &candidate, report)
+            } catch {
+                candidate.status = .failed
+                candidate.error = "\(error)"
+            }
+        }
+        candidate.reward = candidate.status == .done
+            ? configuration.reward.value(accuracy: candidate.valAccuracy ?? 0,
+                                         latencyMilliseconds: (configuration.latency == .predicted ? candidate.predictedCPUMs : candidate.latencyCPUMs) ?? .infinity)
+            : Reward.failed
+        candidate.finishedAt = Date()
+        controller.observe(tokens: tokens, reward: candidate.reward ?? Reward.failed)
+        let checkpoint = Checkpoint(step: step + 1, controller: try controller.state(), streams: Data("{}".utf8))
+        try store.commit(candidate, checkpoint: checkpoint)
+        step += 1
+        report(.finished(candidate))
+    }
+
+    private func evaluate(_ architecture: Architecture, into candidate: inout CandidateRecord,
+                          _ report: (SearchEvent) -> Void) throws {
+        // Each candidate's training streams derive from the run seed and its index.
+        var training = TrainingConfiguration(proxy: space.proxy, seed: configuration.seed &* 1_000_003 &+ UInt64(candidate.index))
+        training.layout = nil
+        let trainer = try Trainer(architecture: architecture, split: split, configuration: training, context: context)
+        let result = try trainer.train { report(.training($0)) }
+        guard result.divergedAtStep == nil, let accuracy = result.validationAccuracy else {
+            throw SearchRunError.diverged(step: result.divergedAtStep ?? 0)
+        }
+        candidate.valAccuracy = accuracy
+        candidate.trainSeconds = result.trainSeconds
+        candidate.fingerprintCPU = predictor.engine.device.id
+        switch configuration.latency {
+        case .predicted:
+            candidate.predictedCPUMs = try predictor.predict(architecture)
+        case .measured:
+            candidate.latencyCPUMs = try predictor.measuredLatency(architecture)
+        }
+        candidate.status = .done
+    }
+}
+
+public enum SearchRunError: Error, CustomStringConvertible {
+    case exists(directory: String)
+    case damaged(directory: String, reason: String)
+    case diverged(step: Int)
+
+    public var description: String {
+        switch self {
+        case let .exists(directory):
+            return "\(directory) already holds a run; continue it with `nas resume`, or choose another --run name"
+        case let .damaged(directory, reason):
+            return "the run in \(directory) cannot be resumed: \(reason)"
+        case let .diverged(step):
+            return "diverged: the training loss became NaN or infinite at step \(step)"
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import RunStore
+import Search
+import SearchSpace
+
+/// `--runs DIR`: where runs live.
+struct RunsOption: ParsableArguments {
+    @Option(help: "Directory of runs (default: $NASD_RUNS, else Runs/).")
+    var runs: String = ProcessInfo.processInfo.environment["NASD_RUNS"] ?? "Runs"
+
+    func directory(_ run: String) -> String { runs + "/" + run }
+}
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Search a space: propose, train on the proxy task, measure latency, reward, checkpoint.",
+        discussion: """
+        Every candidate and controller checkpoint is committed to Runs/<run>/run.sqlite as it \
+        finishes, so a run killed at any moment continues with `nas resume RUN`, producing the same \
+        candidates as if it had never stopped. Reward: MnasNet's ACC × (LAT/T)^w on the CPU engine.
+        """
+    )
+
+    @Option(help: "Search-space YAML file.")
+    var space: String
+
+    @Option(help: "Strategy: random or evolution.")
+    var strategy: SearchConfiguration.Strategy = .evolution
+
+    @Option(help: "Candidates to evaluate.")
+    var budget = 20
+
+    @Option(help: "Stop after this many hours, whatever the budget.")
+    var hours: Double?
+
+    @Option(help: "Seed of every random stream of the run.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("run"), help: "Run name (default: <space name>-<strategy>-s<seed>).")
+    var runName: String?
+
+    @Option(help: "Latency target in ms (default: the space's).")
+    var targetMs: Double?
+
+    @Option(help: "Reward constraint: soft or hard (default: the space's).")
+    var constraint: Reward.Constraint?
+
+    @Option(help: "Latency for the reward: measured (the whole network) or predicted (latency table).")
+    var latency: SearchConfiguration.LatencySource = .measured
+
+    @Option(help: "OpenMP threads for training.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @OptionGroup var runs: RunsOption
+
+    @Flag(help: "Print the final status as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard budget >= 1 else { throw ValidationError("--budget must be at least 1.") }
+        if let targetMs, !(targetMs > 0) { throw ValidationError("--target-ms must be positive.") }
+    }
+
+    func run() throws {
+        let text: String
+        let parsed: SearchSpace
+        do {
+            parsed = try SearchSpace(contentsOf: space)
+            text = try String(contentsOfFile: space, encoding: .utf8)
+        } catch let error as SearchSpaceError { throw invalidInput(error) }
+        let name = runName ?? "\(parsed.name)-\(strategy.rawValue)-s\(seed)"
+        let reward = Reward(engine: "cpu", targetMilliseconds: targetMs ?? parsed.latency.targetMilliseconds,
+                            constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft))
+        let configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
+                                                budget: budget, hours: hours, reward: reward, latency: latency,
+                                                threads: threads, latencyTable: runs.runs + "/latency.sqlite")
+        let search: SearchRun
+        do { search = try SearchRun(creating: runs.directory(name), configuration: configuration) } catch let error as SearchRunError {
+            throw invalidInput(error)
+        }
+        try drive(search, name: name, json: json)
+    }
+}
+
+struct ResumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume", abstract: "Continue an interrupted run from its last checkpoint.")
+
+    @Argument(help: "Run name (a folder under --runs).")
+    var runName: String
+
+    @OptionGroup var runs: RunsOption
+
+    @Flag(help: "Print the final status as JSON.")
+    var json = false
+
+    func run() throws {
+        let search: SearchRun
+        do { search = try SearchRun(resuming: runs.directory(runName)) } catch let error as RunStoreError {
+            throw invalidInput(error)
+        } catch let error as SearchRunError { throw invalidInput(error) }
+        try drive(search, name: runName, json: json)
+    }
+}
+
+/// Runs the loop with a progress display, then prints the status.
+func drive(_ search: SearchRun, name: String, json: Bool) throws {
+    var bar = ProgressBar()
+    let budget = search.configuration.budget
+    var current = ""
+    try search.run { event in
+        switch event {
+        case let .started(index, architecture):
+            current = "candidate \(index + 1)/\(budget)"
+            bar.update(fraction: Double(index) / Double(budget), detail: "\(current) \(Architecture.hashText(architecture))",
+                       force: true)
+        case let .training(p):
+            bar.update(fraction: p.fraction, detail: String(format: "%@ epoch %d/%d step %d/%d loss %.3f", current, p.epoch,
+                                                             p.epochs, p.step, p.stepsPerEpoch, p.loss))
+        case let .finished(candidate):
+            bar.update(fraction: Double(candidate.index + 1) / Double(budget),
+                       detail: String(format: "%@ %@ accuracy %.4f reward %.4f", current, candidate.status.rawValue,
+                                      candidate.valAccuracy ?? 0, candidate.reward ?? 0), force: true)
+        }
+    }
+    bar.finish()
+    let status = try RunStatus(search.store, name: name, configuration: search.configuration)
+    if json { try printJSON(status) } else { print(status.text) }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "A run's candidates and Pareto front.")
+
+    @Argument(help: "Run name (a folder under --runs).")
+    var runName: String
+
+    @OptionGroup var runs: RunsOption
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let store: RunStore
+        do { store = try RunStore(path: SearchRun.databasePath(runs.directory(runName))) } catch { throw invalidInput(error) }
+        guard let text = try store.configuration()["configuration"],
+              let configuration = try? JSONDecoder().decode(SearchConfiguration.self, from: Data(text.utf8)) else {
+            throw invalidInput("\(runs.directory(runName)) has no readable run configuration")
+        }
+        let status = try RunStatus(store, name: runName, configuration: configuration)
+        if json { try printJSON(status) } else { print(status.text) }
+    }
+}
+
+/// `nas status` and the end of `nas search`: the run's candidates and Pareto front.
+struct RunStatus: Encodable {
+    struct Candidate: Encodable {
+        let index: Int
+        let arch, hash, status: String
+        let valAccuracy: Double?
+        let latencyMs: [String: Double]
+        let params, macs: Int
+        let reward, trainSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case index, arch, hash, status, params, macs, reward
+            case valAccuracy = "val_accuracy", latencyMs = "latency_ms", trainSeconds = "train_seconds"
+        }
+    }
+
+    let run, strategy: String
+    let seed: UInt64
+    let done, budget: Int
+    let candidates: [Candidate]
+    let pareto: [Int]
+
+    init(_ store: RunStore, name: String, configuration: SearchConfiguration) throws {
+        run = name
+        strategy = configuration.strategy.rawValue
+        seed = configuration.seed
+        budget = configuration.budget
+        let records = try store.candidates()
+        done = records.filter { $0.status == .done || $0.status == .failed }.count
+        candidates = records.map { r in
+            var latency: [String: Double] = [:]
+            if let v = r.latencyCPUMs ?? r.predictedCPUMs { latency["cpu"] = v }
+            if let v = r.latencyVulkanMs ?? r.predictedVulkanMs { latency["vulkan"] = v }
+            return Candidate(index: r.index, arch: r.arch, hash: r.hash, status: r.status.rawValue, valAccuracy: r.valAccuracy,
+                             latencyMs: latency, params: r.params, macs: r.macs, reward: r.reward, trainSeconds: r.trainSeconds)
+        }
+        let finished = candidates.filter { $0.status == "done" && $0.valAccuracy != nil && $0.latencyMs["cpu"] != nil }
+        pareto = Pareto.front(finished.map { Objectives(accuracy: $0.valAccuracy!, latencyMilliseconds: $0.latencyMs["cpu"]!) })
+            .map { finished[$0].index }
+    }
+
+    var text: String {
+        var rows = [["#", "hash", "status", "accuracy", "cpu ms", "reward", "pareto"]]
+        for c in candidates {
+            rows.append(["\(c.index)", c.hash, c.status, c.valAccuracy.map { String(format: "%.4f", $0) } ?? "-",
+                         c.latencyMs["cpu"].map { String(format: "%.4f", $0) } ?? "-",
+                         c.reward.map { String(format: "%.4f", $0) } ?? "-", pareto.contains(c.index) ? "★" : ""])
+        }
+        return "run \(run): \(strategy), seed \(seed), \(done)/\(budget) done\n" + table(rows, rightAligned: [0, 3, 4, 5])
+    }
+}
+
+extension Reward.Constraint: ExpressibleByArgument {}
+extension SearchConfiguration.Strategy: ExpressibleByArgument {}
+extension SearchConfiguration.LatencySource: ExpressibleByArgument {}
