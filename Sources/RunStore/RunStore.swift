@@ -22,6 +22,11 @@ public struct CandidateRecord: Codable, Sendable, Equatable, FetchableRecord, Pe
     public var macs: Int
     public var reward: Double?
     public var trainSeconds: Double?
+    /// Time spent measuring or predicting latency.
+    public var latencySeconds: Double?
+    /// Controller, store and checkpoint time of this step (the previous
+    /// step's commit included, as it is only known afterwards).
+    public var overheadSeconds: Double?
     public var error: String?
     public var createdAt: Date
     public var finishedAt: Date?
@@ -42,6 +47,7 @@ public struct CandidateRecord: Codable, Sendable, Equatable, FetchableRecord, Pe
         case predictedCPUMs = "predicted_cpu_ms", predictedVulkanMs = "predicted_vulkan_ms"
         case fingerprintCPU = "fingerprint_cpu", fingerprintVulkan = "fingerprint_vulkan"
         case trainSeconds = "train_seconds", createdAt = "created_at", finishedAt = "finished_at"
+        case latencySeconds = "latency_seconds", overheadSeconds = "overhead_seconds"
     }
 }
 
@@ -114,6 +120,8 @@ public final class RunStore {
                 t.column("macs", .integer).notNull()
                 t.column("reward", .double)
                 t.column("train_seconds", .double)
+                t.column("latency_seconds", .double)
+                t.column("overhead_seconds", .double)
                 t.column("error", .text)
                 t.column("created_at", .datetime).notNull()
                 t.column("finished_at", .datetime)

@@ -128,7 +128,11 @@ public final class SearchRun {
         try store.log("stopped", "at step \(step)")
     }
 
+    /// Duration of the last commit, charged to the next candidate's overhead.
+    private var lastCommitSeconds = 0.0
+
     private func evaluateNext(_ report: (SearchEvent) -> Void) throws {
+        let stepStart = Date()
         let tokens = controller.propose()
         let architecture = space.architecture(tokens: tokens)
         let network = Network(architecture)
@@ -149,6 +153,7 @@ public final class SearchRun {
             do {
                 try evaluate(architecture, into: &candidate, report)
             } catch {
+                candidate.trainSeconds = candidate.trainSeconds ?? 0
                 candidate.status = .failed
                 candidate.error = "\(error)"
             }
@@ -160,7 +165,11 @@ public final class SearchRun {
         candidate.finishedAt = Date()
         controller.observe(tokens: tokens, reward: candidate.reward ?? Reward.failed)
         let checkpoint = Checkpoint(step: step + 1, controller: try controller.state(), streams: Data("{}".utf8))
+        candidate.overheadSeconds = Date().timeIntervalSince(stepStart) - (candidate.trainSeconds ?? 0)
+            - (candidate.latencySeconds ?? 0) + lastCommitSeconds
+        let commitStart = Date()
         try store.commit(candidate, checkpoint: checkpoint)
+        lastCommitSeconds = Date().timeIntervalSince(commitStart)
         step += 1
         report(.finished(candidate))
     }
@@ -170,20 +179,29 @@ public final class SearchRun {
         // Each candidate's training streams derive from the run seed and its index.
         var training = TrainingConfiguration(proxy: space.proxy, seed: configuration.seed &* 1_000_003 &+ UInt64(candidate.index))
         training.layout = nil
-        let trainer = try Trainer(architecture: architecture, split: split, configuration: training, context: context)
-        let result = try trainer.train { report(.training($0)) }
+        let trainStart = Date()
+        let result: TrainingResult
+        do {
+            let trainer = try Trainer(architecture: architecture, split: split, configuration: training, context: context)
+            result = try trainer.train { report(.training($0)) }
+            candidate.trainSeconds = Date().timeIntervalSince(trainStart)
+        } catch {
+            candidate.trainSeconds = Date().timeIntervalSince(trainStart)
+            throw error
+        }
         guard result.divergedAtStep == nil, let accuracy = result.validationAccuracy else {
             throw SearchRunError.diverged(step: result.divergedAtStep ?? 0)
         }
         candidate.valAccuracy = accuracy
-        candidate.trainSeconds = result.trainSeconds
         candidate.fingerprintCPU = predictor.engine.device.id
+        let latencyStart = Date()
         switch configuration.latency {
         case .predicted:
             candidate.predictedCPUMs = try predictor.predict(architecture)
         case .measured:
             candidate.latencyCPUMs = try predictor.measuredLatency(architecture)
         }
+        candidate.latencySeconds = Date().timeIntervalSince(latencyStart)
         candidate.status = .done
     }
 }

@@ -192,6 +192,10 @@ struct SearchSpaceParser {
         let warmup = e["warmup_epochs"].map { reader.number($0, "proxy warmup_epochs", in: 0...1000) } ?? 0
         let smoothing = e["label_smoothing"].map { reader.number($0, "proxy label_smoothing", in: 0...0.5) } ?? 0
         guard let subset, let epochs, let batch, let lr, let warmup, let smoothing else { return nil }
+        guard subset >= batch else {
+            reader.report(e["subset"], "proxy subset (\(subset) images) is smaller than one batch (\(batch)); raise subset or lower batch")
+            return nil
+        }
         return SearchSpace.ProxyTask(subset: subset, epochs: epochs, batch: batch, learningRate: lr,
                                      warmupEpochs: warmup, labelSmoothing: smoothing)
     }

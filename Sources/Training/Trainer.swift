@@ -100,10 +100,10 @@ public final class Trainer {
 
     /// Trains for the configured epochs (dropping each epoch's last partial
     /// batch), then evaluates on the validation split.
-    public func train(progress: (TrainingProgress) -> Void = { _ in }) throws(DNNLError) -> TrainingResult {
+    public func train(progress: (TrainingProgress) -> Void = { _ in }) throws -> TrainingResult {
         let batch = configuration.batch
         let steps = stepsPerEpoch
-        precondition(steps > 0, "the subset holds fewer images than one batch")
+        guard steps > 0 else { throw TrainingError.subsetSmallerThanBatch(images: trainPipeline.count, batch: batch) }
         let schedule = LearningRateSchedule(peak: configuration.learningRate,
                                             warmupSteps: Int((configuration.warmupEpochs * Double(steps)).rounded()),
                                             totalSteps: configuration.epochs * steps)
@@ -167,5 +167,16 @@ public final class Trainer {
     /// Accuracy on other images (the test set, when asked for).
     public func evaluate(_ images: LabelledImages) throws(DNNLError) -> (accuracy: Double, loss: Double) {
         try evaluate(InputPipeline(images, resolution: architecture.resolution))
+    }
+}
+
+public enum TrainingError: Error, CustomStringConvertible {
+    case subsetSmallerThanBatch(images: Int, batch: Int)
+
+    public var description: String {
+        switch self {
+        case let .subsetSmallerThanBatch(images, batch):
+            return "the training subset (\(images) images) is smaller than one batch (\(batch)); raise the subset or lower the batch"
+        }
     }
 }

@@ -105,8 +105,24 @@ struct ResumeCommand: ParsableCommand {
     }
 }
 
+/// Ctrl-C: everything finished is already committed, so stop at once and say
+/// how to continue (the candidate in progress is redone from its start).
+private func stopOnInterrupt(run name: String, runs: String) -> any DispatchSourceSignal {
+    signal(SIGINT, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+    let message = "\ninterrupted: every finished candidate is saved; continue with `nas resume \(name) --runs \(runs)`\n"
+    source.setEventHandler {
+        FileHandle.standardError.write(Data(message.utf8))
+        _exit(130)
+    }
+    source.resume()
+    return source
+}
+
 /// Runs the loop with a progress display, then prints the status.
 func drive(_ search: SearchRun, name: String, json: Bool) throws {
+    let interrupt = stopOnInterrupt(run: name, runs: (search.directory as NSString).deletingLastPathComponent)
+    defer { interrupt.cancel() }
     var bar = ProgressBar()
     let budget = search.configuration.budget
     var current = ""
@@ -128,6 +144,41 @@ func drive(_ search: SearchRun, name: String, json: Bool) throws {
     bar.finish()
     let status = try RunStatus(search.store, name: name, configuration: search.configuration)
     if json { try printJSON(status) } else { print(status.text) }
+}
+
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "runs", abstract: "List the runs under --runs.")
+
+    @OptionGroup var runs: RunsOption
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: runs.runs)) ?? []).sorted()
+            .filter { FileManager.default.fileExists(atPath: SearchRun.databasePath(runs.directory($0))) }
+        var summaries: [[String: String]] = []
+        for name in names {
+            do {
+                let store = try RunStore(path: SearchRun.databasePath(runs.directory(name)))
+                guard let text = try store.configuration()["configuration"],
+                      let configuration = try? JSONDecoder().decode(SearchConfiguration.self, from: Data(text.utf8)) else { continue }
+                let status = try RunStatus(store, name: name, configuration: configuration)
+                let best = status.candidates.compactMap(\.reward).max()
+                summaries.append(["run": name, "strategy": status.strategy, "seed": "\(status.seed)", "done": "\(status.done)",
+                                  "budget": "\(status.budget)", "best_reward": best.map { String(format: "%.4f", $0) } ?? "-"])
+            } catch {
+                summaries.append(["run": name, "error": "\(error)"])
+            }
+        }
+        if json { try printJSON(summaries); return }
+        var rows = [["run", "strategy", "seed", "done", "best reward"]]
+        for s in summaries {
+            rows.append([s["run"]!, s["strategy"] ?? "damaged", s["seed"] ?? "-", s.keys.contains("done") ? "\(s["done"]!)/\(s["budget"]!)" : "-",
+                         s["best_reward"] ?? "-"])
+        }
+        print(table(rows))
+    }
 }
 
 struct StatusCommand: ParsableCommand {
@@ -174,6 +225,12 @@ struct RunStatus: Encodable {
     let done, budget: Int
     let candidates: [Candidate]
     let pareto: [Int]
+    let timeSplit: [String: Double]
+
+    enum CodingKeys: String, CodingKey {
+        case run, strategy, seed, done, budget, candidates, pareto
+        case timeSplit = "time_split"
+    }
 
     init(_ store: RunStore, name: String, configuration: SearchConfiguration) throws {
         run = name
@@ -189,6 +246,12 @@ struct RunStatus: Encodable {
             return Candidate(index: r.index, arch: r.arch, hash: r.hash, status: r.status.rawValue, valAccuracy: r.valAccuracy,
                              latencyMs: latency, params: r.params, macs: r.macs, reward: r.reward, trainSeconds: r.trainSeconds)
         }
+        let training = records.compactMap(\.trainSeconds).reduce(0, +)
+        let latency = records.compactMap(\.latencySeconds).reduce(0, +)
+        let overhead = records.compactMap(\.overheadSeconds).reduce(0, +)
+        let total = training + latency + overhead
+        timeSplit = ["training_seconds": training, "latency_seconds": latency, "controller_store_seconds": overhead,
+                     "controller_store_fraction": total > 0 ? overhead / total : 0].mapValues { ($0 * 1e4).rounded() / 1e4 }
         let finished = candidates.filter { $0.status == "done" && $0.valAccuracy != nil && $0.latencyMs["cpu"] != nil }
         pareto = Pareto.front(finished.map { Objectives(accuracy: $0.valAccuracy!, latencyMilliseconds: $0.latencyMs["cpu"]!) })
             .map { finished[$0].index }
@@ -201,7 +264,11 @@ struct RunStatus: Encodable {
                          c.latencyMs["cpu"].map { String(format: "%.4f", $0) } ?? "-",
                          c.reward.map { String(format: "%.4f", $0) } ?? "-", pareto.contains(c.index) ? "★" : ""])
         }
+        let split = String(format: "time: training %.1f s, latency %.1f s, controller and store %.2f s (%.2f%%)",
+                           timeSplit["training_seconds"] ?? 0, timeSplit["latency_seconds"] ?? 0,
+                           timeSplit["controller_store_seconds"] ?? 0, (timeSplit["controller_store_fraction"] ?? 0) * 100)
         return "run \(run): \(strategy), seed \(seed), \(done)/\(budget) done\n" + table(rows, rightAligned: [0, 3, 4, 5])
+            + "\n" + split
     }
 }
 

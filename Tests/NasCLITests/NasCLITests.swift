@@ -319,6 +319,29 @@ struct NasSearchCLITests {
         #expect(Self.candidates(whole).allSatisfy { $0[1] == "done" })
     }
 
+    @Test("A candidate that fails is recorded with its reason and the worst reward; the run goes on")
+    func failures() throws {
+        let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        // Batches of 4096 images at 512×512 and width 4: far more memory than the machine has.
+        let space = try String(contentsOfFile: NasProcess.root.appendingPathComponent("SearchSpaces/tiny.yaml").path, encoding: .utf8)
+            .replacingOccurrences(of: "width: [0.5, 1.0]", with: "width: [4.0]")
+            .replacingOccurrences(of: "resolution: [16, 20]", with: "resolution: [512]")
+            .replacingOccurrences(of: "subset: 2000", with: "subset: 5000")
+            .replacingOccurrences(of: "batch: 64", with: "batch: 4096")
+        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
+        let path = runs + "/huge.yaml"
+        try space.write(toFile: path, atomically: true, encoding: .utf8)
+        let status = try NasProcess.json(["search", "--space", path, "--strategy", "random", "--budget", "3", "--runs", runs,
+                                          "--run", "huge", "--json"]) as! [String: Any]
+        let candidates = status["candidates"] as! [[String: Any]]
+        #expect(candidates.count == 3)
+        #expect(candidates.allSatisfy { $0["status"] as? String == "failed" && $0["reward"] as? Double == 0 })
+        #expect(status["done"] as? Int == 3)
+        let store = try NasProcess.run(["status", "huge", "--runs", runs])
+        #expect(store.status == 0)
+    }
+
     @Test("A truncated run database is refused with a clear message")
     func truncated() throws {
         let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path
