@@ -17,6 +17,9 @@ demo: build
 	.build/release/nas arch show SearchSpaces/reference/mbv2-fm.arch
 	@echo
 	.build/release/nas train --arch SearchSpaces/reference/mbv2-fm-0.5.arch --subset 5000 --epochs 1 --warmup-epochs 0.2
+	@echo
+	rm -rf Runs/demo-tiny
+	.build/release/nas search --space SearchSpaces/tiny.yaml --strategy evolution --budget 30 --seed 1 --run demo-tiny
 
 test: deps
 	swift build --build-tests
