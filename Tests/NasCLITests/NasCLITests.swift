@@ -327,7 +327,7 @@ struct NasSearchCLITests {
         let space = try String(contentsOfFile: NasProcess.root.appendingPathComponent("SearchSpaces/tiny.yaml").path, encoding: .utf8)
             .replacingOccurrences(of: "width: [0.5, 1.0]", with: "width: [4.0]")
             .replacingOccurrences(of: "resolution: [16, 20]", with: "resolution: [512]")
-            .replacingOccurrences(of: "subset: 2000", with: "subset: 5000")
+            .replacingOccurrences(of: "subset: 4000", with: "subset: 5000")
             .replacingOccurrences(of: "batch: 64", with: "batch: 4096")
         try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
         let path = runs + "/huge.yaml"
