@@ -9,7 +9,7 @@ import Training
 /// What a run was started with; stored in the run's database and read back
 /// on resume, so a resumed run cannot drift from its original settings.
 public struct SearchConfiguration: Codable, Sendable {
-    public enum Strategy: String, Codable, Sendable, CaseIterable { case random, evolution }
+    public enum Strategy: String, Codable, Sendable, CaseIterable { case rl, evolution, random }
     public enum LatencySource: String, Codable, Sendable, CaseIterable { case measured, predicted }
 
     /// The search-space file's text (a copy: editing the file later changes nothing).
@@ -101,6 +101,7 @@ public final class SearchRun {
         switch configuration.strategy {
         case .random: controller = RandomController(decisionSizes: sizes, stream: stream)
         case .evolution: controller = EvolutionController(decisionSizes: sizes, stream: stream)
+        case .rl: controller = RLController(decisionSizes: sizes, stream: stream)
         }
         step = 0
         if let checkpoint = try store.latestCheckpoint() {

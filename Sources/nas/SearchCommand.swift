@@ -26,7 +26,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Search-space YAML file.")
     var space: String
 
-    @Option(help: "Strategy: random or evolution.")
+    @Option(help: "Strategy: rl (MnasNet's LSTM controller, PPO), evolution (regularised) or random.")
     var strategy: SearchConfiguration.Strategy = .evolution
 
     @Option(help: "Candidates to evaluate.")

@@ -1,6 +1,6 @@
 import Foundation
 import Numerics
-import Search
+@testable import Search
 import Testing
 
 @Suite("Reward")
@@ -51,8 +51,11 @@ struct ControllerTests {
 
     static func make(_ strategy: String, seed: UInt64) -> any Controller {
         let stream = RandomStream(seed: seed, name: "controller")
-        return strategy == "random" ? RandomController(decisionSizes: sizes, stream: stream)
-            : EvolutionController(decisionSizes: sizes, populationSize: 10, sampleSize: 3, stream: stream)
+        switch strategy {
+        case "random": return RandomController(decisionSizes: sizes, stream: stream)
+        case "rl": return RLController(decisionSizes: sizes, hidden: 16, stream: stream)
+        default: return EvolutionController(decisionSizes: sizes, populationSize: 10, sampleSize: 3, stream: stream)
+        }
     }
 
     static func run(_ controller: any Controller, steps: Int) -> [[Int]] {
@@ -63,7 +66,7 @@ struct ControllerTests {
         }
     }
 
-    @Test("Saved state restored into a fresh controller continues identically", arguments: ["random", "evolution"])
+    @Test("Saved state restored into a fresh controller continues identically", arguments: ["random", "evolution", "rl"])
     func saveRestore(strategy: String) throws {
         let original = Self.make(strategy, seed: 3)
         _ = Self.run(original, steps: 37)
@@ -85,12 +88,34 @@ struct ControllerTests {
         }
     }
 
-    @Test("Evolution beats random search on a simple objective")
-    func evolutionLearns() {
+    @Test("Evolution and the RL controller beat random search on a simple objective")
+    func strategiesLearn() {
         let last = { (p: [[Int]]) in p.suffix(100).map(Self.reward).reduce(0, +) / 100 }
         let random = last(Self.run(Self.make("random", seed: 5), steps: 400))
         let evolution = last(Self.run(Self.make("evolution", seed: 5), steps: 400))
+        let rl = last(Self.run(Self.make("rl", seed: 5), steps: 400))
         #expect(evolution > random + 0.2, "evolution \(evolution), random \(random)")
+        #expect(rl > random + 0.2, "rl \(rl), random \(random)")
+    }
+
+    @Test("The policy's gradient (backpropagation through time) matches finite differences")
+    func policyGradient() {
+        let stream = RandomStream(seed: 2, name: "policy")
+        var policy = PolicyNetwork(sizes: [3, 2, 4, 1, 3], hidden: 5, stream: stream)
+        // Move away from the initial symmetric point so every term matters.
+        for k in policy.parameters.indices { policy.parameters[k] += stream.uniform(-0.5, 0.5) }
+        let tokens = [2, 0, 3, 0, 1]
+        let (value, gradient) = policy.gradient(of: tokens)
+        #expect(abs(value - policy.logProbability(tokens)) < 1e-12)
+        var worst = 0.0
+        for k in policy.parameters.indices {
+            var plus = policy, minus = policy
+            plus.parameters[k] += 1e-6
+            minus.parameters[k] -= 1e-6
+            let numeric = (plus.logProbability(tokens) - minus.logProbability(tokens)) / 2e-6
+            worst = max(worst, abs(numeric - gradient[k]))
+        }
+        #expect(worst < 1e-6, "largest gradient error \(worst)")
     }
 
     @Test("A state from another strategy or space is refused")
