@@ -82,14 +82,19 @@ public final class SearchRun {
 
     /// Reopens a run to continue it from its last checkpoint.
     public convenience init(resuming directory: String) throws {
+        let opened = Date()
         let store = try RunStore(path: Self.databasePath(directory))
         guard let text = try store.configuration()["configuration"],
               let configuration = try? JSONDecoder().decode(SearchConfiguration.self, from: Data(text.utf8)) else {
             throw SearchRunError.damaged(directory: directory, reason: "its configuration is missing or unreadable")
         }
         try self.init(store: store, directory: directory, configuration: configuration)
+        resumedAt = opened
         try store.log("resumed", "at step \(step)")
     }
+
+    /// When `nas resume` began opening the run, until the first training step is logged.
+    private var resumedAt: Date?
 
     private init(store: RunStore, directory: String, configuration: SearchConfiguration) throws {
         self.store = store
@@ -184,7 +189,14 @@ public final class SearchRun {
         let result: TrainingResult
         do {
             let trainer = try Trainer(architecture: architecture, split: split, configuration: training, context: context)
-            result = try trainer.train { report(.training($0)) }
+            result = try trainer.train { progress in
+                if let resumedAt, progress.step == 1, progress.epoch == 1 {
+                    try? store.log("first-step", String(format: "first training step %.2f s after the run was reopened",
+                                                        Date().timeIntervalSince(resumedAt)))
+                    self.resumedAt = nil
+                }
+                report(.training(progress))
+            }
             candidate.trainSeconds = Date().timeIntervalSince(trainStart)
         } catch {
             candidate.trainSeconds = Date().timeIntervalSince(trainStart)

@@ -125,20 +125,39 @@ func drive(_ search: SearchRun, name: String, json: Bool) throws {
     defer { interrupt.cancel() }
     var bar = ProgressBar()
     let budget = search.configuration.budget
+    let target = search.configuration.reward.targetMilliseconds
     var current = ""
+    var finished = try search.store.candidates().filter { $0.status == .done }
+    let started = Date()
+    let startStep = search.completed
+    // The live view: current candidate and its training, best reward, best
+    // accuracy under the latency target, Pareto-front size, ETA.
+    func summary(_ index: Int) -> String {
+        let best = finished.compactMap(\.reward).max()
+        let underTarget = finished.filter { ($0.latencyCPUMs ?? $0.predictedCPUMs ?? .infinity) <= target }.compactMap(\.valAccuracy).max()
+        let front = Pareto.front(finished.compactMap { c in
+            (c.latencyCPUMs ?? c.predictedCPUMs).flatMap { l in c.valAccuracy.map { Objectives(accuracy: $0, latencyMilliseconds: l) } }
+        }).count
+        let done = index - startStep
+        let eta = done > 0 ? Date().timeIntervalSince(started) / Double(done) * Double(budget - index) : 0
+        return String(format: "best reward %@  best acc ≤%.3g ms %@  front %d  ETA %@",
+                      best.map { String(format: "%.4f", $0) } ?? "-", target,
+                      underTarget.map { String(format: "%.4f", $0) } ?? "-", front, done > 0 ? clock(eta) : "-")
+    }
     try search.run { event in
         switch event {
         case let .started(index, architecture):
-            current = "candidate \(index + 1)/\(budget)"
-            bar.update(fraction: Double(index) / Double(budget), detail: "\(current) \(Architecture.hashText(architecture))",
-                       force: true)
+            current = "candidate \(index + 1)/\(budget) \(Architecture.hashText(architecture))"
+            bar.update(fraction: Double(index) / Double(budget), detail: "\(current)  \(summary(index))", force: true)
         case let .training(p):
             bar.update(fraction: p.fraction, detail: String(format: "%@ epoch %d/%d step %d/%d loss %.3f", current, p.epoch,
                                                              p.epochs, p.step, p.stepsPerEpoch, p.loss))
         case let .finished(candidate):
+            if candidate.status == .done { finished.append(candidate) }
             bar.update(fraction: Double(candidate.index + 1) / Double(budget),
-                       detail: String(format: "%@ %@ accuracy %.4f reward %.4f", current, candidate.status.rawValue,
-                                      candidate.valAccuracy ?? 0, candidate.reward ?? 0), force: true)
+                       detail: String(format: "%@ %@ accuracy %.4f reward %.4f  %@", current, candidate.status.rawValue,
+                                      candidate.valAccuracy ?? 0, candidate.reward ?? 0, summary(candidate.index + 1)),
+                       force: true)
         }
     }
     bar.finish()
