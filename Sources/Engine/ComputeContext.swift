@@ -15,8 +15,8 @@ public final class ComputeContext {
     ///   come from the thread that created the context.
     public init(threads: Int) throws(DNNLError) {
         precondition(threads >= 1, "threads must be at least 1")
-        _ = nasd_omp_set_num_threads(Int32(threads))
         self.threads = threads
+        _ = nasd_omp_set_num_threads(Int32(threads))
         var engine: dnnl_engine_t?
         try check(dnnl_engine_create(&engine, dnnl_cpu, 0), "dnnl_engine_create")
         var stream: dnnl_stream_t?
@@ -24,6 +24,17 @@ public final class ComputeContext {
         self.engine = engine!
         self.stream = stream!
     }
+
+    /// OpenMP's thread count belongs to the calling thread, not to a context:
+    /// two contexts with different counts (training on 2, latency on 1) would
+    /// otherwise leave whichever was created last in force. Every network
+    /// re-asserts its context's count before building or running primitives.
+    func activate() {
+        if nasd_omp_get_max_threads() != Int32(threads) { _ = nasd_omp_set_num_threads(Int32(threads)) }
+    }
+
+    /// The OpenMP thread count in force on the calling thread.
+    public static var threadsInForce: Int { Int(nasd_omp_get_max_threads()) }
 
     deinit {
         dnnl_stream_destroy(stream)

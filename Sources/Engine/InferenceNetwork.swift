@@ -32,6 +32,7 @@ public final class InferenceNetwork {
         self.context = context
         self.layout = layout
         steps = plan.steps.map(\.layers)
+        context.activate()
         let image = network.input
         input = try Memory(MemoryDescriptor(dims: [batch, image.channels, image.height, image.width],
                                             tag: layout == .nhwc ? dnnl_acdb : dnnl_abcd), context: context)
@@ -46,6 +47,7 @@ public final class InferenceNetwork {
     }
 
     public func run() throws(DNNLError) {
+        context.activate()
         for primitive in primitives { try primitive.execute() }
         try context.wait()
     }

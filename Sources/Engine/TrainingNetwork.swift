@@ -46,6 +46,7 @@ public final class TrainingNetwork {
         self.inputShape = inputShape
         self.layout = layout
         self.context = context
+        context.activate()
         let referencesBefore = context.referenceKernels.count
         let inputDims = [batch, inputShape.channels, inputShape.height, inputShape.width]
         // Channels-last networks read a one-channel image as channels-last (the
@@ -163,6 +164,7 @@ public final class TrainingNetwork {
     }
 
     public func forward(training: Bool) throws(DNNLError) {
+        context.activate()
         for op in ops { try op.forward(training: training) }
         try context.wait()
     }
@@ -170,6 +172,7 @@ public final class TrainingNetwork {
     /// Backward from the gradient written into `outputGradientBuffer` (or set by
     /// `setOutputGradient`); fills every parameter's gradient.
     public func backward() throws(DNNLError) {
+        context.activate()
         for op in ops.reversed() { try op.backward() }
         try context.wait()
     }

@@ -51,6 +51,20 @@ struct InferenceParityTests {
         #expect(engine.steps.flatMap { $0 } == Array(0..<network.layers.count))
     }
 
+    @Test("Each network runs with its own context's thread count, whichever context was created last")
+    func threadCounts() throws {
+        let network = Network(try Architecture(parsing: Self.architecture(kernel: "3")))
+        let two = try ComputeContext(threads: 2)
+        let training = try TrainingNetwork(network: network, batch: 2, context: two, initialisation: RandomStream(seed: 1, name: "w"))
+        let one = try ComputeContext(threads: 1)  // sets OpenMP's count to 1 on this thread
+        #expect(ComputeContext.threadsInForce == 1)
+        try training.forward(training: true)
+        #expect(ComputeContext.threadsInForce == 2)
+        let engine = try InferenceNetwork(network: network, weights: .random(for: network, seed: 1), context: one)
+        try engine.run()
+        #expect(ComputeContext.threadsInForce == 1)
+    }
+
     @Test("Weights for another architecture are refused with the tensor named")
     func mismatch() throws {
         let network = Network(try Architecture(parsing: Self.architecture(kernel: "3")))
