@@ -11,6 +11,7 @@ import Training
 public struct SearchConfiguration: Codable, Sendable {
     public enum Strategy: String, Codable, Sendable, CaseIterable { case rl, evolution, random }
     public enum LatencySource: String, Codable, Sendable, CaseIterable { case measured, predicted }
+    public enum ProxyChoice: String, Codable, Sendable, CaseIterable { case `default`, search }
 
     /// The search-space file's text (a copy: editing the file later changes nothing).
     public var spaceYAML: String
@@ -24,6 +25,8 @@ public struct SearchConfiguration: Codable, Sendable {
     public var threads: Int
     /// The latency table used for predictions (shared between runs).
     public var latencyTable: String
+    /// Which of the space's proxy tasks trains the candidates.
+    public var proxy: ProxyChoice = .default
 
     public init(spaceYAML: String, spacePath: String, strategy: Strategy, seed: UInt64, budget: Int, hours: Double?,
                 reward: Reward, latency: LatencySource, threads: Int, latencyTable: String) {
@@ -183,7 +186,8 @@ public final class SearchRun {
     private func evaluate(_ architecture: Architecture, into candidate: inout CandidateRecord,
                           _ report: (SearchEvent) -> Void) throws {
         // Each candidate's training streams derive from the run seed and its index.
-        var training = TrainingConfiguration(proxy: space.proxy, seed: configuration.seed &* 1_000_003 &+ UInt64(candidate.index))
+        let proxy = configuration.proxy == .search ? (space.searchProxy ?? space.proxy) : space.proxy
+        var training = TrainingConfiguration(proxy: proxy, seed: configuration.seed &* 1_000_003 &+ UInt64(candidate.index))
         training.layout = nil
         let trainStart = Date()
         let result: TrainingResult

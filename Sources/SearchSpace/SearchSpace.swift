@@ -13,6 +13,8 @@ public struct SearchSpace: Sendable {
     public var resolutions: [Int]
     public var blocks: [BlockSpec]
     public var proxy: ProxyTask
+    /// A cheaper proxy for comparing strategies over many candidates (optional).
+    public var searchProxy: ProxyTask?
     public var latency: LatencyTarget
 
     public struct BlockSpec: Sendable {

@@ -61,7 +61,7 @@ struct SearchSpaceParser {
     mutating func space(_ root: Node) -> SearchSpace? {
         guard let top = reader.mapping(root, "the search space",
                                        required: ["name", "stem", "head", "width", "resolution", "choices", "blocks", "proxy", "latency"],
-                                       optional: ["description"]) else { return nil }
+                                       optional: ["description", "search_proxy"]) else { return nil }
         let name = top["name"].flatMap { reader.string($0, "name") }
         let summary = top["description"].flatMap { reader.string($0, "description") }
         let stem = top["stem"].flatMap { readStem($0) }
@@ -71,9 +71,11 @@ struct SearchSpaceParser {
         let defaults = top["choices"].flatMap { blockChoices($0, "choices", base: nil) }
         let blocks = top["blocks"].flatMap { readBlocks($0, defaults: defaults) }
         let proxy = top["proxy"].flatMap { readProxy($0) }
+        let searchProxy = top["search_proxy"].map { readProxy($0, "search_proxy") }
         let latency = top["latency"].flatMap { readLatency($0) }
 
-        guard let name, let stem, let head, let widths, let resolutions, let blocks, let proxy, let latency else {
+        guard let name, let stem, let head, let widths, let resolutions, let blocks, let proxy, let latency,
+              searchProxy.map({ $0 != nil }) ?? true else {
             return nil
         }
         if let resolutionNode = top["resolution"], let stemNode = top["stem"] {
@@ -81,7 +83,8 @@ struct SearchSpaceParser {
                              resolutionNode: resolutionNode, blocks: blocks)
         }
         return SearchSpace(name: name, summary: summary, stem: stem, head: head, widths: widths,
-                           resolutions: resolutions, blocks: blocks.map(\.spec), proxy: proxy, latency: latency)
+                           resolutions: resolutions, blocks: blocks.map(\.spec), proxy: proxy,
+                           searchProxy: searchProxy ?? nil, latency: latency)
     }
 
     private mutating func readStem(_ node: Node) -> Architecture.Stem? {
@@ -182,8 +185,8 @@ struct SearchSpaceParser {
                                         skips: skips, repeatOffsets: repeatOffsets, filterMultipliers: multipliers)
     }
 
-    private mutating func readProxy(_ node: Node) -> SearchSpace.ProxyTask? {
-        guard let e = reader.mapping(node, "proxy", required: ["subset", "epochs", "batch"],
+    private mutating func readProxy(_ node: Node, _ what: String = "proxy") -> SearchSpace.ProxyTask? {
+        guard let e = reader.mapping(node, what, required: ["subset", "epochs", "batch"],
                                      optional: ["learning_rate", "warmup_epochs", "label_smoothing"]) else { return nil }
         let subset = e["subset"].flatMap { reader.integer($0, "proxy subset (training images)", in: 1...50_000) }
         let epochs = e["epochs"].flatMap { reader.integer($0, "proxy epochs", in: 1...1000) }

@@ -53,6 +53,9 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "OpenMP threads for training.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "Proxy task: default (the space's `proxy`) or search (its cheaper `search_proxy`).")
+    var proxy: SearchConfiguration.ProxyChoice = .default
+
     @OptionGroup var runs: RunsOption
 
     @Flag(help: "Print the final status as JSON.")
@@ -73,9 +76,13 @@ struct SearchCommand: ParsableCommand {
         let name = runName ?? "\(parsed.name)-\(strategy.rawValue)-s\(seed)"
         let reward = Reward(engine: "cpu", targetMilliseconds: targetMs ?? parsed.latency.targetMilliseconds,
                             constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft))
-        let configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
+        var configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
                                                 budget: budget, hours: hours, reward: reward, latency: latency,
                                                 threads: threads, latencyTable: runs.runs + "/latency.sqlite")
+        guard proxy == .default || parsed.searchProxy != nil else {
+            throw invalidInput("\(space) declares no search_proxy; use --proxy default or add a search_proxy section")
+        }
+        configuration.proxy = proxy
         let search: SearchRun
         do { search = try SearchRun(creating: runs.directory(name), configuration: configuration) } catch let error as SearchRunError {
             throw invalidInput(error)
@@ -294,3 +301,4 @@ struct RunStatus: Encodable {
 extension Reward.Constraint: ExpressibleByArgument {}
 extension SearchConfiguration.Strategy: ExpressibleByArgument {}
 extension SearchConfiguration.LatencySource: ExpressibleByArgument {}
+extension SearchConfiguration.ProxyChoice: ExpressibleByArgument {}

@@ -166,3 +166,20 @@ struct SearchSpaceParserTests {
         #expect(rejected > 500)
     }
 }
+
+@Suite("Search proxy")
+struct SearchProxyTests {
+    @Test("mnasnet-fm declares a cheaper search proxy; a bad one is reported like the proxy")
+    func searchProxy() throws {
+        let space = try SearchSpace(contentsOf: "\(repositoryRoot)/SearchSpaces/mnasnet-fm.yaml")
+        let cheap = try #require(space.searchProxy)
+        #expect(cheap.subset < space.proxy.subset)
+        #expect(try SearchSpace(yaml: SearchSpaceParserTests.valid).searchProxy == nil)
+        do {
+            _ = try SearchSpace(yaml: SearchSpaceParserTests.valid + "\nsearch_proxy: {subset: 10, epochs: 1, batch: 64}", path: "s.yaml")
+            Issue.record("accepted a search proxy smaller than one batch")
+        } catch {
+            #expect(error.description.contains("smaller than one batch"))
+        }
+    }
+}
