@@ -72,6 +72,13 @@ public final class SearchRun {
 
     public static func databasePath(_ directory: String) -> String { directory + "/run.sqlite" }
 
+    /// The configuration a run was started with; nil when it is missing or unreadable.
+    public static func configuration(in store: RunStore) throws -> SearchConfiguration? {
+        try store.configuration()["configuration"].flatMap {
+            try? JSONDecoder().decode(SearchConfiguration.self, from: Data($0.utf8))
+        }
+    }
+
     /// Starts a new run in `directory` (which must not hold one).
     public convenience init(creating directory: String, configuration: SearchConfiguration) throws {
         let path = Self.databasePath(directory)
@@ -87,8 +94,7 @@ public final class SearchRun {
     public convenience init(resuming directory: String) throws {
         let opened = Date()
         let store = try RunStore(path: Self.databasePath(directory))
-        guard let text = try store.configuration()["configuration"],
-              let configuration = try? JSONDecoder().decode(SearchConfiguration.self, from: Data(text.utf8)) else {
+        guard let configuration = try Self.configuration(in: store) else {
             throw SearchRunError.damaged(directory: directory, reason: "its configuration is missing or unreadable")
         }
         try self.init(store: store, directory: directory, configuration: configuration)

@@ -187,8 +187,7 @@ struct RunsCommand: ParsableCommand {
         for name in names {
             do {
                 let store = try RunStore(path: SearchRun.databasePath(runs.directory(name)))
-                guard let text = try store.configuration()["configuration"],
-                      let configuration = try? JSONDecoder().decode(SearchConfiguration.self, from: Data(text.utf8)) else { continue }
+                guard let configuration = try SearchRun.configuration(in: store) else { continue }
                 let status = try RunStatus(store, name: name, configuration: configuration)
                 let best = status.candidates.compactMap(\.reward).max()
                 summaries.append(["run": name, "strategy": status.strategy, "seed": "\(status.seed)", "done": "\(status.done)",
@@ -221,8 +220,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let store: RunStore
         do { store = try RunStore(path: SearchRun.databasePath(runs.directory(runName))) } catch { throw invalidInput(error) }
-        guard let text = try store.configuration()["configuration"],
-              let configuration = try? JSONDecoder().decode(SearchConfiguration.self, from: Data(text.utf8)) else {
+        guard let configuration = try SearchRun.configuration(in: store) else {
             throw invalidInput("\(runs.directory(runName)) has no readable run configuration")
         }
         let status = try RunStatus(store, name: runName, configuration: configuration)
