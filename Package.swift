@@ -54,12 +54,11 @@ let package = Package(
         ),
         .target(
             name: "VulkanEngine",
-            dependencies: ["CVulkan", "Engine", "SearchSpace", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CVulkan", "Engine", "SearchSpace"]
         ),
         .target(
             name: "Latency",
-            dependencies: ["Engine", "VulkanEngine", "SearchSpace", "Numerics",
-                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Engine", "VulkanEngine", "SearchSpace", "Numerics", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "RunStore",
@@ -97,7 +96,7 @@ let package = Package(
         .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "Numerics"]),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"]),
-        .testTarget(name: "LatencyTests", dependencies: ["Latency", "SearchSpace", "Numerics"]),
+        .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "SearchSpace"]),

@@ -10,12 +10,7 @@ final class EltwiseOp: TrainingOp {
 
     init(layer: Layer, source: Memory, destination: Memory, destinationGradient: Memory, sink: GradientSink?,
          context: ComputeContext) throws(DNNLError) {
-        let (algorithm, alpha, beta): (dnnl_alg_kind_t, Float, Float)
-        switch layer.kind {
-        case .relu6: (algorithm, alpha, beta) = (dnnl_eltwise_clip_v2, 0, 6)
-        case .relu: (algorithm, alpha, beta) = (dnnl_eltwise_relu, 0, 0)
-        default: (algorithm, alpha, beta) = (dnnl_eltwise_logistic, 0, 0)
-        }
+        let (algorithm, alpha, beta) = PostOps.eltwise(layer.kind)
         var data = source.descriptor.raw
         var forwardDesc = dnnl_eltwise_desc_t()
         try check(dnnl_eltwise_forward_desc_init(&forwardDesc, dnnl_forward_training, algorithm, &data, alpha, beta),

@@ -1,6 +1,7 @@
-import Crypto
 import Engine
 import Foundation
+import SearchSpace
+import VulkanEngine
 
 /// What a latency figure was measured on. Latency data is keyed by engine
 /// and fingerprint and never mixed across them.
@@ -16,14 +17,19 @@ public struct DeviceFingerprint: Sendable, Codable, Hashable {
 
     /// A short stable id: first 12 hex digits of SHA-256 of the fields.
     public var id: String {
-        let text = [engine, device, detail, "\(threads)", library].joined(separator: "|")
-        return SHA256.hash(data: Array(text.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        Architecture.hashText([engine, device, detail, "\(threads)", library].joined(separator: "|"))
     }
 
     /// The CPU engine on this machine at `threads` threads.
     public static func cpu(threads: Int) -> DeviceFingerprint {
         DeviceFingerprint(engine: "cpu", device: cpuModel(), detail: "\(ComputeContext.isa), nhwc", threads: threads,
                           library: "oneDNN \(ComputeContext.oneDNNVersion)")
+    }
+
+    /// The Vulkan engine on `context`'s device.
+    public static func vulkan(_ context: VulkanContext) -> DeviceFingerprint {
+        DeviceFingerprint(engine: "vulkan", device: context.deviceName, detail: "driver \(context.driverVersion)", threads: 1,
+                          library: "Vulkan \(context.apiVersion)")
     }
 
     /// The "model name" line of /proc/cpuinfo.

@@ -2,50 +2,6 @@ import Engine
 import Foundation
 import Numerics
 import SearchSpace
-import VulkanEngine
-
-/// An engine latency can be measured on: runs a network (or one operator
-/// unit of it) at batch 1 under a measurement protocol.
-public protocol LatencyEngine {
-    var device: DeviceFingerprint { get }
-    func measure(_ network: Network, protocol measurement: MeasurementProtocol) throws -> LatencySample
-}
-
-public struct CPUEngine: LatencyEngine {
-    public let threads: Int
-    public let device: DeviceFingerprint
-    private let context: ComputeContext
-
-    public init(threads: Int) throws {
-        self.threads = threads
-        device = .cpu(threads: threads)
-        context = try ComputeContext(threads: threads)
-    }
-
-    public func measure(_ network: Network, protocol measurement: MeasurementProtocol) throws -> LatencySample {
-        let engine = try InferenceNetwork(plan: InferencePlan(network: network, weights: .random(for: network, seed: 0)),
-                                          context: context)
-        for i in 0..<engine.inputBuffer.count { engine.inputBuffer[i] = Float(i % 17) / 17 - 0.5 }
-        return try measurement.measure { try engine.run() }
-    }
-}
-
-public struct VulkanDeviceEngine: LatencyEngine {
-    public let device: DeviceFingerprint
-    private let context: VulkanContext
-
-    public init(context: VulkanContext) {
-        self.context = context
-        device = .vulkan(context)
-    }
-
-    public func measure(_ network: Network, protocol measurement: MeasurementProtocol) throws -> LatencySample {
-        let engine = try VulkanNetwork(plan: InferencePlan(network: network, weights: .random(for: network, seed: 0)),
-                                       context: context)
-        for i in 0..<engine.inputBuffer.count { engine.inputBuffer[i] = Float(i % 17) / 17 - 0.5 }
-        return try measurement.measure { try engine.run() }
-    }
-}
 
 /// Predicts a network's latency from a table of its operator units' latencies,
 /// measured once per distinct configuration and engine+device, plus a linear

@@ -11,6 +11,8 @@ public struct LatencySample: Sendable, Codable, Equatable {
     public var runs: Int
     /// How many times the runs were taken before their spread was acceptable.
     public var attempts: Int
+    /// Vulkan only: the median GPU time from timestamp queries, where the device has them.
+    public var gpuMedianMilliseconds: Double?
 
     /// Spread relative to the median: MAD / median.
     public var relativeSpread: Double { medianMilliseconds > 0 ? madMilliseconds / medianMilliseconds : 0 }

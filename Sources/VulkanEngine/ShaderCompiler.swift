@@ -1,5 +1,5 @@
-import Crypto
 import Foundation
+import SearchSpace
 
 /// Compiles GLSL compute shaders to SPIR-V with `glslc` (Debian's `glslc`
 /// package), caching the result under a hash of the source text and the
@@ -24,7 +24,7 @@ enum ShaderCompiler {
         guard FileManager.default.isExecutableFile(atPath: glslc), let version = compilerVersion else {
             throw .shaderCompiler(reason: "\(glslc) not found; install it with `apt-get install glslc`")
         }
-        let key = SHA256.hash(data: Array((version + "\n" + source).utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+        let key = Architecture.hashText(version + "\n" + source)
         let directory = cacheDirectory
         let target = directory.appendingPathComponent("\(name)-\(key).spv")
         if let cached = try? Data(contentsOf: target), let code = words(cached) { return code }

@@ -47,14 +47,7 @@ struct LatencyCommand: ParsableCommand {
             let path = db ?? ((ProcessInfo.processInfo.environment["NASD_RUNS"] ?? "Runs") + "/latency.sqlite")
             let store: LatencyStore
             do { store = try LatencyStore(path: path) } catch { throw invalidInput("\(error)") }
-            switch engine {
-            case .cpu:
-                return try LatencyPredictor(store: store, engine: try CPUEngine(threads: threads))
-            case .vulkan:
-                let context: VulkanContext
-                do { context = try VulkanContext() } catch { throw failure(error) }
-                return try LatencyPredictor(store: store, engine: VulkanDeviceEngine(context: context))
-            }
+            return try LatencyPredictor(store: store, engine: try engine.make(threads: threads))
         }
     }
 
@@ -210,6 +203,15 @@ struct LatencyCommand: ParsableCommand {
 
     enum EngineName: String, ExpressibleByArgument, CaseIterable {
         case cpu, vulkan
+
+        /// The engine; without a Vulkan device, the error says what to install (exit 1).
+        func make(threads: Int) throws -> any LatencyEngine {
+            switch self {
+            case .cpu: return try CPUEngine(threads: threads)
+            case .vulkan:
+                do { return VulkanDeviceEngine(context: try VulkanContext()) } catch { throw failure(error) }
+            }
+        }
     }
 
     struct Measure: ParsableCommand {
@@ -260,24 +262,12 @@ struct LatencyCommand: ParsableCommand {
             if let weights {
                 do { trained = try WeightsFile.read(from: weights).weights } catch { throw invalidInput(error) }
             }
-            let measurement = MeasurementProtocol(warmup: warmup, runs: runs)
-            let sample: LatencySample
-            let device: DeviceFingerprint
-            var gpuMilliseconds: Double?
-            switch engine {
-            case .cpu:
-                sample = try CPULatency.measure(architecture, threads: threads, protocol: measurement, weights: trained)
-                device = DeviceFingerprint.cpu(threads: threads)
-            case .vulkan:
-                let context: VulkanContext
-                do { context = try VulkanContext() } catch { throw failure(error) }
-                (sample, gpuMilliseconds) = try VulkanLatency.measure(architecture, context: context, protocol: measurement,
-                                                                      weights: trained)
-                device = DeviceFingerprint.vulkan(context)
-            }
-            var report = LatencyReport(arch: architecture.description, engine: engine.rawValue, device: device.device,
+            let latencyEngine = try engine.make(threads: threads)
+            let sample = try latencyEngine.measure(Network(architecture), protocol: MeasurementProtocol(warmup: warmup, runs: runs),
+                                                   weights: trained)
+            let device = latencyEngine.device
+            let report = LatencyReport(arch: architecture.description, engine: engine.rawValue, device: device.device,
                                        fingerprint: device.id, threads: device.threads, sample: sample)
-            report.gpuMedianMs = gpuMilliseconds.map { ($0 * 1e5).rounded() / 1e5 }
             if json {
                 try printJSON(report)
             } else {
@@ -296,7 +286,7 @@ struct LatencyReport: Encodable {
     let threads: Int
     let medianMs, p10Ms, p90Ms, madMs: Double
     let runs, attempts: Int
-    var gpuMedianMs: Double?
+    let gpuMedianMs: Double?
 
     enum CodingKeys: String, CodingKey {
         case arch, engine, device, fingerprint, threads, runs, attempts
@@ -317,6 +307,7 @@ struct LatencyReport: Encodable {
         madMs = round(sample.madMilliseconds)
         runs = sample.runs
         attempts = sample.attempts
+        gpuMedianMs = sample.gpuMedianMilliseconds.map(round)
     }
 }
 

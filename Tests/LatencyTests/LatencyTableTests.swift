@@ -1,4 +1,5 @@
 import Foundation
+import Engine
 import Latency
 import Numerics
 import SearchSpace
@@ -15,9 +16,9 @@ final class CountingEngine: LatencyEngine {
         self.device = device ?? inner.device
     }
 
-    func measure(_ network: Network, protocol measurement: MeasurementProtocol) throws -> LatencySample {
+    func measure(_ network: Network, protocol measurement: MeasurementProtocol, weights: NetworkWeights?) throws -> LatencySample {
         measurements += 1
-        return try inner.measure(network, protocol: measurement)
+        return try inner.measure(network, protocol: measurement, weights: weights)
     }
 }
 

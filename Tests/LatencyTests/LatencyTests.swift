@@ -46,10 +46,11 @@ struct LatencyTests {
     @Test("The CPU engine measures a real network: larger networks take longer")
     func cpuEngine() throws {
         let measurement = MeasurementProtocol(warmup: 5, runs: 30)
-        let small = try CPULatency.measure(try Architecture(parsing: "r16_w0.5:stem_k3_s1_o8|sep_r1_k3_s2_o16|head_o32"),
-                                           threads: 1, protocol: measurement)
-        let large = try CPULatency.measure(try Architecture(parsing:
-            "r32_w1.25:stem_k3_s1_o32|mb_r3_k7_s1_e6_o32_se0.25|mb_r3_k7s_s1_e6_o64|head_o512"), threads: 1, protocol: measurement)
+        let engine = try CPUEngine(threads: 1)
+        let small = try engine.measure(Network(try Architecture(parsing: "r16_w0.5:stem_k3_s1_o8|sep_r1_k3_s2_o16|head_o32")),
+                                       protocol: measurement)
+        let large = try engine.measure(Network(try Architecture(parsing:
+            "r32_w1.25:stem_k3_s1_o32|mb_r3_k7_s1_e6_o32_se0.25|mb_r3_k7s_s1_e6_o64|head_o512")), protocol: measurement)
         #expect(small.medianMilliseconds > 0)
         #expect(large.medianMilliseconds > 3 * small.medianMilliseconds)
     }

@@ -1,0 +1,73 @@
+import Engine
+import Numerics
+import SearchSpace
+import VulkanEngine
+
+/// An engine latency can be measured on: runs a network (or one operator unit
+/// of it) at batch 1 under a measurement protocol. Latency does not depend on
+/// the weights' values: random ones are used unless trained ones are given.
+public protocol LatencyEngine {
+    var device: DeviceFingerprint { get }
+    func measure(_ network: Network, protocol measurement: MeasurementProtocol, weights: NetworkWeights?) throws -> LatencySample
+}
+
+extension LatencyEngine {
+    public func measure(_ network: Network, protocol measurement: MeasurementProtocol) throws -> LatencySample {
+        try measure(network, protocol: measurement, weights: nil)
+    }
+
+    func plan(_ network: Network, _ weights: NetworkWeights?) throws -> InferencePlan {
+        try InferencePlan(network: network, weights: weights ?? .random(for: network, seed: 0))
+    }
+}
+
+/// A fixed, non-trivial input: the same for every engine and measurement.
+func fillProbe(_ buffer: UnsafeMutableBufferPointer<Float>) {
+    for i in buffer.indices { buffer[i] = Float(i % 17) / 17 - 0.5 }
+}
+
+/// The CPU engine (oneDNN inference) at a fixed thread count.
+public struct CPUEngine: LatencyEngine {
+    public let threads: Int
+    public let device: DeviceFingerprint
+    private let context: ComputeContext
+
+    public init(threads: Int) throws {
+        self.threads = threads
+        device = .cpu(threads: threads)
+        context = try ComputeContext(threads: threads)
+    }
+
+    public func measure(_ network: Network, protocol measurement: MeasurementProtocol,
+                        weights: NetworkWeights?) throws -> LatencySample {
+        let engine = try InferenceNetwork(plan: plan(network, weights), context: context)
+        fillProbe(engine.inputBuffer)
+        return try measurement.measure { try engine.run() }
+    }
+}
+
+/// The Vulkan engine on one device: wall time per submission (what an
+/// application waits for), and the median GPU time from timestamp queries
+/// when the device has them.
+public struct VulkanDeviceEngine: LatencyEngine {
+    public let device: DeviceFingerprint
+    private let context: VulkanContext
+
+    public init(context: VulkanContext) {
+        self.context = context
+        device = .vulkan(context)
+    }
+
+    public func measure(_ network: Network, protocol measurement: MeasurementProtocol,
+                        weights: NetworkWeights?) throws -> LatencySample {
+        let engine = try VulkanNetwork(plan: plan(network, weights), context: context)
+        fillProbe(engine.inputBuffer)
+        var gpu: [Double] = []
+        var sample = try measurement.measure {
+            try engine.run()
+            if let t = engine.gpuMilliseconds { gpu.append(t) }
+        }
+        sample.gpuMedianMilliseconds = RobustStatistics.median(gpu)
+        return sample
+    }
+}
