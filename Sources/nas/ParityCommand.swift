@@ -63,7 +63,14 @@ struct ParityCommand: ParsableCommand {
         let cpu = try InferenceNetwork(plan: plan, context: context)
         var vulkanError: String?
         var gpu: VulkanNetwork?
-        do { gpu = try VulkanNetwork(plan: plan, context: try VulkanContext()) } catch { vulkanError = "\(error)" }
+        var vulkanDevice: String?
+        do {
+            let context = try VulkanContext()
+            vulkanDevice = context.deviceName
+            gpu = try VulkanNetwork(plan: plan, context: context)
+        } catch {
+            vulkanError = "\(error)"
+        }
 
         var cpuAgreement = Agreement(), gpuAgreement = Agreement()
         var layers: [ParityReport.LayerDifference] = []
@@ -97,7 +104,7 @@ struct ParityCommand: ParsableCommand {
         let report = ParityReport(arch: architecture.description, weights: self.weights ?? "random (seed \(seed))",
                                   images: images, layers: layers, cpu: cpuAgreement.summary,
                                   vulkan: gpu == nil ? nil : gpuAgreement.summary,
-                                  vulkanDevice: gpu.map { _ in (try? VulkanContext())?.deviceName ?? "" } ?? nil,
+                                  vulkanDevice: gpu == nil ? nil : vulkanDevice,
                                   vulkanError: vulkanError)
         if json { try printJSON(report) } else { print(report.text) }
     }

@@ -4,12 +4,6 @@ import Testing
 /// The `nas` binary built next to this test bundle, run as a user would.
 struct NasProcess {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let binary: URL = {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        // The test bundle lives in the build products directory, beside `nas`.
-        return exe.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("nas").standardizedFileURL
-    }()
-
     struct Result {
         let status: Int32
         let stdout: String
@@ -32,14 +26,13 @@ struct NasProcess {
                       stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    /// The test bundle lives in the build products directory, beside `nas`:
+    /// /proc/self/exe is …/debug/nasdPackageTests.xctest (a file) or inside a bundle directory.
     static func locate() -> URL {
-        // /proc/self/exe is …/debug/nasdPackageTests.xctest (a file) or a bundle directory.
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        for dir in [exe.deletingLastPathComponent(), exe.deletingLastPathComponent().deletingLastPathComponent()] {
-            let candidate = dir.appendingPathComponent("nas")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        return binary
+        let folders = [exe.deletingLastPathComponent(), exe.deletingLastPathComponent().deletingLastPathComponent()]
+        return folders.map { $0.appendingPathComponent("nas") }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+            ?? folders[0].appendingPathComponent("nas")
     }
 
     static func json(_ arguments: [String]) throws -> Any {
