@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(
             name: "Search",
-            dependencies: ["Numerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore"]
+            dependencies: ["Numerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore", "VulkanEngine"]
         ),
         // zlib, for the gzipped Fashion-MNIST files.
         .systemLibrary(name: "CZlib", pkgConfig: nil, providers: [.apt(["zlib1g-dev"])]),
@@ -99,6 +99,6 @@ let package = Package(
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
-        .testTarget(name: "NasCLITests", dependencies: ["nas", "SearchSpace"]),
+        .testTarget(name: "NasCLITests", dependencies: ["nas", "SearchSpace", "Search"]),
     ]
 )

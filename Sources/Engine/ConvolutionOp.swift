@@ -24,7 +24,7 @@ final class ConvolutionOp: TrainingOp {
         let plainTag = g == 1 ? dnnl_oihw : dnnl_goihw
         var src = source.descriptor.raw, dst = destination.descriptor.raw
         var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
-        var biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
+        let biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
         let strides = dnnlDims([layer.stride, layer.stride])
         let padding = dnnlDims([layer.padding.height, layer.padding.width])
 

@@ -14,7 +14,11 @@ public final class LatencyStore {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
         do {
-            database = try DatabaseQueue(path: path)
+            // Several searches may share one runs folder's table: wait for a
+            // concurrent writer instead of failing with SQLITE_BUSY.
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(30)
+            database = try DatabaseQueue(path: path, configuration: configuration)
             try Self.migrator.migrate(database)
         } catch let error as DatabaseError where [ResultCode.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode.primaryResultCode) {
             throw LatencyStoreError.damaged(path: path, reason: error.message ?? "\(error)")

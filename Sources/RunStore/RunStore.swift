@@ -51,6 +51,46 @@ public struct CandidateRecord: Codable, Sendable, Equatable, FetchableRecord, Pe
     }
 }
 
+/// The engines a candidate's latency is stored for.
+public enum LatencyEngineName: String, Codable, Sendable, CaseIterable { case cpu, vulkan }
+
+extension CandidateRecord {
+    /// The latency on `engine`: measured when it was, else predicted.
+    public func latency(on engine: LatencyEngineName) -> Double? {
+        switch engine {
+        case .cpu: return latencyCPUMs ?? predictedCPUMs
+        case .vulkan: return latencyVulkanMs ?? predictedVulkanMs
+        }
+    }
+
+    /// Records a latency figure on `engine` with the device it came from.
+    public mutating func record(latency: Double, on engine: LatencyEngineName, predicted: Bool, fingerprint: String) {
+        switch (engine, predicted) {
+        case (.cpu, false): latencyCPUMs = latency
+        case (.cpu, true): predictedCPUMs = latency
+        case (.vulkan, false): latencyVulkanMs = latency
+        case (.vulkan, true): predictedVulkanMs = latency
+        }
+        switch engine {
+        case .cpu: fingerprintCPU = fingerprint
+        case .vulkan: fingerprintVulkan = fingerprint
+        }
+    }
+
+    /// Takes the objectives of an earlier evaluation of the same architecture.
+    public mutating func reuse(_ earlier: CandidateRecord) {
+        valAccuracy = earlier.valAccuracy
+        latencyCPUMs = earlier.latencyCPUMs
+        latencyVulkanMs = earlier.latencyVulkanMs
+        predictedCPUMs = earlier.predictedCPUMs
+        predictedVulkanMs = earlier.predictedVulkanMs
+        fingerprintCPU = earlier.fingerprintCPU
+        fingerprintVulkan = earlier.fingerprintVulkan
+        trainSeconds = 0
+        status = .done
+    }
+}
+
 /// A controller checkpoint: everything needed to continue after `step` candidates.
 public struct Checkpoint: Sendable, Equatable {
     public var step: Int
@@ -84,7 +124,10 @@ public final class RunStore {
                 try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
                                                         withIntermediateDirectories: true)
             }
-            database = try DatabasePool(path: path)
+            // `nas status` may read while the search writes; a writer waits rather than fails.
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(30)
+            database = try DatabasePool(path: path, configuration: configuration)
             let check = try database.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
             guard check == ["ok"] else { throw RunStoreError.damaged(path: path, reason: check.joined(separator: "; ")) }
             try Self.migrator.migrate(database)

@@ -1,4 +1,5 @@
 import Foundation
+import RunStore
 
 /// MnasNet's multi-objective reward: ACC × (LAT / T)^w, with w = α when
 /// LAT ≤ T and β otherwise. Soft constraint: α = β = −0.07 (a smooth trade);
@@ -6,12 +7,12 @@ import Foundation
 public struct Reward: Sendable, Codable, Equatable {
     public enum Constraint: String, Sendable, Codable, CaseIterable { case soft, hard }
 
-    /// The engine whose latency counts ("cpu" or "vulkan").
-    public var engine: String
+    /// The engine whose latency counts.
+    public var engine: LatencyEngineName
     public var targetMilliseconds: Double
     public var constraint: Constraint
 
-    public init(engine: String, targetMilliseconds: Double, constraint: Constraint) {
+    public init(engine: LatencyEngineName, targetMilliseconds: Double, constraint: Constraint) {
         self.engine = engine
         self.targetMilliseconds = targetMilliseconds
         self.constraint = constraint

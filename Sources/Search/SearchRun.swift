@@ -5,6 +5,7 @@ import Numerics
 import RunStore
 import SearchSpace
 import Training
+import VulkanEngine
 
 /// What a run was started with; stored in the run's database and read back
 /// on resume, so a resumed run cannot drift from its original settings.
@@ -45,6 +46,13 @@ public struct SearchConfiguration: Codable, Sendable {
     public var spaceHash: String { Architecture.hashText(spaceYAML) }
 }
 
+extension SearchConfiguration.ProxyChoice {
+    /// This choice's proxy task in `space`; nil when it declares no search_proxy.
+    public func task(in space: SearchSpace) -> SearchSpace.ProxyTask? {
+        self == .search ? space.searchProxy : space.proxy
+    }
+}
+
 /// What the loop reports as it goes.
 public enum SearchEvent: Sendable {
     case started(index: Int, architecture: String)
@@ -67,8 +75,9 @@ public final class SearchRun {
     private var step: Int
     private let split: DatasetSplit
     private let context: ComputeContext
-    private let predictor: LatencyPredictor
-    private var predictorEngines: [String: LatencyPredictor] = [:]
+    /// The engines latency is taken on: the CPU always (the Pareto front is
+    /// accuracy against CPU latency), and Vulkan when the reward counts it.
+    private let latencyEngines: [(name: LatencyEngineName, predictor: LatencyPredictor)]
 
     public static func databasePath(_ directory: String) -> String { directory + "/run.sqlite" }
 
@@ -126,8 +135,17 @@ public final class SearchRun {
         }
         split = try DatasetSplit.load()
         context = try ComputeContext(threads: configuration.threads)
-        predictor = try LatencyPredictor(store: try LatencyStore(path: configuration.latencyTable),
-                                         engine: try CPUEngine(threads: 1))
+        let table = try LatencyStore(path: configuration.latencyTable)
+        var engines = [(LatencyEngineName.cpu, try LatencyPredictor(store: table, engine: try CPUEngine(threads: 1)))]
+        if configuration.reward.engine == .vulkan {
+            engines.append((.vulkan, try LatencyPredictor(store: table, engine: VulkanDeviceEngine(context: try VulkanContext()))))
+        }
+        latencyEngines = engines
+        if configuration.latency == .predicted {
+            for (name, predictor) in latencyEngines where try table.correction(device: predictor.engine.device) == nil {
+                throw SearchRunError.noLatencyTable(engine: name, table: configuration.latencyTable)
+            }
+        }
     }
 
     /// Candidates finished so far.
@@ -158,12 +176,7 @@ public final class SearchRun {
         try store.save(candidate)
 
         if let earlier = try store.finished(hash: candidate.hash), earlier.index != candidate.index {
-            candidate.valAccuracy = earlier.valAccuracy
-            candidate.latencyCPUMs = earlier.latencyCPUMs
-            candidate.predictedCPUMs = earlier.predictedCPUMs
-            candidate.fingerprintCPU = earlier.fingerprintCPU
-            candidate.trainSeconds = 0
-            candidate.status = .done
+            candidate.reuse(earlier)
         } else {
             do {
                 try evaluate(architecture, into: &candidate, report)
@@ -175,7 +188,7 @@ public final class SearchRun {
         }
         candidate.reward = candidate.status == .done
             ? configuration.reward.value(accuracy: candidate.valAccuracy ?? 0,
-                                         latencyMilliseconds: (configuration.latency == .predicted ? candidate.predictedCPUMs : candidate.latencyCPUMs) ?? .infinity)
+                                         latencyMilliseconds: candidate.latency(on: configuration.reward.engine) ?? .infinity)
             : Reward.failed
         candidate.finishedAt = Date()
         controller.observe(tokens: tokens, reward: candidate.reward ?? Reward.failed)
@@ -192,7 +205,7 @@ public final class SearchRun {
     private func evaluate(_ architecture: Architecture, into candidate: inout CandidateRecord,
                           _ report: (SearchEvent) -> Void) throws {
         // Each candidate's training streams derive from the run seed and its index.
-        let proxy = configuration.proxy == .search ? (space.searchProxy ?? space.proxy) : space.proxy
+        let proxy = configuration.proxy.task(in: space) ?? space.proxy
         var training = TrainingConfiguration(proxy: proxy, seed: configuration.seed &* 1_000_003 &+ UInt64(candidate.index))
         training.layout = nil
         let trainStart = Date()
@@ -216,15 +229,13 @@ public final class SearchRun {
             throw SearchRunError.diverged(step: result.divergedAtStep ?? 0)
         }
         candidate.valAccuracy = accuracy
-        candidate.fingerprintCPU = predictor.engine.device.id
         let latencyStart = Date()
-        switch configuration.latency {
-        case .predicted:
-            candidate.predictedCPUMs = try predictor.predict(architecture)
-        case .measured:
-            candidate.latencyCPUMs = try predictor.measuredLatency(architecture)
+        defer { candidate.latencySeconds = Date().timeIntervalSince(latencyStart) }
+        for (name, predictor) in latencyEngines {
+            let predicted = configuration.latency == .predicted
+            let value = predicted ? try predictor.predict(architecture) : try predictor.measuredLatency(architecture)
+            candidate.record(latency: value, on: name, predicted: predicted, fingerprint: predictor.engine.device.id)
         }
-        candidate.latencySeconds = Date().timeIntervalSince(latencyStart)
         candidate.status = .done
     }
 }
@@ -233,6 +244,8 @@ public enum SearchRunError: Error, CustomStringConvertible {
     case exists(directory: String)
     case damaged(directory: String, reason: String)
     case diverged(step: Int)
+    case noLatencyTable(engine: LatencyEngineName, table: String)
+    case noSearchProxy(space: String)
 
     public var description: String {
         switch self {
@@ -242,6 +255,10 @@ public enum SearchRunError: Error, CustomStringConvertible {
             return "the run in \(directory) cannot be resumed: \(reason)"
         case let .diverged(step):
             return "diverged: the training loss became NaN or infinite at step \(step)"
+        case let .noSearchProxy(space):
+            return "\(space) declares no search_proxy; use --proxy default or add a search_proxy section"
+        case let .noLatencyTable(engine, table):
+            return "--latency predicted needs a fitted latency table for the \(engine.rawValue) engine in \(table); build it with `nas latency table build --engine \(engine.rawValue) --db \(table)`, or use --latency measured"
         }
     }
 }

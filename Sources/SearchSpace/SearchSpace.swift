@@ -48,6 +48,8 @@ public struct SearchSpace: Sendable {
         public var learningRate: Double
         public var warmupEpochs: Double
         public var labelSmoothing: Double
+        /// Validation images ranking the candidate (the first of the fixed 10k); nil for all.
+        public var validationSubset: Int? = nil
     }
 
     /// The latency objective of the reward (read by the search).

@@ -187,20 +187,21 @@ struct SearchSpaceParser {
 
     private mutating func readProxy(_ node: Node, _ what: String = "proxy") -> SearchSpace.ProxyTask? {
         guard let e = reader.mapping(node, what, required: ["subset", "epochs", "batch"],
-                                     optional: ["learning_rate", "warmup_epochs", "label_smoothing"]) else { return nil }
+                                     optional: ["learning_rate", "warmup_epochs", "label_smoothing", "validation_subset"]) else { return nil }
         let subset = e["subset"].flatMap { reader.integer($0, "proxy subset (training images)", in: 1...50_000) }
         let epochs = e["epochs"].flatMap { reader.integer($0, "proxy epochs", in: 1...1000) }
         let batch = e["batch"].flatMap { reader.integer($0, "proxy batch", in: 1...4096) }
         let lr = e["learning_rate"].map { reader.number($0, "proxy learning_rate", in: 1e-6...10) } ?? 0.1
         let warmup = e["warmup_epochs"].map { reader.number($0, "proxy warmup_epochs", in: 0...1000) } ?? 0
         let smoothing = e["label_smoothing"].map { reader.number($0, "proxy label_smoothing", in: 0...0.5) } ?? 0
-        guard let subset, let epochs, let batch, let lr, let warmup, let smoothing else { return nil }
+        let validation = e["validation_subset"].map { reader.integer($0, "proxy validation_subset (validation images)", in: 1...10_000) }
+        guard let subset, let epochs, let batch, let lr, let warmup, let smoothing, validation.map({ $0 != nil }) ?? true else { return nil }
         guard subset >= batch else {
             reader.report(e["subset"], "proxy subset (\(subset) images) is smaller than one batch (\(batch)); raise subset or lower batch")
             return nil
         }
         return SearchSpace.ProxyTask(subset: subset, epochs: epochs, batch: batch, learningRate: lr,
-                                     warmupEpochs: warmup, labelSmoothing: smoothing)
+                                     warmupEpochs: warmup, labelSmoothing: smoothing, validationSubset: validation ?? nil)
     }
 
     private mutating func readLatency(_ node: Node) -> SearchSpace.LatencyTarget? {

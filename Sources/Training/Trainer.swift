@@ -12,6 +12,8 @@ public struct TrainingConfiguration: Sendable {
     public var learningRate: Double
     public var warmupEpochs: Double
     public var labelSmoothing: Double
+    /// Validation images used (the first of the fixed 10k); nil for all.
+    public var validationSubset: Int?
     public var momentum: Double = 0.9
     public var weightDecay: Double = 4e-5
     public var seed: UInt64
@@ -33,6 +35,7 @@ public struct TrainingConfiguration: Sendable {
     public init(proxy: SearchSpace.ProxyTask, seed: UInt64) {
         self.init(epochs: proxy.epochs, subset: proxy.subset, batch: proxy.batch, learningRate: proxy.learningRate,
                   warmupEpochs: proxy.warmupEpochs, labelSmoothing: proxy.labelSmoothing, seed: seed)
+        validationSubset = proxy.validationSubset
     }
 }
 
@@ -90,7 +93,10 @@ public final class Trainer {
         }
         let train = configuration.subset.map { split.train.subset(Array(0..<min($0, split.train.count))) } ?? split.train
         trainPipeline = InputPipeline(train, resolution: architecture.resolution)
-        validationPipeline = InputPipeline(split.validation, resolution: architecture.resolution)
+        let validation = configuration.validationSubset.map {
+            split.validation.subset(Array(0..<min($0, split.validation.count)))
+        } ?? split.validation
+        validationPipeline = InputPipeline(validation, resolution: architecture.resolution)
         loss = SoftmaxCrossEntropy(labelSmoothing: Float(configuration.labelSmoothing))
         dataOrder = RandomStream(seed: configuration.seed, name: "data-order")
         augmentation = RandomStream(seed: configuration.seed, name: "augmentation")

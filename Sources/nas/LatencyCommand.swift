@@ -3,6 +3,7 @@ import Foundation
 import Numerics
 import Engine
 import Latency
+import RunStore
 import SearchSpace
 import Training
 import VulkanEngine
@@ -17,7 +18,7 @@ struct LatencyCommand: ParsableCommand {
     /// Engine, threads and table location, shared by the table commands.
     struct EngineOptions: ParsableArguments {
         @Option(help: "Engine: cpu or vulkan.")
-        var engine: EngineName = .cpu
+        var engine: LatencyEngineName = .cpu
 
         @Option(help: "CPU threads (default 1, as on a phone's big core).")
         var threads = 1
@@ -47,7 +48,7 @@ struct LatencyCommand: ParsableCommand {
             let path = db ?? ((ProcessInfo.processInfo.environment["NASD_RUNS"] ?? "Runs") + "/latency.sqlite")
             let store: LatencyStore
             do { store = try LatencyStore(path: path) } catch { throw invalidInput("\(error)") }
-            return try LatencyPredictor(store: store, engine: try engine.make(threads: threads))
+            return try LatencyPredictor(store: store, engine: try makeLatencyEngine(engine, threads: threads))
         }
     }
 
@@ -201,18 +202,6 @@ struct LatencyCommand: ParsableCommand {
         }
     }
 
-    enum EngineName: String, ExpressibleByArgument, CaseIterable {
-        case cpu, vulkan
-
-        /// The engine; without a Vulkan device, the error says what to install (exit 1).
-        func make(threads: Int) throws -> any LatencyEngine {
-            switch self {
-            case .cpu: return try CPUEngine(threads: threads)
-            case .vulkan:
-                do { return VulkanDeviceEngine(context: try VulkanContext()) } catch { throw failure(error) }
-            }
-        }
-    }
 
     struct Measure: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -232,7 +221,7 @@ struct LatencyCommand: ParsableCommand {
         var arch: String
 
         @Option(help: "Engine: cpu or vulkan.")
-        var engine: EngineName = .cpu
+        var engine: LatencyEngineName = .cpu
 
         @Option(help: "Threads (default 1, as on a phone's big core).")
         var threads = 1
@@ -262,7 +251,7 @@ struct LatencyCommand: ParsableCommand {
             if let weights {
                 do { trained = try WeightsFile.read(from: weights).weights } catch { throw invalidInput(error) }
             }
-            let latencyEngine = try engine.make(threads: threads)
+            let latencyEngine = try makeLatencyEngine(engine, threads: threads)
             let sample = try latencyEngine.measure(Network(architecture), protocol: MeasurementProtocol(warmup: warmup, runs: runs),
                                                    weights: trained)
             let device = latencyEngine.device
@@ -329,5 +318,14 @@ struct ValidationOutput: Encodable {
     enum CodingKeys: String, CodingKey {
         case engine, device, fingerprint, samples
         case within10pct = "within_10pct", within5pct = "within_5pct", rmsePct = "rmse_pct", maxAbsErrPct = "max_abs_err_pct"
+    }
+}
+
+/// The engine; without a Vulkan device, the error says what to install (exit 1).
+func makeLatencyEngine(_ name: LatencyEngineName, threads: Int) throws -> any LatencyEngine {
+    switch name {
+    case .cpu: return try CPUEngine(threads: threads)
+    case .vulkan:
+        do { return VulkanDeviceEngine(context: try VulkanContext()) } catch { throw failure(error) }
     }
 }

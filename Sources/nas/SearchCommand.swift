@@ -3,6 +3,7 @@ import Foundation
 import RunStore
 import Search
 import SearchSpace
+import VulkanEngine
 
 /// `--runs DIR`: where runs live.
 struct RunsOption: ParsableArguments {
@@ -19,7 +20,9 @@ struct SearchCommand: ParsableCommand {
         discussion: """
         Every candidate and controller checkpoint is committed to Runs/<run>/run.sqlite as it \
         finishes, so a run killed at any moment continues with `nas resume RUN`, producing the same \
-        candidates as if it had never stopped. Reward: MnasNet's ACC × (LAT/T)^w on the CPU engine.
+        candidates as if it had never stopped. Reward: MnasNet's ACC × (LAT/T)^w on --engine. Batch-1 \
+        latency is always taken on the CPU engine (1 thread; the Pareto front is accuracy against it), and \
+        also on the Vulkan device when --engine vulkan.
         """
     )
 
@@ -41,7 +44,10 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "Run name (default: <space name>-<strategy>-s<seed>).")
     var runName: String?
 
-    @Option(help: "Latency target in ms (default: the space's).")
+    @Option(help: "Engine whose latency the reward counts: cpu or vulkan (default: the space's).")
+    var engine: LatencyEngineName?
+
+    @Option(help: "Latency target in ms on that engine (default: the space's).")
     var targetMs: Double?
 
     @Option(help: "Reward constraint: soft or hard (default: the space's).")
@@ -74,19 +80,23 @@ struct SearchCommand: ParsableCommand {
             text = try String(contentsOfFile: space, encoding: .utf8)
         } catch let error as SearchSpaceError { throw invalidInput(error) }
         let name = runName ?? "\(parsed.name)-\(strategy.rawValue)-s\(seed)"
-        let reward = Reward(engine: "cpu", targetMilliseconds: targetMs ?? parsed.latency.targetMilliseconds,
+        let spaceEngine = LatencyEngineName(rawValue: parsed.latency.engine.rawValue) ?? .cpu
+        let rewardEngine = engine ?? spaceEngine
+        // A target is meaningful on its own engine only: a phone GPU and a CPU core differ by far more than the trade.
+        guard rewardEngine == spaceEngine || targetMs != nil else {
+            throw invalidInput("\(space)'s latency target (\(parsed.latency.targetMilliseconds) ms) is for the \(spaceEngine.rawValue) engine; give --target-ms for \(rewardEngine.rawValue)")
+        }
+        let reward = Reward(engine: rewardEngine, targetMilliseconds: targetMs ?? parsed.latency.targetMilliseconds,
                             constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft))
         var configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
                                                 budget: budget, hours: hours, reward: reward, latency: latency,
                                                 threads: threads, latencyTable: runs.runs + "/latency.sqlite")
-        guard proxy == .default || parsed.searchProxy != nil else {
-            throw invalidInput("\(space) declares no search_proxy; use --proxy default or add a search_proxy section")
-        }
+        guard proxy.task(in: parsed) != nil else { throw invalidInput(SearchRunError.noSearchProxy(space: space)) }
         configuration.proxy = proxy
         let search: SearchRun
         do { search = try SearchRun(creating: runs.directory(name), configuration: configuration) } catch let error as SearchRunError {
             throw invalidInput(error)
-        }
+        } catch let error as VulkanError { throw failure(error) }
         try drive(search, name: name, json: json)
     }
 }
@@ -107,7 +117,7 @@ struct ResumeCommand: ParsableCommand {
         let search: SearchRun
         do { search = try SearchRun(resuming: runs.directory(runName)) } catch let error as RunStoreError {
             throw invalidInput(error)
-        } catch let error as SearchRunError { throw invalidInput(error) }
+        } catch let error as SearchRunError { throw invalidInput(error) } catch let error as VulkanError { throw failure(error) }
         try drive(search, name: runName, json: json)
     }
 }
@@ -133,6 +143,7 @@ func drive(_ search: SearchRun, name: String, json: Bool) throws {
     var bar = ProgressBar()
     let budget = search.configuration.budget
     let target = search.configuration.reward.targetMilliseconds
+    let engine = search.configuration.reward.engine
     var current = ""
     var finished = try search.store.candidates().filter { $0.status == .done }
     let started = Date()
@@ -141,14 +152,14 @@ func drive(_ search: SearchRun, name: String, json: Bool) throws {
     // accuracy under the latency target, Pareto-front size, ETA.
     func summary(_ index: Int) -> String {
         let best = finished.compactMap(\.reward).max()
-        let underTarget = finished.filter { ($0.latencyCPUMs ?? $0.predictedCPUMs ?? .infinity) <= target }.compactMap(\.valAccuracy).max()
+        let underTarget = finished.filter { ($0.latency(on: engine) ?? .infinity) <= target }.compactMap(\.valAccuracy).max()
         let front = Pareto.front(finished.compactMap { c in
-            (c.latencyCPUMs ?? c.predictedCPUMs).flatMap { l in c.valAccuracy.map { Objectives(accuracy: $0, latencyMilliseconds: l) } }
+            c.latency(on: .cpu).flatMap { l in c.valAccuracy.map { Objectives(accuracy: $0, latencyMilliseconds: l) } }
         }).count
         let done = index - startStep
         let eta = done > 0 ? Date().timeIntervalSince(started) / Double(done) * Double(budget - index) : 0
-        return String(format: "best reward %@  best acc ≤%.3g ms %@  front %d  ETA %@",
-                      best.map { String(format: "%.4f", $0) } ?? "-", target,
+        return String(format: "best reward %@  best acc ≤%.3g ms %@ %@  front %d  ETA %@",
+                      best.map { String(format: "%.4f", $0) } ?? "-", target, engine.rawValue,
                       underTarget.map { String(format: "%.4f", $0) } ?? "-", front, done > 0 ? clock(eta) : "-")
     }
     try search.run { event in
@@ -265,8 +276,7 @@ struct RunStatus: Encodable {
         done = records.filter { $0.status == .done || $0.status == .failed }.count
         candidates = records.map { r in
             var latency: [String: Double] = [:]
-            if let v = r.latencyCPUMs ?? r.predictedCPUMs { latency["cpu"] = v }
-            if let v = r.latencyVulkanMs ?? r.predictedVulkanMs { latency["vulkan"] = v }
+            for engine in LatencyEngineName.allCases { latency[engine.rawValue] = r.latency(on: engine) }
             return Candidate(index: r.index, arch: r.arch, hash: r.hash, status: r.status.rawValue, valAccuracy: r.valAccuracy,
                              latencyMs: latency, params: r.params, macs: r.macs, reward: r.reward, trainSeconds: r.trainSeconds)
         }
@@ -282,21 +292,24 @@ struct RunStatus: Encodable {
     }
 
     var text: String {
-        var rows = [["#", "hash", "status", "accuracy", "cpu ms", "reward", "pareto"]]
+        let engines = LatencyEngineName.allCases.map(\.rawValue).filter { e in candidates.contains { $0.latencyMs[e] != nil } }
+        var rows = [["#", "hash", "status", "accuracy"] + engines.map { "\($0) ms" } + ["reward", "pareto"]]
         for c in candidates {
-            rows.append(["\(c.index)", c.hash, c.status, c.valAccuracy.map { String(format: "%.4f", $0) } ?? "-",
-                         c.latencyMs["cpu"].map { String(format: "%.4f", $0) } ?? "-",
-                         c.reward.map { String(format: "%.4f", $0) } ?? "-", pareto.contains(c.index) ? "★" : ""])
+            let accuracy = c.valAccuracy.map { String(format: "%.4f", $0) } ?? "-"
+            let latencies: [String] = engines.map { e in c.latencyMs[e].map { String(format: "%.4f", $0) } ?? "-" }
+            let reward = c.reward.map { String(format: "%.4f", $0) } ?? "-"
+            rows.append(["\(c.index)", c.hash, c.status, accuracy] + latencies + [reward, pareto.contains(c.index) ? "★" : ""])
         }
         let split = String(format: "time: training %.1f s, latency %.1f s, controller and store %.2f s (%.2f%%)",
                            timeSplit["training_seconds"] ?? 0, timeSplit["latency_seconds"] ?? 0,
                            timeSplit["controller_store_seconds"] ?? 0, (timeSplit["controller_store_fraction"] ?? 0) * 100)
-        return "run \(run): \(strategy), seed \(seed), \(done)/\(budget) done\n" + table(rows, rightAligned: [0, 3, 4, 5])
+        return "run \(run): \(strategy), seed \(seed), \(done)/\(budget) done\n" + table(rows, rightAligned: Set([0] + Array(3..<(5 + engines.count))))
             + "\n" + split
     }
 }
 
 extension Reward.Constraint: ExpressibleByArgument {}
+extension LatencyEngineName: ExpressibleByArgument {}
 extension SearchConfiguration.Strategy: ExpressibleByArgument {}
 extension SearchConfiguration.LatencySource: ExpressibleByArgument {}
 extension SearchConfiguration.ProxyChoice: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Search
 import SearchSpace
 import Training
 
@@ -9,11 +10,17 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Search space whose proxy section gives the defaults for the options below.")
     var space = "SearchSpaces/mnasnet-fm.yaml"
 
+    @Option(help: "Which of the space's proxy tasks gives the defaults: default (`proxy`) or search (`search_proxy`).")
+    var proxy: SearchConfiguration.ProxyChoice = .default
+
     @Option(help: "Epochs (default: the space's proxy).")
     var epochs: Int?
 
     @Option(help: "Training images from the 50k training split, 1...50000 (default: the space's proxy).")
     var subset: Int?
+
+    @Option(help: "Validation images ranking the network, the first of the fixed 10k, 1...10000 (default: the space's proxy, else all).")
+    var validationSubset: Int?
 
     @Option(help: "Batch size (default: the space's proxy).")
     var batch: Int?
@@ -39,6 +46,9 @@ struct TrainingOptions: ParsableArguments {
     func validate() throws {
         if let epochs, !(1...1000).contains(epochs) { throw ValidationError("--epochs must be in 1...1000, got \(epochs).") }
         if let subset, !(1...50_000).contains(subset) { throw ValidationError("--subset must be in 1...50000, got \(subset).") }
+        if let validationSubset, !(1...10_000).contains(validationSubset) {
+            throw ValidationError("--validation-subset must be in 1...10000, got \(validationSubset).")
+        }
         if let batch, !(1...4096).contains(batch) { throw ValidationError("--batch must be in 1...4096, got \(batch).") }
         if let learningRate, !(learningRate > 0 && learningRate <= 10) { throw ValidationError("--lr must be in (0, 10], got \(learningRate).") }
         if let labelSmoothing, !(0...0.5).contains(labelSmoothing) { throw ValidationError("--label-smoothing must be in 0...0.5.") }
@@ -47,11 +57,13 @@ struct TrainingOptions: ParsableArguments {
 
     /// The proxy task of `space`, with the options given on top.
     func configuration() throws -> TrainingConfiguration {
-        let proxy: SearchSpace.ProxyTask
-        do { proxy = try SearchSpace(contentsOf: space).proxy } catch { throw invalidInput(error) }
+        let parsed: SearchSpace
+        do { parsed = try SearchSpace(contentsOf: space) } catch { throw invalidInput(error) }
+        guard let proxy = self.proxy.task(in: parsed) else { throw invalidInput(SearchRunError.noSearchProxy(space: space)) }
         var configuration = TrainingConfiguration(proxy: proxy, seed: seed)
         if let epochs { configuration.epochs = epochs }
         if let subset { configuration.subset = subset }
+        if let validationSubset { configuration.validationSubset = validationSubset }
         if let batch { configuration.batch = batch }
         if let learningRate { configuration.learningRate = learningRate }
         if let warmupEpochs { configuration.warmupEpochs = warmupEpochs }

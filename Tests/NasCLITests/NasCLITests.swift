@@ -1,4 +1,5 @@
 import Foundation
+import Search
 import Testing
 
 /// The `nas` binary built next to this test bundle, run as a user would.
@@ -333,6 +334,35 @@ struct NasSearchCLITests {
         #expect(status["done"] as? Int == 3)
         let store = try NasProcess.run(["status", "huge", "--runs", runs])
         #expect(store.status == 0)
+    }
+
+    @Test("--engine vulkan: the reward counts the Vulkan device's latency; the CPU's is kept for the Pareto front")
+    func vulkanReward() throws {
+        let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let common = ["search", "--space", "SearchSpaces/tiny.yaml", "--strategy", "random", "--budget", "3", "--runs", runs,
+                      "--engine", "vulkan"]
+        let noTarget = try NasProcess.run(common + ["--run", "v0"])
+        #expect(noTarget.status == 2)
+        #expect(noTarget.stderr.contains("give --target-ms for vulkan"))
+
+        let target = 1.0
+        let status = try NasProcess.json(common + ["--run", "v", "--target-ms", "\(target)", "--json"]) as! [String: Any]
+        let candidates = status["candidates"] as! [[String: Any]]
+        #expect(candidates.count == 3)
+        for c in candidates {
+            let latency = try #require(c["latency_ms"] as? [String: Double])
+            let vulkan = try #require(latency["vulkan"])
+            #expect(latency["cpu"] != nil)
+            let accuracy = try #require(c["val_accuracy"] as? Double)
+            let expected = Reward(engine: .vulkan, targetMilliseconds: target, constraint: .soft)
+                .value(accuracy: accuracy, latencyMilliseconds: vulkan)
+            #expect(abs((c["reward"] as? Double ?? 0) - expected) < 1e-9)
+        }
+        let predicted = try NasProcess.run(["search", "--space", "SearchSpaces/tiny.yaml", "--budget", "1", "--runs", runs,
+                                            "--run", "p", "--latency", "predicted"])
+        #expect(predicted.status == 2)
+        #expect(predicted.stderr.contains("nas latency table build --engine cpu"))
     }
 
     @Test("A truncated run database is refused with a clear message")

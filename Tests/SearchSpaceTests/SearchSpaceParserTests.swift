@@ -181,5 +181,13 @@ struct SearchProxyTests {
         } catch {
             #expect(error.description.contains("smaller than one batch"))
         }
+        #expect(cheap.validationSubset == 2000)
+        #expect(space.proxy.validationSubset == nil)
+        do {
+            _ = try SearchSpace(yaml: SearchSpaceParserTests.valid + "\nsearch_proxy: {subset: 100, epochs: 1, batch: 10, validation_subset: 20000}", path: "s.yaml")
+            Issue.record("accepted a validation subset larger than the 10k validation split")
+        } catch {
+            #expect(error.description.contains("validation_subset"))
+        }
     }
 }

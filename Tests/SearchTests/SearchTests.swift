@@ -7,8 +7,8 @@ import Testing
 struct RewardTests {
     @Test("MnasNet's soft and hard constraints")
     func values() {
-        let soft = Reward(engine: "cpu", targetMilliseconds: 2, constraint: .soft)
-        let hard = Reward(engine: "cpu", targetMilliseconds: 2, constraint: .hard)
+        let soft = Reward(engine: .cpu, targetMilliseconds: 2, constraint: .soft)
+        let hard = Reward(engine: .cpu, targetMilliseconds: 2, constraint: .hard)
         #expect(soft.value(accuracy: 0.9, latencyMilliseconds: 2) == 0.9)
         #expect(abs(soft.value(accuracy: 0.9, latencyMilliseconds: 4) - 0.9 * pow(2, -0.07)) < 1e-12)
         #expect(abs(soft.value(accuracy: 0.9, latencyMilliseconds: 1) - 0.9 * pow(0.5, -0.07)) < 1e-12)
