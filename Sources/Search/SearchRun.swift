@@ -96,7 +96,12 @@ public final class SearchRun {
         let encoded = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
         try store.setConfiguration(["configuration": encoded, "space_hash": configuration.spaceHash])
         try store.log("created", "strategy \(configuration.strategy.rawValue), seed \(configuration.seed), budget \(configuration.budget)")
-        try self.init(store: store, directory: directory, configuration: configuration)
+        do { try self.init(store: store, directory: directory, configuration: configuration) } catch {
+            // A run that could not start (no Vulkan device, no latency table) must not block its name.
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            rmdir(directory)  // only when it is now empty
+            throw error
+        }
     }
 
     /// Reopens a run to continue it from its last checkpoint.

@@ -13,6 +13,6 @@ struct Nas: ParsableCommand {
 
         Exit status: 0 on success, 2 when an input (file, string, option) is invalid, 1 on any other failure.
         """,
-        subcommands: [SpaceCommand.self, ArchCommand.self, TrainCommand.self, SearchCommand.self, ResumeCommand.self, RunsCommand.self, StatusCommand.self, LatencyCommand.self, ParityCommand.self, BenchCommand.self]
+        subcommands: [SpaceCommand.self, ArchCommand.self, TrainCommand.self, SearchCommand.self, ResumeCommand.self, RunsCommand.self, StatusCommand.self, CompareCommand.self, LatencyCommand.self, ParityCommand.self, BenchCommand.self]
     )
 }

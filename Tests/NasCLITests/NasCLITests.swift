@@ -363,6 +363,14 @@ struct NasSearchCLITests {
                                             "--run", "p", "--latency", "predicted"])
         #expect(predicted.status == 2)
         #expect(predicted.stderr.contains("nas latency table build --engine cpu"))
+        #expect(!FileManager.default.fileExists(atPath: runs + "/p"))  // the name stays free
+
+        let comparison = try NasProcess.json(["compare", "--runs", runs, "--json"]) as! [String: Any]
+        let run = try #require((comparison["runs"] as? [[String: Any]])?.first)
+        #expect(run["run"] as? String == "v")
+        #expect(run["best_reward"] as? Double == candidates.compactMap { $0["reward"] as? Double }.max())
+        #expect((run["hypervolume"] as? Double ?? 0) > 0)
+        #expect((comparison["groups"] as? [[String: Any]])?.count == 1)
     }
 
     @Test("A truncated run database is refused with a clear message")
