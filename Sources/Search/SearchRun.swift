@@ -143,7 +143,11 @@ public final class SearchRun {
         let table = try LatencyStore(path: configuration.latencyTable)
         var engines = [(LatencyEngineName.cpu, try LatencyPredictor(store: table, engine: try CPUEngine(threads: 1)))]
         if configuration.reward.engine == .vulkan {
-            engines.append((.vulkan, try LatencyPredictor(store: table, engine: VulkanDeviceEngine(context: try VulkanContext()))))
+            let vulkan = try LatencyPredictor(store: table, engine: VulkanDeviceEngine(context: try VulkanContext()))
+            // A network takes milliseconds on a GPU (tens on lavapipe): 50 timed runs keep the
+            // measurement well under a candidate's training time; the spread check still applies.
+            vulkan.networkProtocol = MeasurementProtocol(warmup: 10, runs: 50)
+            engines.append((.vulkan, vulkan))
         }
         latencyEngines = engines
         if configuration.latency == .predicted {
