@@ -239,8 +239,15 @@ public final class RunStore {
             try candidate?.save(db)
             try db.execute(sql: "INSERT OR REPLACE INTO checkpoint (step, controller, streams, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [checkpoint.step, checkpoint.controller, checkpoint.streams, Date()])
+            // Resuming needs the latest checkpoint only; the few before it stay for
+            // inspection. Keeping all would grow the file by the controller's
+            // state (an RL policy's weights and moments) every candidate.
+            try db.execute(sql: "DELETE FROM checkpoint WHERE step <= ?", arguments: [checkpoint.step - Self.checkpointsKept])
         }
     }
+
+    /// How many of the latest checkpoints a run keeps.
+    public static let checkpointsKept = 3
 
     public func latestCheckpoint() throws(RunStoreError) -> Checkpoint? {
         try read { db in
@@ -248,6 +255,11 @@ public final class RunStore {
                 Checkpoint(step: $0["step"], controller: $0["controller"], streams: $0["streams"])
             }
         }
+    }
+
+    /// The steps of the checkpoints kept, oldest first.
+    public func checkpointSteps() throws(RunStoreError) -> [Int] {
+        try read { db in try Int.fetchAll(db, sql: "SELECT step FROM checkpoint ORDER BY step") }
     }
 
     // MARK: Events

@@ -99,34 +99,39 @@ public final class RLController: Controller {
         }
     }
 
-    private struct State: Codable {
-        var parameters: [Double]
-        var adam: AdamState
+    /// Everything but the numbers; the policy's weights and both Adam moments
+    /// follow it as raw doubles (`HeaderedDoubles`).
+    private struct Header: Codable {
+        var parameterCount: Int
+        var adamStep: Int
         var baseline: Double?
         var batch: [Sample]
         var pending: [Sample]
         var stream: RandomStreamState
     }
 
+    private static let magic = "NASD-RL-STATE-1\n"
+
     public func state() throws -> Data {
-        try JSONEncoder().encode(State(parameters: policy.parameters, adam: adam, baseline: baseline, batch: batch,
-                                       pending: pending, stream: stream.state()))
+        let header = Header(parameterCount: policy.parameterCount, adamStep: adam.step, baseline: baseline, batch: batch,
+                            pending: pending, stream: stream.state())
+        return try HeaderedDoubles.encode(magic: Self.magic, header: header, doubles: policy.parameters + adam.first + adam.second)
     }
 
     public func restore(_ data: Data) throws {
-        guard let state = try? JSONDecoder().decode(State.self, from: data) else {
-            throw ControllerStateError(strategy: strategy, reason: "not an RL controller state")
+        guard let (header, doubles) = HeaderedDoubles.decode(magic: Self.magic, Header.self, from: data) else {
+            throw ControllerStateError(strategy: strategy, reason: "not an RL controller state, or cut short")
         }
-        guard state.parameters.count == policy.parameterCount, state.adam.first.count == policy.parameterCount,
-              state.adam.second.count == policy.parameterCount else {
+        let n = policy.parameterCount
+        guard header.parameterCount == n, doubles.count == 3 * n else {
             throw ControllerStateError(strategy: strategy, reason: "its policy does not fit this search space")
         }
-        try stream.restore(state.stream)
-        policy.parameters = state.parameters
-        adam = state.adam
-        baseline = state.baseline
-        batch = state.batch
-        pending = state.pending
+        try stream.restore(header.stream)
+        policy.parameters = Array(doubles[0..<n])
+        adam = AdamState(step: header.adamStep, first: Array(doubles[n..<(2 * n)]), second: Array(doubles[(2 * n)...]))
+        baseline = header.baseline
+        batch = header.batch
+        pending = header.pending
     }
 
     /// Probability of a token sequence under the current policy (for tests and reports).

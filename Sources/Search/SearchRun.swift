@@ -46,6 +46,17 @@ public struct SearchConfiguration: Codable, Sendable {
     public var spaceHash: String { Architecture.hashText(spaceYAML) }
 }
 
+extension SearchConfiguration.Strategy {
+    /// A new controller of this strategy for a space with these decision sizes.
+    public func controller(decisionSizes sizes: [Int], stream: RandomStream) -> any Controller {
+        switch self {
+        case .random: return RandomController(decisionSizes: sizes, stream: stream)
+        case .evolution: return EvolutionController(decisionSizes: sizes, stream: stream)
+        case .rl: return RLController(decisionSizes: sizes, stream: stream)
+        }
+    }
+}
+
 extension SearchConfiguration.ProxyChoice {
     /// This choice's proxy task in `space`; nil when it declares no search_proxy.
     public func task(in space: SearchSpace) -> SearchSpace.ProxyTask? {
@@ -126,11 +137,7 @@ public final class SearchRun {
         space = try SearchSpace(yaml: configuration.spaceYAML, path: configuration.spacePath)
         let sizes = space.decisions.map(\.choices.count)
         let stream = RandomStream(seed: configuration.seed, name: "controller")
-        switch configuration.strategy {
-        case .random: controller = RandomController(decisionSizes: sizes, stream: stream)
-        case .evolution: controller = EvolutionController(decisionSizes: sizes, stream: stream)
-        case .rl: controller = RLController(decisionSizes: sizes, stream: stream)
-        }
+        controller = configuration.strategy.controller(decisionSizes: sizes, stream: stream)
         step = 0
         if let checkpoint = try store.latestCheckpoint() {
             do { try controller.restore(checkpoint.controller) } catch {

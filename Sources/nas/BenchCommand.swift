@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (run them from a release build).",
-        subcommands: [TrainBench.self]
+        subcommands: [TrainBench.self, ControllerBench.self]
     )
 
     struct TrainBench: ParsableCommand {

@@ -32,6 +32,16 @@ struct RunStoreTests {
         #expect(try reopened.events().map(\.kind) == ["candidate"])
     }
 
+    @Test("Only the latest checkpoints are kept, the newest always whole")
+    func pruning() throws {
+        let store = try RunStore(path: Self.temporaryPath(), create: true)
+        for step in 1...10 {
+            try store.commit(nil, checkpoint: Checkpoint(step: step, controller: Data(repeating: UInt8(step), count: 1000), streams: Data()))
+        }
+        #expect(try store.latestCheckpoint() == Checkpoint(step: 10, controller: Data(repeating: 10, count: 1000), streams: Data()))
+        #expect(try store.checkpointSteps() == Array((11 - RunStore.checkpointsKept)...10))
+    }
+
     @Test("A truncated database is reported as damaged, with what to do")
     func truncated() throws {
         let path = Self.temporaryPath()
