@@ -169,9 +169,16 @@ public final class SearchRun {
 
     /// Runs until the budget (count or hours) is spent.
     public func run(_ report: (SearchEvent) -> Void = { _ in }) throws {
+        // The time budget counts the whole run, earlier sessions included:
+        // the seconds its finished candidates took, plus this session's.
+        let spent = try store.candidates().filter { $0.status == .done || $0.status == .failed }
+            .map { ($0.trainSeconds ?? 0) + ($0.latencySeconds ?? 0) + ($0.overheadSeconds ?? 0) }.reduce(0, +)
         let start = Date()
         while step < configuration.budget {
-            if let hours = configuration.hours, Date().timeIntervalSince(start) > hours * 3600 { break }
+            if let hours = configuration.hours, spent + Date().timeIntervalSince(start) >= hours * 3600 {
+                try store.log("time-budget", String(format: "%.2f h spent: stopping at step %d of %d", hours, step, configuration.budget))
+                break
+            }
             try evaluateNext(report)
         }
         try store.log("stopped", "at step \(step)")

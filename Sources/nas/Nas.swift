@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Nas: ParsableCommand {
@@ -15,4 +16,17 @@ struct Nas: ParsableCommand {
         """,
         subcommands: [SpaceCommand.self, ArchCommand.self, TrainCommand.self, SearchCommand.self, ResumeCommand.self, RunsCommand.self, StatusCommand.self, CompareCommand.self, LatencyCommand.self, ParityCommand.self, BenchCommand.self]
     )
+
+    /// As ArgumentParser's, except that a bad option exits 2 like every other
+    /// invalid input (ArgumentParser's own code for it is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+    }
 }

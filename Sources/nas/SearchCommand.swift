@@ -52,7 +52,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Candidates to evaluate.")
     var budget = 20
 
-    @Option(help: "Stop after this many hours, whatever the budget.")
+    @Option(help: "Stop after this many hours of the run (earlier sessions of a resumed run included), whatever the budget.")
     var hours: Double?
 
     @Option(help: "Seed of every random stream of the run.")
@@ -87,6 +87,7 @@ struct SearchCommand: ParsableCommand {
     func validate() throws {
         guard budget >= 1 else { throw ValidationError("--budget must be at least 1.") }
         if let targetMs, !(targetMs > 0) { throw ValidationError("--target-ms must be positive.") }
+        if let hours, !(hours > 0) { throw ValidationError("--hours must be positive.") }
     }
 
     func run() throws {

@@ -373,6 +373,23 @@ struct NasSearchCLITests {
         #expect((comparison["groups"] as? [[String: Any]])?.count == 1)
     }
 
+    @Test("--hours stops a run when its time is spent, counting earlier sessions after a resume")
+    func timeBudget() throws {
+        let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        // About 4 s: a few tiny candidates, far fewer than the budget of 500.
+        let first = try NasProcess.json(["search", "--space", "SearchSpaces/tiny.yaml", "--strategy", "random", "--budget", "500",
+                                         "--hours", "0.0011", "--runs", runs, "--run", "t", "--json"]) as! [String: Any]
+        let done = try #require(first["done"] as? Int)
+        #expect(done >= 1 && done < 500)
+        // Resumed, the run's time is already spent: nothing more is evaluated.
+        let resumed = try NasProcess.json(["resume", "t", "--runs", runs, "--json"]) as! [String: Any]
+        #expect(resumed["done"] as? Int == done)
+        let zero = try NasProcess.run(["search", "--space", "SearchSpaces/tiny.yaml", "--hours", "0", "--runs", runs])
+        #expect(zero.status == 2)
+        #expect(zero.stderr.contains("--hours must be positive"))
+    }
+
     @Test("A truncated run database is refused with a clear message")
     func truncated() throws {
         let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path
