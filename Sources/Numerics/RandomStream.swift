@@ -180,9 +180,9 @@ public enum RandomStreamError: Error, Equatable, CustomStringConvertible {
         case let .wrongAlgorithm(stream, found):
             return "random stream '\(stream)': the checkpoint holds a '\(found)' state, but nasd streams are mt19937; the checkpoint was not written by this version of nasd"
         case let .wrongSize(stream, expected, found):
-            return "random stream '\(stream)': the checkpoint holds \(found) bytes of state, expected \(expected); the checkpoint is truncated or damaged: resume from an earlier checkpoint"
+            return "random stream '\(stream)': the checkpoint holds \(found) bytes of state, expected \(expected); the checkpoint is truncated or damaged and cannot be used"
         case let .damaged(stream, reason):
-            return "random stream '\(stream)': the saved state is damaged (\(reason)); resume from an earlier checkpoint"
+            return "random stream '\(stream)': the saved state is damaged (\(reason)) and cannot be used"
         }
     }
 }

@@ -18,7 +18,7 @@ public struct ControllerStateError: Error, CustomStringConvertible {
     public let reason: String
 
     public var description: String {
-        "the saved \(strategy) controller state cannot be used (\(reason)); resume from an earlier checkpoint or start a new run"
+        "the saved \(strategy) controller state cannot be used (\(reason)); the run cannot continue exactly from it: start a new run with the same seed (its finished candidates stay readable with `nas status`)"
     }
 }
 
