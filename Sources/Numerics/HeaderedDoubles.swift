@@ -1,37 +1,5 @@
 import Foundation
 
-/// An array of doubles that encodes as their IEEE-754 bits, little-endian, in
-/// one `Data` value (base64 in JSON): exact, about half the size of decimal
-/// text, and an order of magnitude faster to encode and decode. A controller's
-/// checkpoint carries tens of thousands of weights and optimiser moments, so
-/// this decides whether checkpointing stays a negligible part of a run.
-/// Decoding also accepts a plain array of numbers.
-public struct PackedDoubles: Codable, Equatable, Sendable {
-    public var values: [Double]
-
-    public init(_ values: [Double]) { self.values = values }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let data = try? container.decode(Data.self) {
-            guard data.count % 8 == 0 else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(data.count) bytes is not a whole number of doubles")
-            }
-            values = data.withUnsafeBytes { raw in
-                (0..<(data.count / 8)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
-            }
-        } else {
-            values = try container.decode([Double].self)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        let data = values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
-        var container = encoder.singleValueContainer()
-        try container.encode(data)
-    }
-}
-
 /// A JSON header followed by raw doubles: for states whose bulk is numbers
 /// (a policy's weights and optimiser moments), so a checkpoint costs a copy
 /// rather than a text encoding. Layout: the magic's UTF-8 bytes, the header's
