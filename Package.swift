@@ -1,6 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Every module builds with the imports it re-exports spelled out (`public
+// import`), and with `any` on every existential, so that a C type cannot
+// leak through a module's interface unnoticed and dynamic dispatch is visible.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
 // One package, one module per concern (see README "Layout"). The C libraries
 // are system-library targets: Debian's -dev packages provide headers and .so,
 // and these targets only describe how to import and link them.
@@ -9,7 +17,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "nas", targets: ["nas"]),
+        .library(name: "Core", targets: ["Core"]),
         .library(name: "SearchSpace", targets: ["SearchSpace"]),
+        .library(name: "Model", targets: ["Model"]),
         .library(name: "Numerics", targets: ["Numerics"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Training", targets: ["Training"]),
@@ -17,11 +27,12 @@ let package = Package(
         .library(name: "VulkanEngine", targets: ["VulkanEngine"]),
         .library(name: "RunStore", targets: ["RunStore"]),
         .library(name: "Search", targets: ["Search"]),
+        .library(name: "Runs", targets: ["Runs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        // SQLite for the latency table (and, later, the run store).
+        // SQLite for the latency table and the run store.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // SHA-256 for the candidate hash; Foundation on Linux has no digest API.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
@@ -35,69 +46,63 @@ let package = Package(
         .systemLibrary(name: "CGSL", pkgConfig: nil, providers: [.apt(["libgsl-dev", "libopenblas-dev"])]),
         // The Vulkan loader (libvulkan-dev); devices come from the ICDs installed.
         .systemLibrary(name: "CVulkan", pkgConfig: nil, providers: [.apt(["libvulkan-dev", "mesa-vulkan-drivers"])]),
+        // zlib, for the gzipped Fashion-MNIST files and the weights file's checksum.
+        .systemLibrary(name: "CZlib", pkgConfig: nil, providers: [.apt(["zlib1g-dev"])]),
 
-        .target(
-            name: "Numerics",
-            dependencies: ["CGSL"]
-        ),
+        // The error model, the shared ranges of settings, the random-source
+        // protocol and the engine names: pure Swift, below everything.
+        .target(name: "Core", swiftSettings: strict),
         .target(
             name: "SearchSpace",
-            dependencies: [
-                "Numerics",
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            dependencies: ["Core", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
         ),
-        .target(
-            name: "Engine",
-            dependencies: ["CDNNL", "SearchSpace", "Numerics"]
-        ),
-        .target(
-            name: "VulkanEngine",
-            dependencies: ["CVulkan", "Engine", "SearchSpace"]
-        ),
+        // The inference plan (BN folded, activations and residual adds fused),
+        // the weights and their one naming scheme: what every engine, exporter
+        // and the latency model read. No C.
+        .target(name: "Model", dependencies: ["Core", "SearchSpace"], swiftSettings: strict),
+        .target(name: "Numerics", dependencies: ["CGSL", "Core"], swiftSettings: strict),
+        .target(name: "Engine", dependencies: ["CDNNL", "Core", "Model", "SearchSpace", "Numerics"], swiftSettings: strict),
+        .target(name: "VulkanEngine", dependencies: ["CVulkan", "Core", "Model", "SearchSpace"], swiftSettings: strict),
         .target(
             name: "Latency",
-            dependencies: ["Engine", "VulkanEngine", "SearchSpace", "Numerics", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Core", "Model", "Engine", "VulkanEngine", "SearchSpace", "Numerics",
+                           .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
         ),
-        .target(
-            name: "RunStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
-        ),
+        .target(name: "Training", dependencies: ["Core", "Model", "Engine", "SearchSpace", "Numerics", "CZlib"], swiftSettings: strict),
+        // A run's storage behind a protocol; SQLite through GRDB implements it.
+        .target(name: "RunStore", dependencies: ["Core", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .target(
             name: "Search",
-            dependencies: ["Numerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore", "VulkanEngine"]
+            dependencies: ["Core", "Numerics", "SearchSpace", "Model", "Engine", "Training", "Latency", "RunStore", "VulkanEngine"],
+            swiftSettings: strict
         ),
-        // zlib, for the gzipped Fashion-MNIST files.
-        .systemLibrary(name: "CZlib", pkgConfig: nil, providers: [.apt(["zlib1g-dev"])]),
-        .target(
-            name: "Training",
-            dependencies: ["Engine", "SearchSpace", "Numerics", "CZlib"]
-        ),
+        // Runs as a library: names, the runs folder, opening and reporting
+        // runs. What the CLI and the daemon share.
+        .target(name: "Runs", dependencies: ["Core", "SearchSpace", "Search", "RunStore", "Latency"], swiftSettings: strict),
         .executableTarget(
             name: "nas",
             dependencies: [
-                "SearchSpace",
-                "Numerics",
-                "Engine",
-                "Training",
-                "Latency",
-                "VulkanEngine",
-                "Search",
-                "RunStore",
+                "Core", "SearchSpace", "Model", "Numerics", "Engine", "Training", "Latency", "VulkanEngine", "Search",
+                "RunStore", "Runs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict,
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed"])]
         ),
 
+        .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
-        .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "SearchSpace", "Numerics"]),
-        .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "SearchSpace", "Numerics"]),
-        .testTarget(name: "SearchTests", dependencies: ["Search", "Numerics"]),
+        .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics", "Core"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "SearchSpace", "Numerics"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Model", "SearchSpace", "Numerics"]),
+        .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "Model", "SearchSpace", "Numerics"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "Numerics", "RunStore"]),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"]),
-        .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "SearchSpace", "Numerics"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "SearchSpace", "Numerics"]),
+        .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "Core"]),
+        .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "Model", "SearchSpace", "Numerics"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "SearchSpace", "Search"]),
     ]

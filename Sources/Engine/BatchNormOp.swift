@@ -1,12 +1,13 @@
 import CDNNL
+import Model
 import SearchSpace
 
 /// Batch normalisation with learnt scale (γ) and shift (β). Training uses the
 /// batch's statistics and updates running ones as PyTorch does (momentum 0.1,
 /// unbiased variance); evaluation uses the running statistics.
 final class BatchNormOp: TrainingOp {
-    static let epsilon: Float = 1e-5
-    static let momentum: Float = 0.1
+    static let epsilon = BatchNormalization.epsilon
+    static let momentum = BatchNormalization.momentum
 
     let parameters: [Parameter]
     let scale: Parameter
@@ -29,12 +30,10 @@ final class BatchNormOp: TrainingOp {
         channels = layer.outputShape.channels
         reductionSize = batch * layer.outputShape.height * layer.outputShape.width
         let vector = try MemoryDescriptor(dims: [channels], tag: dnnl_a)
-        scale = try Parameter(name: "\(layer.name).scale", role: .batchNormScale, dims: [channels], plainTag: dnnl_a,
-                              layout: vector, context: context)
-        shift = try Parameter(name: "\(layer.name).shift", role: .batchNormShift, dims: [channels], plainTag: dnnl_a,
-                              layout: vector, context: context)
+        scale = try Parameter(name: TensorName(layer, .scale), role: .batchNormScale, in: layer, layout: vector, context: context)
+        shift = try Parameter(name: TensorName(layer, .shift), role: .batchNormShift, in: layer, layout: vector, context: context)
         parameters = [scale, shift]
-        scale.valueStorage.update(repeating: 1, count: channels)
+        scale.fill(1)
         runningMean = try Memory(vector, context: context)
         runningVariance = try Memory(vector, context: context)
         runningVariance.pointer.update(repeating: 1, count: channels)

@@ -1,4 +1,5 @@
 import CDNNL
+import Core
 
 /// The CPU engine and stream every primitive runs on, with the OpenMP thread
 /// count fixed once. One per process is enough; primitives keep a reference.
@@ -13,8 +14,9 @@ public final class ComputeContext {
 
     /// - Parameter threads: OpenMP threads for oneDNN. Calls into oneDNN must
     ///   come from the thread that created the context.
-    public init(threads: Int) throws(DNNLError) {
-        precondition(threads >= 1, "threads must be at least 1")
+    public init(threads: Int) throws {
+        // OpenMP asked for tens of thousands of threads exhausts their stacks and crashes.
+        try Limits.threads.check(threads, "the OpenMP thread count")
         self.threads = threads
         _ = nasd_omp_set_num_threads(Int32(threads))
         var engine: dnnl_engine_t?

@@ -1,5 +1,6 @@
 import CDNNL
 import Numerics
+import Model
 import SearchSpace
 
 /// Convolution (full, grouped/depthwise, k×k or 1×k/k×1, any stride, padding
@@ -20,8 +21,7 @@ final class ConvolutionOp: TrainingOp {
          sink: GradientSink?, context: ComputeContext, initialisation: RandomStream) throws(DNNLError) {
         let i = layer.inputShape, o = layer.outputShape, g = layer.groups
         let kh = layer.kernel.height, kw = layer.kernel.width
-        let weightDims = g == 1 ? [o.channels, i.channels, kh, kw] : [g, o.channels / g, i.channels / g, kh, kw]
-        let plainTag = g == 1 ? dnnl_oihw : dnnl_goihw
+        let weightDims = TensorName.plainShape(of: .weight, in: layer)
         var src = source.descriptor.raw, dst = destination.descriptor.raw
         var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
         let biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
@@ -37,9 +37,9 @@ final class ConvolutionOp: TrainingOp {
         forwardPrimitive = try Primitive(&forwardDesc, context: context, name: "\(layer.name) forward")
         let weightLayout = forwardPrimitive.memoryDescriptor(dnnl_query_weights_md)
 
-        weight = try Parameter(name: "\(layer.name).weight", role: .convolutionWeight, dims: weightDims,
-                               plainTag: plainTag, layout: weightLayout, context: context)
-        bias = layer.bias ? try Parameter(name: "\(layer.name).bias", role: .bias, dims: [o.channels], plainTag: dnnl_a,
+        weight = try Parameter(name: TensorName(layer, .weight), role: .convolutionWeight, in: layer, layout: weightLayout,
+                               context: context)
+        bias = layer.bias ? try Parameter(name: TensorName(layer, .bias), role: .bias, in: layer,
                                           layout: MemoryDescriptor(biasMD), context: context) : nil
         parameters = [weight] + (bias.map { [$0] } ?? [])
 

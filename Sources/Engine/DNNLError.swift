@@ -1,9 +1,18 @@
 import CDNNL
+public import Core
 
-/// A oneDNN call that failed, named with its status.
-public struct DNNLError: Error, CustomStringConvertible {
+/// A oneDNN call that failed, named with what went wrong.
+public struct DNNLError: ClassifiedError {
     public let function: String
-    public let status: dnnl_status_t
+    private let status: dnnl_status_t
+
+    init(function: String, status: dnnl_status_t) {
+        self.function = function
+        self.status = status
+    }
+
+    /// Out of memory is the machine's limit (a smaller batch fits); anything else is a fault.
+    public var kind: ErrorKind { status == dnnl_out_of_memory ? .environment : .internal }
 
     public var description: String {
         let reason: String

@@ -1,4 +1,5 @@
 import CDNNL
+import Model
 import SearchSpace
 
 /// ReLU6, ReLU and sigmoid: oneDNN eltwise forward and backward (from the input).
@@ -10,7 +11,7 @@ final class EltwiseOp: TrainingOp {
 
     init(layer: Layer, source: Memory, destination: Memory, destinationGradient: Memory, sink: GradientSink?,
          context: ComputeContext) throws(DNNLError) {
-        let (algorithm, alpha, beta) = PostOps.eltwise(layer.kind)
+        let (algorithm, alpha, beta) = Activation(layer.kind)!.eltwise
         var data = source.descriptor.raw
         var forwardDesc = dnnl_eltwise_desc_t()
         try check(dnnl_eltwise_forward_desc_init(&forwardDesc, dnnl_forward_training, algorithm, &data, alpha, beta),

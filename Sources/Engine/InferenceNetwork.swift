@@ -1,5 +1,6 @@
 import CDNNL
-import SearchSpace
+public import Model
+public import SearchSpace
 
 /// The IR in inference mode on oneDNN: the CPU latency engine.
 ///
@@ -40,10 +41,16 @@ public final class InferenceNetwork {
         for step in plan.steps { try lower(step) }
     }
 
-    /// The input batch in the engine's layout (NHWC by default; for a
-    /// one-channel image the same as NCHW): fill it before `run()`.
-    public var inputBuffer: UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: input.pointer, count: batch * network.input.elements)
+    /// Gives `body` the input batch in the engine's layout (NHWC by default;
+    /// for a one-channel image the same as NCHW) to fill before `run()`.
+    /// The buffer is valid inside `body` only.
+    public func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
+        try body(UnsafeMutableBufferPointer(start: input.pointer, count: batch * network.input.elements))
+    }
+
+    /// Sets the input batch from values in the engine's layout.
+    public func setInput(_ values: [Float]) {
+        withInput { _ = $0.update(fromContentsOf: values) }
     }
 
     public func run() throws(DNNLError) {
@@ -85,9 +92,7 @@ public final class InferenceNetwork {
         let primitive: Primitive
         switch step.operation {
         case let .convolution(layer, weights, bias):
-            let g = layer.groups, i = layer.inputShape
-            let weightDims = g == 1 ? [o.channels, i.channels, layer.kernel.height, layer.kernel.width]
-                : [g, o.channels / g, i.channels / g, layer.kernel.height, layer.kernel.width]
+            let weightDims = TensorName.plainShape(of: .weight, in: layer)
             var src = source(step).descriptor.raw, dst = destination.descriptor.raw
             var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
             var biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
@@ -99,12 +104,11 @@ public final class InferenceNetwork {
                       "dnnl_convolution_forward_desc_init (\(name))")
             primitive = try Primitive(&desc, context: context, attributes: postOps.attributes, name: name)
             let weightMemory = try Memory(primitive.memoryDescriptor(dnnl_query_weights_md), context: context)
-            try weightMemory.setPlain(weights, dims: weightDims, tag: g == 1 ? dnnl_oihw : dnnl_goihw)
+            try weightMemory.setPlain(weights, dims: weightDims, tag: weightDims.count == 5 ? dnnl_goihw : dnnl_oihw)
             arguments += [(DNNL_ARG_SRC, source(step)), (DNNL_ARG_WEIGHTS, weightMemory),
                           (DNNL_ARG_BIAS, try vector(bias))]
         case let .linear(layer, weights, bias):
-            let i = layer.inputShape
-            let weightDims = [o.channels, i.channels, i.height, i.width]
+            let weightDims = TensorName.plainShape(of: .weight, in: layer)
             var src = source(step).descriptor.raw, dst = destination.descriptor.raw
             var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
             var biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
@@ -131,8 +135,8 @@ public final class InferenceNetwork {
                                                      kernel, kernel, zero, zero), "dnnl_pooling_forward_desc_init (\(name))")
             primitive = try Primitive(&desc, context: context, name: name)
             arguments.append((DNNL_ARG_SRC, source(step)))
-        case let .activation(kind):
-            let (algorithm, alpha, beta) = PostOps.eltwise(kind)
+        case let .activation(activation):
+            let (algorithm, alpha, beta) = activation.eltwise
             var data = source(step).descriptor.raw
             var desc = dnnl_eltwise_desc_t()
             try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, algorithm, &data, alpha, beta),
@@ -145,12 +149,12 @@ public final class InferenceNetwork {
             var data = source(step).descriptor.raw
             var desc = dnnl_batch_normalization_desc_t()
             let flags = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue | dnnl_use_global_stats.rawValue
-            try check(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_inference, &data, BatchNormOp.epsilon, flags),
+            try check(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_inference, &data, BatchNormalization.epsilon, flags),
                       "dnnl_batch_normalization_forward_desc_init (\(name))")
             primitive = try Primitive(&desc, context: context, name: name)
             arguments += [(DNNL_ARG_SRC, source(step)), (DNNL_ARG_SCALE, try vector(scale)), (DNNL_ARG_SHIFT, try vector(shift)),
                           (DNNL_ARG_MEAN, try vector([Float](repeating: 0, count: c))),
-                          (DNNL_ARG_VARIANCE, try vector([Float](repeating: 1 - BatchNormOp.epsilon, count: c)))]
+                          (DNNL_ARG_VARIANCE, try vector([Float](repeating: 1 - BatchNormalization.epsilon, count: c)))]
         }
         primitive.bind(arguments)
         primitives.append(primitive)
@@ -185,8 +189,8 @@ struct PostOps {
                 var md = outputs[other]!.descriptor.raw
                 try check(dnnl_post_ops_append_binary(ops, dnnl_binary_add, &md), "dnnl_post_ops_append_binary")
                 arguments.append(((DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE * Int32(index + 1)) | DNNL_ARG_SRC_1, outputs[other]!))
-            case let .activation(kind):
-                let (algorithm, alpha, beta) = Self.eltwise(kind)
+            case let .activation(activation):
+                let (algorithm, alpha, beta) = activation.eltwise
                 try check(dnnl_post_ops_append_eltwise(ops, 1, algorithm, alpha, beta), "dnnl_post_ops_append_eltwise")
             }
         }
@@ -196,12 +200,16 @@ struct PostOps {
         attributes = attr
         owner = AttributesOwner(attr!)
     }
+}
 
-    static func eltwise(_ kind: Layer.Kind) -> (dnnl_alg_kind_t, Float, Float) {
-        switch kind {
+extension Activation {
+    /// The activation as oneDNN's eltwise algorithm with its α and β, for
+    /// training primitives and inference post-ops alike.
+    var eltwise: (algorithm: dnnl_alg_kind_t, alpha: Float, beta: Float) {
+        switch self {
         case .relu6: return (dnnl_eltwise_clip_v2, 0, 6)
         case .relu: return (dnnl_eltwise_relu, 0, 0)
-        default: return (dnnl_eltwise_logistic, 0, 0)
+        case .sigmoid: return (dnnl_eltwise_logistic, 0, 0)
         }
     }
 }

@@ -1,5 +1,6 @@
 import CDNNL
 import Numerics
+import Model
 import SearchSpace
 
 /// The classifier's fully connected layer: N×C×1×1 → N×classes, with bias.
@@ -13,7 +14,7 @@ final class LinearOp: TrainingOp {
     init(layer: Layer, batch: Int, source: Memory, destination: Memory, destinationGradient: Memory,
          sink: GradientSink?, context: ComputeContext, initialisation: RandomStream) throws(DNNLError) {
         let inputs = layer.inputShape.channels, outputs = layer.outputShape.channels
-        let weightDims = [outputs, inputs, layer.inputShape.height, layer.inputShape.width]
+        let weightDims = TensorName.plainShape(of: .weight, in: layer)
         var src = source.descriptor.raw, dst = destination.descriptor.raw
         var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
         var biasMD = try MemoryDescriptor(dims: [outputs], tag: dnnl_a).raw
@@ -22,10 +23,10 @@ final class LinearOp: TrainingOp {
                   "dnnl_inner_product_forward_desc_init (\(layer.name))")
         forwardPrimitive = try Primitive(&desc, context: context, name: "\(layer.name) forward")
         let weightLayout = forwardPrimitive.memoryDescriptor(dnnl_query_weights_md)
-        let weight = try Parameter(name: "\(layer.name).weight", role: .linearWeight, dims: weightDims, plainTag: dnnl_oihw,
-                                   layout: weightLayout, context: context)
-        let bias = try Parameter(name: "\(layer.name).bias", role: .bias, dims: [outputs], plainTag: dnnl_a,
-                                 layout: MemoryDescriptor(biasMD), context: context)
+        let weight = try Parameter(name: TensorName(layer, .weight), role: .linearWeight, in: layer, layout: weightLayout,
+                                   context: context)
+        let bias = try Parameter(name: TensorName(layer, .bias), role: .bias, in: layer, layout: MemoryDescriptor(biasMD),
+                                 context: context)
         parameters = [weight, bias]
         let std = (2.0 / Double(inputs * layer.inputShape.height * layer.inputShape.width)).squareRoot()
         try weight.setValues((0..<weight.count).map { _ in Float(initialisation.normal(standardDeviation: std)) })

@@ -6,7 +6,7 @@ func dnnlDims(_ dims: [Int]) -> [Int64] {
 }
 
 /// A oneDNN memory descriptor: dims, data type and layout, by value.
-public struct MemoryDescriptor {
+struct MemoryDescriptor {
     var raw: dnnl_memory_desc_t
 
     init(_ raw: dnnl_memory_desc_t) { self.raw = raw }
@@ -30,7 +30,7 @@ public struct MemoryDescriptor {
 }
 
 /// One oneDNN memory object and the buffer it owns.
-public final class Memory {
+final class Memory {
     let handle: dnnl_memory_t
     let descriptor: MemoryDescriptor
     unowned let context: ComputeContext
@@ -60,6 +60,9 @@ public final class Memory {
 
     /// Floats in the buffer, padding included.
     var floatCount: Int { descriptor.byteCount / MemoryLayout<Float>.stride }
+
+    /// The whole buffer, padding included; valid while this object lives.
+    var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: floatCount) }
 
     func zero() { pointer.update(repeating: 0, count: floatCount) }
 }

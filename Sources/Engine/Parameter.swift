@@ -1,4 +1,6 @@
 import CDNNL
+public import Model
+import SearchSpace
 
 /// A trainable tensor: its value and gradient in the layout the primitive
 /// chose, and how to read it out plainly (for checkpoints and export).
@@ -11,24 +13,26 @@ public final class Parameter {
         case batchNormShift = "bn_shift"
     }
 
-    /// "<layer name>.weight", "<layer name>.bias", "<layer name>.scale", "<layer name>.shift".
-    public let name: String
+    public let name: TensorName
     public let role: Role
-    /// The plain shape: OIHW for convolutions (GOIHW grouped), OI for linear, C otherwise.
+    /// The plain shape (`TensorName.plainShape`).
     public let dims: [Int]
-    let plainTag: dnnl_format_tag_t
+    private let plainTag: dnnl_format_tag_t
     let value: Memory
     let gradient: Memory
 
     /// Weight decay applies to conv and linear weights only.
     public var decays: Bool { role == .convolutionWeight || role == .linearWeight }
 
-    init(name: String, role: Role, dims: [Int], plainTag: dnnl_format_tag_t, layout: MemoryDescriptor,
-         context: ComputeContext) throws(DNNLError) {
+    init(name: TensorName, role: Role, in layer: Layer, layout: MemoryDescriptor, context: ComputeContext) throws(DNNLError) {
         self.name = name
         self.role = role
-        self.dims = dims
-        self.plainTag = plainTag
+        self.dims = TensorName.plainShape(of: name.role, in: layer)
+        self.plainTag = switch dims.count {
+        case 5: dnnl_goihw
+        case 4: dnnl_oihw
+        default: dnnl_a
+        }
         self.value = try Memory(layout, context: context)
         self.gradient = try Memory(layout, context: context)
     }
@@ -44,9 +48,18 @@ public final class Parameter {
     /// The gradient of the last backward pass, in plain layout.
     public func gradients() throws(DNNLError) -> [Float] { try gradient.plain(dims: dims, tag: plainTag) }
 
-    /// The raw buffers (padding included, zero there) for element-wise optimisers:
-    /// padded lanes have zero gradient, so they stay zero.
+    /// Elements in the primitive's layout, padding included.
     public var storageCount: Int { value.floatCount }
-    public var valueStorage: UnsafeMutablePointer<Float> { value.pointer }
-    public var gradientStorage: UnsafeMutablePointer<Float> { gradient.pointer }
+
+    /// The value and the gradient as the primitive lays them out, padding
+    /// included (zero there), for element-wise optimisers: padded lanes have
+    /// zero gradient, so they stay zero. The buffers are valid inside `body` only.
+    public func withStorage<Result>(
+        _ body: (_ values: UnsafeMutableBufferPointer<Float>, _ gradients: UnsafeBufferPointer<Float>) throws -> Result
+    ) rethrows -> Result {
+        try body(value.buffer, UnsafeBufferPointer(gradient.buffer))
+    }
+
+    /// Fills the value (in the primitive's layout) with `x`; for BN's γ = 1.
+    func fill(_ x: Float) { value.buffer.update(repeating: x) }
 }

@@ -1,10 +1,11 @@
 import CDNNL
-import Numerics
-import SearchSpace
+public import Model
+public import Numerics
+public import SearchSpace
 
 /// How activations are laid out between layers. One layout for the whole
 /// network, so data is reordered only where it enters and leaves.
-public enum ActivationLayout: String, CaseIterable, Sendable {
+public enum ActivationLayout: String, CaseIterable, Sendable, Codable {
     /// oneDNN's blocked channels (nChw16c with AVX-512, nChw8c otherwise): its
     /// most mature training kernels.
     case blocked
@@ -158,9 +159,15 @@ public final class TrainingNetwork {
 
     // MARK: Steps
 
-    /// The input batch, N×C×H×W contiguous (NCHW): fill it before `forward`.
-    public var inputBuffer: UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: input.pointer, count: batch * inputShape.elements)
+    /// Gives `body` the input batch, N×C×H×W contiguous (NCHW), to fill before
+    /// `forward`. The buffer is valid inside `body` only.
+    public func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
+        try body(UnsafeMutableBufferPointer(start: input.pointer, count: batch * inputShape.elements))
+    }
+
+    /// Sets the input batch from plain NCHW values.
+    public func setInput(_ values: [Float]) {
+        withInput { _ = $0.update(fromContentsOf: values) }
     }
 
     public func forward(training: Bool) throws(DNNLError) {
@@ -177,17 +184,19 @@ public final class TrainingNetwork {
         try context.wait()
     }
 
-    /// The output of the last layer when it is plain (the classifier's N×classes logits).
-    public var outputBuffer: UnsafeMutableBufferPointer<Float> {
-        let last = activations[activations.count - 1]
-        return UnsafeMutableBufferPointer(start: last.pointer, count: batch * layers[layers.count - 1].outputShape.elements)
+    /// Gives `body` the classifier's N×classes logits of the last forward pass
+    /// and the buffer their loss gradient goes to (same layout), for the loss
+    /// to read one and write the other before `backward`. Valid inside `body` only.
+    public func withLogits<Result>(
+        _ body: (_ logits: UnsafeBufferPointer<Float>, _ gradient: UnsafeMutableBufferPointer<Float>) throws -> Result
+    ) rethrows -> Result {
+        let count = batch * layers[layers.count - 1].outputShape.elements
+        return try body(UnsafeBufferPointer(start: activations[activations.count - 1].pointer, count: count),
+                        UnsafeMutableBufferPointer(start: gradients[gradients.count - 1].pointer, count: count))
     }
 
-    /// Where the loss's gradient goes, laid out as `outputBuffer`.
-    public var outputGradientBuffer: UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: gradients[gradients.count - 1].pointer,
-                                   count: batch * layers[layers.count - 1].outputShape.elements)
-    }
+    /// The logits of the last forward pass, N×classes (a copy).
+    public var logits: [Float] { withLogits { logits, _ in Array(logits) } }
 
     /// The last layer's output as plain NCHW, whatever its layout.
     public func output() throws(DNNLError) -> [Float] {
@@ -241,26 +250,19 @@ public final class TrainingNetwork {
         var weights = NetworkWeights()
         for parameter in parameters { weights[parameter.name] = try parameter.values() }
         for (name, mean, variance) in runningStatistics() {
-            weights["\(name).running_mean"] = mean
-            weights["\(name).running_var"] = variance
+            weights[TensorName(name, .runningMean)] = mean
+            weights[TensorName(name, .runningVariance)] = variance
         }
         return weights
     }
 
     /// Replaces every parameter and BN statistic.
     public func load(_ weights: NetworkWeights) throws {
-        for parameter in parameters {
-            guard let values = weights[parameter.name], values.count == parameter.count else {
-                throw WeightsMismatchError(tensor: parameter.name, expected: parameter.count, found: weights[parameter.name]?.count)
-            }
-            try parameter.setValues(values)
-        }
+        for parameter in parameters { try parameter.setValues(try weights.tensor(parameter.name, count: parameter.count)) }
         for (name, op) in batchNorms {
             let c = op.scale.count
-            for suffix in ["running_mean", "running_var"] where weights["\(name).\(suffix)"]?.count != c {
-                throw WeightsMismatchError(tensor: "\(name).\(suffix)", expected: c, found: weights["\(name).\(suffix)"]?.count)
-            }
-            setRunningStatistics(name: name, mean: weights["\(name).running_mean"]!, variance: weights["\(name).running_var"]!)
+            setRunningStatistics(name: name, mean: try weights.tensor(TensorName(name, .runningMean), count: c),
+                                 variance: try weights.tensor(TensorName(name, .runningVariance), count: c))
         }
     }
 

@@ -1,7 +1,7 @@
 import Engine
 import Foundation
-import SearchSpace
-import VulkanEngine
+public import SearchSpace
+public import VulkanEngine
 
 /// What a latency figure was measured on. Latency data is keyed by engine
 /// and fingerprint and never mixed across them.

@@ -1,7 +1,9 @@
+public import Core
 import Engine
+public import Model
 import Numerics
-import SearchSpace
-import VulkanEngine
+public import SearchSpace
+public import VulkanEngine
 
 /// An engine latency can be measured on: runs a network (or one operator unit
 /// of it) at batch 1 under a measurement protocol. Latency does not depend on
@@ -41,7 +43,7 @@ public struct CPUEngine: LatencyEngine {
     public func measure(_ network: Network, protocol measurement: MeasurementProtocol,
                         weights: NetworkWeights?) throws -> LatencySample {
         let engine = try InferenceNetwork(plan: plan(network, weights), context: context)
-        fillProbe(engine.inputBuffer)
+        engine.withInput(fillProbe)
         return try measurement.measure { try engine.run() }
     }
 }
@@ -61,7 +63,7 @@ public struct VulkanDeviceEngine: LatencyEngine {
     public func measure(_ network: Network, protocol measurement: MeasurementProtocol,
                         weights: NetworkWeights?) throws -> LatencySample {
         let engine = try VulkanNetwork(plan: plan(network, weights), context: context)
-        fillProbe(engine.inputBuffer)
+        engine.withInput(fillProbe)
         var gpu: [Double] = []
         var sample = try measurement.measure {
             try engine.run()
@@ -69,5 +71,15 @@ public struct VulkanDeviceEngine: LatencyEngine {
         }
         sample.gpuMedianMilliseconds = RobustStatistics.median(gpu)
         return sample
+    }
+}
+
+/// The latency engine `name` names: oneDNN on `threads` CPU threads, or the
+/// first Vulkan device (an environment error saying what to install when
+/// there is none).
+public func makeLatencyEngine(_ name: LatencyEngineName, threads: Int) throws -> any LatencyEngine {
+    switch name {
+    case .cpu: return try CPUEngine(threads: threads)
+    case .vulkan: return VulkanDeviceEngine(context: try VulkanContext())
     }
 }

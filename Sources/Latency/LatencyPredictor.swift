@@ -1,7 +1,8 @@
+public import Core
 import Engine
 import Foundation
 import Numerics
-import SearchSpace
+public import SearchSpace
 
 /// Predicts a network's latency from a table of its operator units' latencies,
 /// measured once per distinct configuration and engine+device, plus a linear
@@ -34,8 +35,12 @@ public final class LatencyPredictor {
 
     /// Latency of each unit of `architecture`, measuring the ones not in the table.
     public func unitLatencies(_ architecture: Architecture) throws -> [Double] {
-        let network = Network(architecture)
-        return try network.units.map { name in
+        try unitLatencies(Network(architecture))
+    }
+
+    /// Latency of each unit of a decoded network, measuring the ones not in the table.
+    public func unitLatencies(_ network: Network) throws -> [Double] {
+        try network.units.map { name in
             let unit = network.unit(name)!
             let key = Self.key(unit)
             if let known = try store.operatorLatency(key, device: engine.device) { return known }
@@ -45,16 +50,21 @@ public final class LatencyPredictor {
         }
     }
 
-    public func features(_ architecture: Architecture) throws -> [Double] {
-        let units = try unitLatencies(architecture)
+    public func features(_ network: Network) throws -> [Double] {
+        let units = try unitLatencies(network)
         return [units.reduce(0, +), Double(units.count), 1]
     }
 
     /// The measured latency of the whole network (cached in the table).
     public func measuredLatency(_ architecture: Architecture) throws -> Double {
-        let arch = architecture.description
+        try measuredLatency(Network(architecture))
+    }
+
+    /// The measured latency of a decoded network (cached in the table).
+    public func measuredLatency(_ network: Network) throws -> Double {
+        let arch = network.architecture.description
         if let known = try store.networkLatency(arch, device: engine.device) { return known }
-        let sample = try engine.measure(Network(architecture), protocol: networkProtocol)
+        let sample = try engine.measure(network, protocol: networkProtocol)
         try store.recordNetwork(arch, device: engine.device, sample: sample)
         return sample.medianMilliseconds
     }
@@ -64,7 +74,7 @@ public final class LatencyPredictor {
     public func fit() throws -> [Double] {
         let measured = try store.networks(device: engine.device)
         var rows: [[Double]] = []
-        for (arch, _) in measured { rows.append(try features(try Architecture(parsing: arch))) }
+        for (arch, _) in measured { rows.append(try features(Network(try Architecture(parsing: arch)))) }
         guard let fit = try LeastSquares.fit(rows: rows, targets: measured.map(\.medianMilliseconds)) else {
             throw LatencyPredictorError.tooFewNetworks(measured.count)
         }
@@ -73,14 +83,22 @@ public final class LatencyPredictor {
     }
 
     public func predict(_ architecture: Architecture) throws -> Double {
+        try predict(Network(architecture))
+    }
+
+    /// The predicted latency of a decoded network.
+    public func predict(_ network: Network) throws -> Double {
         guard let c = try store.correction(device: engine.device) else {
             throw LatencyStoreError.noCorrection(device: "\(engine.device.engine) on \(engine.device.device)")
         }
-        return zip(c, try features(architecture)).reduce(0) { $0 + $1.0 * $1.1 }
+        return zip(c, try features(network)).reduce(0) { $0 + $1.0 * $1.1 }
     }
 }
 
-public enum LatencyPredictorError: Error, CustomStringConvertible {
+public enum LatencyPredictorError: ClassifiedError {
+    /// The table the user built holds too little to fit.
+    public var kind: ErrorKind { .invalidInput }
+
     case tooFewNetworks(Int)
 
     public var description: String {

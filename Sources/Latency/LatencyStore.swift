@@ -1,3 +1,4 @@
+public import Core
 import Foundation
 import GRDB
 
@@ -127,9 +128,16 @@ public final class LatencyStore {
     }
 }
 
-public enum LatencyStoreError: Error, CustomStringConvertible {
+public enum LatencyStoreError: ClassifiedError {
     case damaged(path: String, reason: String)
     case noCorrection(device: String)
+
+    public var kind: ErrorKind {
+        switch self {
+        case .damaged: return .damaged
+        case .noCorrection: return .notFound
+        }
+    }
 
     public var description: String {
         switch self {

@@ -1,4 +1,5 @@
 import CGSL
+public import Core
 
 /// GSL's default error handler aborts the process. nasd checks every status
 /// GSL returns instead, so the handler is switched off once, before first use.
@@ -11,7 +12,8 @@ enum GSLErrors {
 }
 
 /// A GSL call that returned an error status.
-public struct GSLError: Error, CustomStringConvertible {
+public struct GSLError: ClassifiedError {
+    public var kind: ErrorKind { .internal }
     public let function: String
     public let status: Int32
 

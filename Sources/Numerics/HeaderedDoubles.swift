@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A JSON header followed by raw doubles: for states whose bulk is numbers
 /// (a policy's weights and optimiser moments), so a checkpoint costs a copy

@@ -1,5 +1,6 @@
 import CGSL
-import Foundation
+public import Core
+public import Foundation
 
 /// A named, checkpointable stream of random numbers: GSL's MT19937 (`gsl_rng_mt19937`).
 ///
@@ -10,7 +11,7 @@ import Foundation
 /// sequence, which is what makes a resumed run equal an uninterrupted one.
 ///
 /// A stream is not thread-safe; give each thread its own.
-public final class RandomStream {
+public final class RandomStream: RandomSource {
     /// The name it was derived with (`"controller"`, `"data-order"`, …).
     public let name: String
     /// The run seed it was derived from.
@@ -170,10 +171,13 @@ public struct RandomStreamState: Codable, Equatable, Sendable {
 }
 
 /// Why a saved random state could not be used.
-public enum RandomStreamError: Error, Equatable, CustomStringConvertible {
+public enum RandomStreamError: ClassifiedError, Equatable {
     case wrongAlgorithm(stream: String, found: String)
     case wrongSize(stream: String, expected: Int, found: Int)
     case damaged(stream: String, reason: String)
+
+    /// A saved state comes from a checkpoint: one that does not fit is damaged.
+    public var kind: ErrorKind { .damaged }
 
     public var description: String {
         switch self {

@@ -1,5 +1,5 @@
-import Foundation
-import Numerics
+public import Foundation
+public import Numerics
 
 /// A search strategy: proposes token sequences (one choice per decision of
 /// the space) and learns from their rewards. Its whole state, random streams

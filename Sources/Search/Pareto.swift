@@ -1,3 +1,6 @@
+public import Core
+public import RunStore
+
 /// Accuracy (higher is better) against latency (lower is better): the two
 /// objectives of the Pareto front, which never depends on the reward chosen.
 public struct Objectives: Sendable, Codable, Equatable {
@@ -50,5 +53,24 @@ public enum Pareto {
             floor = useful[i].accuracy
         }
         return area
+    }
+}
+
+extension Pareto {
+    /// The finished candidates that have both objectives (validation accuracy
+    /// and latency on `engine`), each with its objectives.
+    public static func points(_ candidates: [CandidateRecord], engine: LatencyEngineName = .cpu)
+        -> [(candidate: CandidateRecord, objectives: Objectives)] {
+        candidates.compactMap { c in
+            guard c.status == .done, let accuracy = c.valAccuracy, let latency = c.latency(on: engine) else { return nil }
+            return (c, Objectives(accuracy: accuracy, latencyMilliseconds: latency))
+        }
+    }
+
+    /// The Pareto front of finished candidates (accuracy against latency on
+    /// `engine`), by increasing latency: the one place a run's front is computed.
+    public static func front(_ candidates: [CandidateRecord], engine: LatencyEngineName = .cpu) -> [CandidateRecord] {
+        let found = points(candidates, engine: engine)
+        return front(found.map(\.objectives)).map { found[$0].candidate }
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
-import Numerics
+public import Foundation
+public import Numerics
 
 /// MnasNet's reinforcement-learning controller: `PolicyNetwork` samples one
 /// token per decision; after each batch of candidates the policy is updated

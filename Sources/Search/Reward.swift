@@ -1,5 +1,5 @@
 import Foundation
-import RunStore
+public import Core
 
 /// MnasNet's multi-objective reward: ACC × (LAT / T)^w, with w = α when
 /// LAT ≤ T and β otherwise. Soft constraint: α = β = −0.07 (a smooth trade);

@@ -1,11 +1,17 @@
+public import Core
 import Foundation
 
 /// Why an architecture argument (a string or a `.arch` file) could not be read.
-public enum ArchitectureInputError: Error, CustomStringConvertible {
+public enum ArchitectureInputError: ClassifiedError {
     case unreadable(path: String)
     case noArchitecture(path: String)
     case severalArchitectures(path: String, lines: [Int])
     case syntax(path: String?, line: Int?, ArchitectureSyntaxError)
+
+    public var kind: ErrorKind {
+        if case .unreadable = self { return .notFound }
+        return .invalidInput
+    }
 
     public var description: String {
         switch self {

@@ -1,5 +1,9 @@
+public import Core
+
 /// A string that is not an architecture: where it went wrong and what was expected there.
-public struct ArchitectureSyntaxError: Error, Equatable, CustomStringConvertible {
+public struct ArchitectureSyntaxError: ClassifiedError, Equatable {
+    public var kind: ErrorKind { .invalidInput }
+
     public let text: String
     /// 1-based character position of the problem.
     public let position: Int

@@ -1,5 +1,5 @@
+public import Core
 import Foundation
-import Numerics
 
 /// One categorical choice of a search space: what a controller emits a token for.
 public struct Decision: Hashable, Sendable {
@@ -55,7 +55,7 @@ extension SearchSpace {
     }
 
     /// Draws `count` architectures, each decision uniform and independent.
-    public func sample(count: Int, from stream: RandomStream) -> [Architecture] {
+    public func sample(count: Int, from stream: some RandomSource) -> [Architecture] {
         let sizes = decisions.map(\.choices.count)
         return (0..<count).map { _ in
             architecture(tokens: sizes.map { stream.uniformInt($0) })

@@ -1,3 +1,5 @@
+public import Core
+
 /// A declared search space: MnasNet's factorised hierarchical space. A fixed
 /// sequence of blocks, each with a base filter count and stride, and per block
 /// independent choices; globally the width and resolution multipliers.
@@ -54,9 +56,8 @@ public struct SearchSpace: Sendable {
 
     /// The latency objective of the reward (read by the search).
     public struct LatencyTarget: Sendable, Equatable {
-        public enum Engine: String, Sendable, CaseIterable { case cpu, vulkan }
         public enum Constraint: String, Sendable, CaseIterable { case soft, hard }
-        public var engine: Engine
+        public var engine: LatencyEngineName
         public var targetMilliseconds: Double
         public var constraint: Constraint
     }

@@ -1,3 +1,5 @@
+public import Core
+
 /// One problem found in a search-space file, at a line and column.
 public struct Diagnostic: Hashable, Sendable, CustomStringConvertible {
     /// 1-based; 0 when the problem has no place (an unreadable file).
@@ -9,7 +11,10 @@ public struct Diagnostic: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A search-space file that cannot be used, with every problem found in it.
-public struct SearchSpaceError: Error, Sendable, CustomStringConvertible {
+public struct SearchSpaceError: ClassifiedError, Sendable {
+    /// An unreadable file is not found; any other problem is the file's content.
+    public var kind: ErrorKind { diagnostics.contains { $0.line == 0 } ? .notFound : .invalidInput }
+
     public let path: String
     public let diagnostics: [Diagnostic]
 

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Yams
 
@@ -188,13 +189,13 @@ struct SearchSpaceParser {
     private mutating func readProxy(_ node: Node, _ what: String = "proxy") -> SearchSpace.ProxyTask? {
         guard let e = reader.mapping(node, what, required: ["subset", "epochs", "batch"],
                                      optional: ["learning_rate", "warmup_epochs", "label_smoothing", "validation_subset"]) else { return nil }
-        let subset = e["subset"].flatMap { reader.integer($0, "proxy subset (training images)", in: 1...50_000) }
-        let epochs = e["epochs"].flatMap { reader.integer($0, "proxy epochs", in: 1...1000) }
-        let batch = e["batch"].flatMap { reader.integer($0, "proxy batch", in: 1...4096) }
-        let lr = e["learning_rate"].map { reader.number($0, "proxy learning_rate", in: 1e-6...10) } ?? 0.1
-        let warmup = e["warmup_epochs"].map { reader.number($0, "proxy warmup_epochs", in: 0...1000) } ?? 0
-        let smoothing = e["label_smoothing"].map { reader.number($0, "proxy label_smoothing", in: 0...0.5) } ?? 0
-        let validation = e["validation_subset"].map { reader.integer($0, "proxy validation_subset (validation images)", in: 1...10_000) }
+        let subset = e["subset"].flatMap { reader.integer($0, "proxy subset (training images)", in: Limits.trainingSubset) }
+        let epochs = e["epochs"].flatMap { reader.integer($0, "proxy epochs", in: Limits.epochs) }
+        let batch = e["batch"].flatMap { reader.integer($0, "proxy batch", in: Limits.batch) }
+        let lr = e["learning_rate"].map { reader.number($0, "proxy learning_rate", in: Limits.learningRate) } ?? 0.1
+        let warmup = e["warmup_epochs"].map { reader.number($0, "proxy warmup_epochs", in: Limits.warmupEpochs) } ?? 0
+        let smoothing = e["label_smoothing"].map { reader.number($0, "proxy label_smoothing", in: Limits.labelSmoothing) } ?? 0
+        let validation = e["validation_subset"].map { reader.integer($0, "proxy validation_subset (validation images)", in: Limits.validationSubset) }
         guard let subset, let epochs, let batch, let lr, let warmup, let smoothing, validation.map({ $0 != nil }) ?? true else { return nil }
         guard subset >= batch else {
             reader.report(e["subset"], "proxy subset (\(subset) images) is smaller than one batch (\(batch)); raise subset or lower batch")
@@ -208,10 +209,10 @@ struct SearchSpaceParser {
         guard let e = reader.mapping(node, "latency", required: ["engine", "target_ms"], optional: ["constraint"]) else { return nil }
         let engine = e["engine"].flatMap { n in
             reader.string(n, "latency engine").flatMap { text in
-                SearchSpace.LatencyTarget.Engine(rawValue: text) ?? { reader.report(n, "unknown latency engine '\(text)'; expected cpu or vulkan"); return nil }()
+                LatencyEngineName(rawValue: text) ?? { reader.report(n, "unknown latency engine '\(text)'; expected cpu or vulkan"); return nil }()
             }
         }
-        let target = e["target_ms"].flatMap { reader.number($0, "latency target_ms", in: 1e-6...1e6) }
+        let target = e["target_ms"].flatMap { reader.number($0, "latency target_ms", in: Limits.targetMilliseconds) }
         var constraint = SearchSpace.LatencyTarget.Constraint.soft
         if let n = e["constraint"] {
             let text = reader.string(n, "latency constraint")

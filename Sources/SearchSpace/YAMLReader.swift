@@ -1,3 +1,4 @@
+import Core
 import Yams
 
 /// Reads typed values out of a composed YAML tree, recording every problem
@@ -58,6 +59,26 @@ struct YAMLReader {
         }
         guard range.contains(value) else {
             report(node, "\(what) must be in \(range.lowerBound)...\(range.upperBound), found \(scalar.string)")
+            return nil
+        }
+        return value
+    }
+
+    /// A whole number within one of the shared `Limits` (the CLI checks the same).
+    mutating func integer(_ node: Node, _ what: String, in limit: Limit<Int>) -> Int? {
+        guard let value = integer(node, what, in: Int.min...Int.max) else { return nil }
+        guard limit.contains(value) else {
+            report(node, "\(what) must be in \(limit.text), found \(value)")
+            return nil
+        }
+        return value
+    }
+
+    /// A number within one of the shared `Limits` (the CLI checks the same).
+    mutating func number(_ node: Node, _ what: String, in limit: Limit<Double>) -> Double? {
+        guard let value = number(node, what, in: -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) else { return nil }
+        guard limit.contains(value) else {
+            report(node, "\(what) must be in \(limit.text), found \(node.scalar?.string ?? "\(value)")")
             return nil
         }
         return value

@@ -1,11 +1,20 @@
+public import Core
 import CZlib
 import Foundation
 
 /// Why the Fashion-MNIST files could not be used.
-public enum DatasetError: Error, CustomStringConvertible {
+public enum DatasetError: ClassifiedError {
     case missing(path: String)
     case unreadable(path: String, reason: String)
     case malformed(path: String, reason: String)
+
+    /// The data set is part of the machine's setup, not of the user's input.
+    public var kind: ErrorKind {
+        switch self {
+        case .missing, .unreadable: return .environment
+        case .malformed: return .damaged
+        }
+    }
 
     public var description: String {
         switch self {

@@ -1,4 +1,4 @@
-import Numerics
+public import Numerics
 
 /// Turns images into network input: resized once to the architecture's
 /// resolution (bilinear), normalised, then per batch augmented (random crop

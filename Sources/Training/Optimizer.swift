@@ -1,4 +1,4 @@
-import Engine
+public import Engine
 
 /// SGD with Nesterov momentum and weight decay on conv and linear weights
 /// only, as PyTorch's `SGD(nesterov=True)` computes it:
@@ -20,12 +20,13 @@ public final class NesterovSGD {
         let mu = momentum
         for (p, parameter) in parameters.enumerated() {
             let decay = parameter.decays ? weightDecay : 0
-            let w = parameter.valueStorage, g = parameter.gradientStorage
-            velocities[p].withUnsafeMutableBufferPointer { v in
-                for i in 0..<v.count {
-                    let grad = g[i] + decay * w[i]
-                    v[i] = mu * v[i] + grad
-                    w[i] -= learningRate * (grad + mu * v[i])
+            parameter.withStorage { w, g in
+                velocities[p].withUnsafeMutableBufferPointer { v in
+                    for i in 0..<v.count {
+                        let grad = g[i] + decay * w[i]
+                        v[i] = mu * v[i] + grad
+                        w[i] -= learningRate * (grad + mu * v[i])
+                    }
                 }
             }
         }

@@ -1,7 +1,8 @@
-import Engine
+public import Core
+public import Engine
 import Foundation
 import Numerics
-import SearchSpace
+public import SearchSpace
 
 /// How one candidate is trained: the proxy task plus the fixed recipe.
 public struct TrainingConfiguration: Sendable {
@@ -78,11 +79,17 @@ public final class Trainer {
     private let dataOrder: RandomStream
     private let augmentation: RandomStream
 
-    public init(architecture: Architecture, split: DatasetSplit, configuration: TrainingConfiguration,
+    public convenience init(architecture: Architecture, split: DatasetSplit, configuration: TrainingConfiguration,
+                            context: ComputeContext) throws {
+        try self.init(network: Network(architecture), split: split, configuration: configuration, context: context)
+    }
+
+    /// Trains an architecture already decoded (the search decodes each candidate once).
+    public init(network decoded: Network, split: DatasetSplit, configuration: TrainingConfiguration,
                 context: ComputeContext) throws {
+        let architecture = decoded.architecture
         self.architecture = architecture
         self.configuration = configuration
-        let decoded = Network(architecture)
         let initialisation = RandomStream(seed: configuration.seed, name: "weights")
         if let layout = configuration.layout {
             network = try TrainingNetwork(network: decoded, batch: configuration.batch, context: context, layout: layout,
@@ -106,7 +113,8 @@ public final class Trainer {
 
     /// Trains for the configured epochs (dropping each epoch's last partial
     /// batch), then evaluates on the validation split.
-    public func train(progress: (TrainingProgress) -> Void = { _ in }) throws -> TrainingResult {
+    /// `progress` is called after every step; what it throws (a stop request) ends training there.
+    public func train(progress: (TrainingProgress) throws -> Void = { _ in }) throws -> TrainingResult {
         let batch = configuration.batch
         let steps = stepsPerEpoch
         guard steps > 0 else { throw TrainingError.subsetSmallerThanBatch(images: trainPipeline.count, batch: batch) }
@@ -122,11 +130,12 @@ public final class Trainer {
             let order = dataOrder.permutation(trainPipeline.count)
             for s in 0..<steps {
                 let indices = order[(s * batch)..<((s + 1) * batch)]
-                trainPipeline.fill(network.inputBuffer, indices: indices, augmentation: augmentation)
+                network.withInput { trainPipeline.fill($0, indices: indices, augmentation: augmentation) }
                 try network.forward(training: true)
                 let labels = ArraySlice(indices.map { trainPipeline.labels[$0] })
-                let (value, _) = loss.evaluate(logits: UnsafeBufferPointer(network.outputBuffer), labels: labels,
-                                               classes: classes, gradient: network.outputGradientBuffer)
+                let (value, _) = network.withLogits { logits, gradient in
+                    loss.evaluate(logits: logits, labels: labels, classes: classes, gradient: gradient)
+                }
                 guard value.isFinite else {
                     return TrainingResult(epochs: epoch, trainSeconds: Date().timeIntervalSince(start),
                                           imagesPerSecond: 0, divergedAtStep: step, layout: network.layout)
@@ -135,7 +144,7 @@ public final class Trainer {
                 optimizer.step(learningRate: Float(schedule.rate(atStep: step)))
                 step += 1
                 let elapsed = Date().timeIntervalSince(start)
-                progress(TrainingProgress(epoch: epoch, epochs: configuration.epochs, step: s + 1, stepsPerEpoch: steps,
+                try progress(TrainingProgress(epoch: epoch, epochs: configuration.epochs, step: s + 1, stepsPerEpoch: steps,
                                           loss: value, imagesPerSecond: Double(step * batch) / max(elapsed, 1e-9),
                                           elapsedSeconds: elapsed))
             }
@@ -158,11 +167,13 @@ public final class Trainer {
             let end = min(start + batch, pipeline.count)
             // A partial last batch is padded by repeating its first image; only real rows count.
             let indices = Array(start..<end) + Array(repeating: start, count: batch - (end - start))
-            pipeline.fill(network.inputBuffer, indices: indices[...], augmentation: nil)
+            network.withInput { pipeline.fill($0, indices: indices[...], augmentation: nil) }
             try network.forward(training: false)
             let rows = end - start
-            let logits = UnsafeBufferPointer(rebasing: network.outputBuffer[0..<(rows * classes)])
-            let (value, hits) = plain.evaluate(logits: logits, labels: pipeline.labels[start..<end], classes: classes)
+            let (value, hits) = network.withLogits { logits, _ in
+                plain.evaluate(logits: UnsafeBufferPointer(rebasing: logits[0..<(rows * classes)]),
+                               labels: pipeline.labels[start..<end], classes: classes)
+            }
             correct += hits
             total += value * Double(rows)
             start = end
@@ -176,7 +187,9 @@ public final class Trainer {
     }
 }
 
-public enum TrainingError: Error, CustomStringConvertible {
+public enum TrainingError: ClassifiedError {
+    public var kind: ErrorKind { .invalidInput }
+
     case subsetSmallerThanBatch(images: Int, batch: Int)
 
     public var description: String {

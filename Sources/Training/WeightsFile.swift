@@ -1,7 +1,9 @@
+public import Core
 import CZlib
-import Engine
+public import Engine
 import Foundation
-import SearchSpace
+public import Model
+public import SearchSpace
 
 /// Trained weights and BN statistics of one architecture, as `nas train --save` writes them.
 ///
@@ -14,10 +16,11 @@ import SearchSpace
 ///                                "tensors": [{"name", "shape", "offset", "count"}]}
 ///     data                       float32 values, each tensor at its offset (in floats)
 ///
-/// Tensor names: "<layer>.weight" (conv OIHW, grouped GOIHW; linear O×I×1×1),
-/// "<layer>.bias", "<layer>.scale" and "<layer>.shift" (BN γ, β), and
-/// "<layer>.running_mean" and "<layer>.running_var" (BN statistics; the
-/// variance is unbiased, as PyTorch keeps it). Layer names are the IR's.
+/// Tensor names and shapes are `TensorName`'s: "<layer>.weight" (conv OIHW,
+/// grouped GOIHW; linear O×I×1×1), "<layer>.bias", "<layer>.scale" and
+/// "<layer>.shift" (BN γ, β), and "<layer>.running_mean" and
+/// "<layer>.running_var" (BN statistics; the variance is unbiased, as PyTorch
+/// keeps it). Layer names are the IR's.
 public struct WeightsFile: Sendable {
     public static let magic = Array("NASDWTS1".utf8)
 
@@ -66,31 +69,20 @@ public struct WeightsFile: Sendable {
         self.data = data
     }
 
-    private static func split(_ name: String, _ network: Network) -> (layer: Layer?, role: String) {
-        let dot = name.lastIndex(of: ".")!
-        let layer = String(name[..<dot])
-        return (network.layers.first { $0.name == layer }, String(name[name.index(after: dot)...]))
-    }
-
-    /// Sort key: the layer's index, then the tensor's role.
+    /// Sort key: the layer's index, then the tensor's role (unknown names last).
     private static func order(_ name: String, _ network: Network) -> (Int, Int, String) {
-        let roles = ["weight", "bias", "scale", "shift", "running_mean", "running_var"]
-        let (layer, role) = split(name, network)
-        return (layer?.index ?? Int.max, roles.firstIndex(of: role) ?? roles.count, name)
+        guard let tensor = TensorName(parsing: name), let layer = network.layers.first(where: { $0.name == tensor.layer }) else {
+            return (Int.max, Int.max, name)
+        }
+        return (layer.index, TensorName.Role.allCases.firstIndex(of: tensor.role)!, name)
     }
 
     /// The plain shape the format documents for a tensor.
     private static func shape(_ name: String, _ network: Network) -> [Int]? {
-        let (found, role) = split(name, network)
-        guard let layer = found else { return nil }
-        let i = layer.inputShape, o = layer.outputShape, g = layer.groups
-        switch (layer.kind, role) {
-        case (.conv, "weight"):
-            return g == 1 ? [o.channels, i.channels, layer.kernel.height, layer.kernel.width]
-                : [g, o.channels / g, i.channels / g, layer.kernel.height, layer.kernel.width]
-        case (.linear, "weight"): return [o.channels, i.channels, i.height, i.width]
-        default: return [o.channels]
+        guard let tensor = TensorName(parsing: name), let layer = network.layers.first(where: { $0.name == tensor.layer }) else {
+            return nil
         }
+        return TensorName.plainShape(of: tensor.role, in: layer)
     }
 
     /// The tensors as `NetworkWeights`.
@@ -150,11 +142,19 @@ public struct WeightsFile: Sendable {
     }
 }
 
-public enum WeightsFileError: Error, CustomStringConvertible {
+public enum WeightsFileError: ClassifiedError {
     case unreadable(path: String)
     case notWeights(path: String)
     case damaged(path: String, reason: String)
     case unwritable(path: String, reason: String)
+
+    public var kind: ErrorKind {
+        switch self {
+        case .unreadable: return .notFound
+        case .notWeights, .unwritable: return .invalidInput
+        case .damaged: return .damaged
+        }
+    }
 
     public var description: String {
         switch self {

@@ -1,11 +1,18 @@
 import CVulkan
+public import Core
 import Foundation
 
 /// A Vulkan call that failed, or no usable device.
-public enum VulkanError: Error, CustomStringConvertible {
+public enum VulkanError: ClassifiedError {
     case call(function: String, result: Int32)
     case noDevice(reason: String)
     case shaderCompiler(reason: String)
+
+    /// No device or no compiler is the machine's lack; a failed call is a fault.
+    public var kind: ErrorKind {
+        if case .call = self { return .internal }
+        return .environment
+    }
 
     public var description: String {
         switch self {

@@ -1,6 +1,6 @@
 import CVulkan
-import Engine
-import SearchSpace
+public import Model
+public import SearchSpace
 
 /// The IR in inference mode as Vulkan compute dispatches: the Vulkan latency
 /// engine. It lowers the same `InferencePlan` as the CPU engine (BN folded,
@@ -47,9 +47,15 @@ public final class VulkanNetwork {
         if let descriptorPool { vkDestroyDescriptorPool(context.device, descriptorPool, nil) }
     }
 
-    /// One image, C×H×W: fill it before `run()`.
-    public var inputBuffer: UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: input.pointer, count: network.input.elements)
+    /// Gives `body` one image, C×H×W, to fill before `run()`. The buffer is
+    /// valid inside `body` only.
+    public func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
+        try body(UnsafeMutableBufferPointer(start: input.pointer, count: network.input.elements))
+    }
+
+    /// Sets the image from C×H×W values.
+    public func setInput(_ values: [Float]) {
+        withInput { _ = $0.update(fromContentsOf: values) }
     }
 
     /// Submits the recorded dispatches and waits for them.
@@ -104,7 +110,7 @@ public final class VulkanNetwork {
         var residual: VulkanBuffer?
         for postOp in step.postOps {
             switch postOp {
-            case let .activation(kind): activation = Self.code(kind)
+            case let .activation(kind): activation = kind.shaderCode
             case let .add(index): residual = outputs[index]!
             }
         }
@@ -134,7 +140,7 @@ public final class VulkanNetwork {
                             buffers: [source(step), dummy, residual ?? dummy, output, source(step, 1)],
                             parameters: parameters(groups: mode, count: o.elements), invocations: o.elements)
         case let .activation(kind):
-            activation = Self.code(kind)
+            activation = kind.shaderCode
             return Dispatch(pipeline: "elementwise", buffers: [source(step), dummy, residual ?? dummy, output, dummy],
                             parameters: parameters(groups: 3, count: o.elements), invocations: o.elements)
         case let .affine(scale, shift):
@@ -143,14 +149,6 @@ public final class VulkanNetwork {
         }
     }
 
-    private static func code(_ kind: Layer.Kind) -> Int32 {
-        switch kind {
-        case .relu6: return 1
-        case .relu: return 2
-        case .sigmoid: return 3
-        default: return 0
-        }
-    }
 
     // MARK: Recording
 
@@ -239,5 +237,16 @@ public final class VulkanNetwork {
             vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queryPool, 1)
         }
         try check(vkEndCommandBuffer(commandBuffer), "vkEndCommandBuffer")
+    }
+}
+
+extension Activation {
+    /// The `activation` push constant the shaders switch on (0: none).
+    var shaderCode: Int32 {
+        switch self {
+        case .relu6: return 1
+        case .relu: return 2
+        case .sigmoid: return 3
+        }
     }
 }

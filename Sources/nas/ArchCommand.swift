@@ -25,8 +25,7 @@ struct ArchCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let arch: Architecture
-            do { arch = try Architecture(argument: architecture) } catch { throw invalidInput(error) }
+            let arch = try Architecture(argument: architecture)
             let network = Network(arch)
             if json {
                 try printJSON(NetworkReport(network))

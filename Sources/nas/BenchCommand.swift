@@ -51,10 +51,8 @@ struct BenchCommand: ParsableCommand {
         }
 
         func run() throws {
-            let architecture: Architecture
-            do { architecture = try Architecture(argument: arch) } catch { throw invalidInput(error) }
-            let split: DatasetSplit
-            do { split = try DatasetSplit.load() } catch { throw invalidInput(error) }
+            let architecture = try Architecture(argument: arch)
+            let split = try DatasetSplit.load()
             let decoded = Network(architecture)
             let context = try ComputeContext(threads: threads)
             let initialisation = RandomStream(seed: 0, name: "weights")
@@ -79,10 +77,11 @@ struct BenchCommand: ParsableCommand {
             }
 
             func step(_ i: Int) throws {
-                _ = network.inputBuffer.update(fromContentsOf: batches[i % batchCount])
+                network.setInput(batches[i % batchCount])
                 try network.forward(training: true)
-                loss.evaluate(logits: UnsafeBufferPointer(network.outputBuffer), labels: labels[i % batchCount],
-                              classes: decoded.classes, gradient: network.outputGradientBuffer)
+                network.withLogits { logits, gradient in
+                    loss.evaluate(logits: logits, labels: labels[i % batchCount], classes: decoded.classes, gradient: gradient)
+                }
                 try network.backward()
                 optimizer.step(learningRate: 0.01)
             }

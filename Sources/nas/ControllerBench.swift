@@ -37,13 +37,12 @@ struct ControllerBench: ParsableCommand {
     }
 
     func run() throws {
-        let parsed: SearchSpace
-        do { parsed = try SearchSpace(contentsOf: space) } catch { throw invalidInput(error) }
+        let parsed = try SearchSpace(contentsOf: space)
         let sizes = parsed.decisions.map(\.choices.count)
         let controller = strategy.controller(decisionSizes: sizes, stream: RandomStream(seed: 1, name: "controller"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-bench-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let store = try RunStore(path: folder + "/run.sqlite", create: true)
+        let store = try SQLiteRunStore(path: folder + "/run.sqlite", create: true)
 
         var propose: [Double] = [], observe: [Double] = [], state: [Double] = [], commit: [Double] = []
         var stateBytes = 0

@@ -1,9 +1,11 @@
 import ArgumentParser
+import Core
 import Foundation
+import Model
+import Runs
 import Numerics
 import Engine
 import Latency
-import RunStore
 import SearchSpace
 import Training
 import VulkanEngine
@@ -26,34 +28,54 @@ struct LatencyCommand: ParsableCommand {
         @Option(help: "The latency table (SQLite). Default: latency.sqlite in $NASD_RUNS or Runs/.")
         var db: String?
 
-        @Option(help: "Timed runs per whole network (a slow device can take fewer).")
-        var runs = 200
+        @OptionGroup var timed: TimedRunsOption
 
         @Option(help: "Timed runs per operator unit.")
         var unitRuns = 100
 
         func validate() throws {
-            guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256.") }
-            guard runs >= 5, unitRuns >= 5 else { throw ValidationError("--runs and --unit-runs must be at least 5.") }
+            try validating {
+                try Limits.threads.check(threads, "--threads")
+                try Limit(5...Limits.timedRuns.range.upperBound).check(timed.runs(default: 200), "--timed-runs")
+                try Limit(5...Limits.timedRuns.range.upperBound).check(unitRuns, "--unit-runs")
+            }
         }
 
         func predictor() throws -> LatencyPredictor {
-            let predictor = try makePredictor()
+            let path = db ?? RunsFolder(path: RunsFolder.defaultPath).latencyTable
+            let store: LatencyStore
+            do { store = try LatencyStore(path: path) } catch let error as any ClassifiedError { throw error } catch {
+                throw NasError.invalidInput("\(path): not a usable latency table (\(error))")
+            }
+            let predictor = try LatencyPredictor(store: store, engine: try makeLatencyEngine(engine, threads: threads))
+            let runs = timed.runs(default: 200)
             predictor.networkProtocol = MeasurementProtocol(warmup: max(5, runs / 6), runs: runs)
             predictor.unitProtocol = MeasurementProtocol(warmup: max(5, unitRuns / 5), runs: unitRuns)
             return predictor
         }
+    }
 
-        private func makePredictor() throws -> LatencyPredictor {
-            let path = db ?? ((ProcessInfo.processInfo.environment["NASD_RUNS"] ?? "Runs") + "/latency.sqlite")
-            let store: LatencyStore
-            do { store = try LatencyStore(path: path) } catch { throw invalidInput("\(error)") }
-            return try LatencyPredictor(store: store, engine: try makeLatencyEngine(engine, threads: threads))
+    /// `--timed-runs N`, once spelt `--runs` (which everywhere else names the
+    /// runs folder): the old spelling still works, and says so.
+    struct TimedRunsOption: ParsableArguments {
+        @Option(name: .customLong("timed-runs"), help: "Timed runs per whole network (default 200; a slow device can take fewer).")
+        var timedRuns: Int?
+
+        @Option(name: .customLong("runs"), help: ArgumentHelp("Old spelling of --timed-runs.", visibility: .hidden))
+        var oldSpelling: Int?
+
+        func validate() throws {
+            if oldSpelling != nil {
+                printError("warning: --runs here is the old spelling of --timed-runs (a count of timed runs; in the search commands --runs names the runs folder); it still works, but use --timed-runs")
+            }
+            if timedRuns != nil && oldSpelling != nil { throw ValidationError("give --timed-runs once (not also --runs).") }
         }
+
+        func runs(default value: Int) -> Int { timedRuns ?? oldSpelling ?? value }
     }
 
     static func space(_ path: String) throws -> SearchSpace {
-        do { return try SearchSpace(contentsOf: path) } catch { throw invalidInput(error) }
+        try SearchSpace(contentsOf: path)
     }
 
     struct Table: ParsableCommand {
@@ -125,11 +147,9 @@ struct LatencyCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let architecture: Architecture
-            do { architecture = try Architecture(argument: arch) } catch { throw invalidInput(error) }
+            let architecture = try Architecture(argument: arch)
             let predictor = try options.predictor()
-            let predicted: Double
-            do { predicted = try predictor.predict(architecture) } catch let error as LatencyStoreError { throw invalidInput(error) }
+            let predicted = try predictor.predict(architecture)
             let device = predictor.engine.device
             if json {
                 try printJSON(PredictionReport(arch: architecture.description, engine: device.engine, device: device.device,
@@ -169,7 +189,7 @@ struct LatencyCommand: ParsableCommand {
             let predictor = try options.predictor()
             let device = predictor.engine.device
             let fitted = Set(try predictor.store.networks(device: device).map(\.arch))
-            guard !fitted.isEmpty else { throw invalidInput(LatencyStoreError.noCorrection(device: "\(device.engine) on \(device.device)")) }
+            guard !fitted.isEmpty else { throw LatencyStoreError.noCorrection(device: "\(device.engine) on \(device.device)") }
             let stream = RandomStream(seed: seed, name: "latency-validate")
             var held: [Architecture] = []
             var draws = 0
@@ -207,7 +227,7 @@ struct LatencyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Batch-1 latency of one architecture.",
             discussion: """
-            Protocol: --warmup untimed runs, then --runs individually timed runs; the median, \
+            Protocol: --warmup untimed runs, then --timed-runs individually timed runs; the median, \
             p10, p90 and median absolute deviation summarise them. A sample whose MAD exceeds 5% \
             of its median is taken again (up to 3 times) and the tightest kept. The CPU engine is \
             oneDNN in inference mode: BN folded into convolutions, activations and residual adds \
@@ -226,8 +246,7 @@ struct LatencyCommand: ParsableCommand {
         @Option(help: "Threads (default 1, as on a phone's big core).")
         var threads = 1
 
-        @Option(help: "Timed runs.")
-        var runs = 200
+        @OptionGroup var timed: TimedRunsOption
 
         @Option(help: "Untimed warm-up runs.")
         var warmup = 50
@@ -239,20 +258,21 @@ struct LatencyCommand: ParsableCommand {
         var json = false
 
         func validate() throws {
-            guard (1...1_000_000).contains(runs), warmup >= 0, (1...256).contains(threads) else {
-                throw ValidationError("--runs must be in 1...1000000, --warmup ≥ 0, --threads in 1...256.")
+            try validating {
+                try Limits.timedRuns.check(timed.runs(default: 200), "--timed-runs")
+                try Limit(0...Limits.timedRuns.range.upperBound).check(warmup, "--warmup")
+                try Limits.threads.check(threads, "--threads")
             }
         }
 
         func run() throws {
-            let architecture: Architecture
-            do { architecture = try Architecture(argument: arch) } catch { throw invalidInput(error) }
+            let architecture = try Architecture(argument: arch)
             var trained: NetworkWeights?
             if let weights {
-                do { trained = try WeightsFile.read(from: weights).weights } catch { throw invalidInput(error) }
+                trained = try WeightsFile.read(from: weights).weights
             }
             let latencyEngine = try makeLatencyEngine(engine, threads: threads)
-            let sample = try latencyEngine.measure(Network(architecture), protocol: MeasurementProtocol(warmup: warmup, runs: runs),
+            let sample = try latencyEngine.measure(Network(architecture), protocol: MeasurementProtocol(warmup: warmup, runs: timed.runs(default: 200)),
                                                    weights: trained)
             let device = latencyEngine.device
             let report = LatencyReport(arch: architecture.description, engine: engine.rawValue, device: device.device,
@@ -318,14 +338,5 @@ struct ValidationOutput: Encodable {
     enum CodingKeys: String, CodingKey {
         case engine, device, fingerprint, samples
         case within10pct = "within_10pct", within5pct = "within_5pct", rmsePct = "rmse_pct", maxAbsErrPct = "max_abs_err_pct"
-    }
-}
-
-/// The engine; without a Vulkan device, the error says what to install (exit 1).
-func makeLatencyEngine(_ name: LatencyEngineName, threads: Int) throws -> any LatencyEngine {
-    switch name {
-    case .cpu: return try CPUEngine(threads: threads)
-    case .vulkan:
-        do { return VulkanDeviceEngine(context: try VulkanContext()) } catch { throw failure(error) }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 
 @main
@@ -12,21 +13,28 @@ struct Nas: ParsableCommand {
           r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_e1_o16|mb_r2_k3_s2_e6_o24|head_o256
         and a candidate is named everywhere by the first 12 hex digits of its SHA-256.
 
-        Exit status: 0 on success, 2 when an input (file, string, option) is invalid, 1 on any other failure.
+        Exit status: 0 on success; 2 when an input is unusable (an invalid option, file or string, \
+        something named that does not exist, a damaged run or file); 1 when the machine lacks \
+        something (a Vulkan device, the data set, memory) or nasd failed. The message says which \
+        and what to do.
         """,
         subcommands: [SpaceCommand.self, ArchCommand.self, TrainCommand.self, SearchCommand.self, ResumeCommand.self, RunsCommand.self, StatusCommand.self, CompareCommand.self, LatencyCommand.self, ParityCommand.self, BenchCommand.self]
     )
 
-    /// As ArgumentParser's, except that a bad option exits 2 like every other
-    /// invalid input (ArgumentParser's own code for it is 64).
+    /// As ArgumentParser's, except that every error nasd raises exits with the
+    /// status of its kind (`ExitStatus`), and a bad option exits 2 like every
+    /// other invalid input (ArgumentParser's own code for it is 64).
     static func main() {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let error as any ClassifiedError {
+            printError("error: \(error)")
+            Foundation.exit(ExitStatus.of(error.kind))
         } catch {
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(2)
+            printError(fullMessage(for: error))
+            Foundation.exit(ExitStatus.of(.invalidInput))
         }
     }
 }

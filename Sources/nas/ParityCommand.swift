@@ -1,5 +1,7 @@
 import ArgumentParser
+import Core
 import Engine
+import Model
 import Foundation
 import SearchSpace
 import Training
@@ -38,21 +40,17 @@ struct ParityCommand: ParsableCommand {
     }
 
     func run() throws {
-        let architecture: Architecture
-        do { architecture = try Architecture(argument: arch) } catch { throw invalidInput(error) }
+        let architecture = try Architecture(argument: arch)
         let network = Network(architecture)
         var weights = NetworkWeights.random(for: network, seed: seed)
         if let path = self.weights {
-            do {
-                let file = try WeightsFile.read(from: path)
-                guard file.architecture == architecture.description else {
-                    throw invalidInput("\(path) holds weights for \(file.architecture), not \(architecture)")
-                }
-                weights = file.weights
-            } catch let error as WeightsFileError { throw invalidInput(error) }
+            let file = try WeightsFile.read(from: path)
+            guard file.architecture == architecture.description else {
+                throw NasError.invalidInput("\(path) holds weights for \(file.architecture), not \(architecture)")
+            }
+            weights = file.weights
         }
-        let test: LabelledImages
-        do { test = try FashionMNIST.test() } catch { throw invalidInput(error) }
+        let test = try FashionMNIST.test()
         let pipeline = InputPipeline(test.subset(Array(0..<images)), resolution: architecture.resolution)
 
         let context = try ComputeContext(threads: 1)
@@ -76,13 +74,15 @@ struct ParityCommand: ParsableCommand {
         var layers: [ParityReport.LayerDifference] = []
         var bar = ProgressBar()
         for i in 0..<images {
-            pipeline.fill(reference.inputBuffer, indices: [i], augmentation: nil)
-            let image = Array(reference.inputBuffer)
+            let image = reference.withInput { buffer in
+                pipeline.fill(buffer, indices: [i], augmentation: nil)
+                return Array(buffer)
+            }
             try reference.forward(training: false)
-            _ = cpu.inputBuffer.update(fromContentsOf: image)
+            cpu.setInput(image)
             try cpu.run()
             if let gpu {
-                _ = gpu.inputBuffer.update(fromContentsOf: image)
+                gpu.setInput(image)
                 try gpu.run()
             }
             if i == 0 {
@@ -94,7 +94,7 @@ struct ParityCommand: ParsableCommand {
                                         vulkan: gpu?.output(ofLayer: step.output).map { maxDifference(expected, $0) }))
                 }
             }
-            let expected = Array(reference.outputBuffer)
+            let expected = reference.logits
             cpuAgreement.add(reference: expected, engine: cpu.logits)
             if let gpu { gpuAgreement.add(reference: expected, engine: gpu.logits) }
             bar.update(fraction: Double(i + 1) / Double(images), detail: "\(i + 1)/\(images) images", force: i + 1 == images)

@@ -1,33 +1,16 @@
-import ArgumentParser
+public import ArgumentParser
+import Core
 import Foundation
-import RunStore
+import Runs
 import Search
 import SearchSpace
-import VulkanEngine
 
 /// `--runs DIR`: where runs live.
 struct RunsOption: ParsableArguments {
     @Option(help: "Directory of runs (default: $NASD_RUNS, else Runs/).")
-    var runs: String = ProcessInfo.processInfo.environment["NASD_RUNS"] ?? "Runs"
+    var runs: String = RunsFolder.defaultPath
 
-    func directory(_ run: String) -> String { runs + "/" + run }
-
-    /// The runs under the folder, by name.
-    func names() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).sorted()
-            .filter { FileManager.default.fileExists(atPath: SearchRun.databasePath(directory($0))) }
-    }
-
-    /// Opens a run's database and configuration for reading; a missing or
-    /// damaged run is an invalid input (exit 2) whose message says what to do.
-    func open(_ run: String) throws -> (store: RunStore, configuration: SearchConfiguration) {
-        let store: RunStore
-        do { store = try RunStore(path: SearchRun.databasePath(directory(run))) } catch { throw invalidInput(error) }
-        guard let configuration = try SearchRun.configuration(in: store) else {
-            throw invalidInput("\(directory(run)) has no readable run configuration")
-        }
-        return (store, configuration)
-    }
+    var folder: RunsFolder { RunsFolder(path: runs) }
 }
 
 struct SearchCommand: ParsableCommand {
@@ -37,9 +20,10 @@ struct SearchCommand: ParsableCommand {
         discussion: """
         Every candidate and controller checkpoint is committed to Runs/<run>/run.sqlite as it \
         finishes, so a run killed at any moment continues with `nas resume RUN`, producing the same \
-        candidates as if it had never stopped. Reward: MnasNet's ACC × (LAT/T)^w on --engine. Batch-1 \
-        latency is always taken on the CPU engine (1 thread; the Pareto front is accuracy against it), and \
-        also on the Vulkan device when --engine vulkan.
+        candidates as if it had never stopped. Ctrl-C stops at the next training step (a second \
+        Ctrl-C at once). Reward: MnasNet's ACC × (LAT/T)^w on --engine. Batch-1 latency is always \
+        taken on the CPU engine (1 thread; the Pareto front is accuracy against it), and also on the \
+        Vulkan device when --engine vulkan.
         """
     )
 
@@ -49,7 +33,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Strategy: rl (MnasNet's LSTM controller, PPO), evolution (regularised) or random.")
     var strategy: SearchConfiguration.Strategy = .evolution
 
-    @Option(help: "Candidates to evaluate.")
+    @Option(help: "Candidates to evaluate (\(Limits.budget.text)).")
     var budget = 20
 
     @Option(help: "Stop after this many hours of the run (earlier sessions of a resumed run included), whatever the budget.")
@@ -58,7 +42,8 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Seed of every random stream of the run.")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("run"), help: "Run name (default: <space name>-<strategy>-s<seed>).")
+    @Option(name: .customLong("run"),
+            help: "Run name: letters, digits, '.', '_', '-', up to 64 (default: <space name>-<strategy>-s<seed>).")
     var runName: String?
 
     @Option(help: "Engine whose latency the reward counts: cpu or vulkan (default: the space's).")
@@ -73,7 +58,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Latency for the reward: measured (the whole network) or predicted (latency table).")
     var latency: SearchConfiguration.LatencySource = .measured
 
-    @Option(help: "OpenMP threads for training.")
+    @Option(help: "OpenMP threads for training (\(Limits.threads.text)).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Proxy task: default (the space's `proxy`) or search (its cheaper `search_proxy`).")
@@ -85,37 +70,34 @@ struct SearchCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard budget >= 1 else { throw ValidationError("--budget must be at least 1.") }
-        if let targetMs, !(targetMs > 0) { throw ValidationError("--target-ms must be positive.") }
-        if let hours, !(hours > 0) { throw ValidationError("--hours must be positive.") }
+        try validating {
+            try Limits.budget.check(budget, "--budget")
+            try Limits.hours.check(hours, "--hours")
+            try Limits.targetMilliseconds.check(targetMs, "--target-ms")
+            try Limits.threads.check(threads, "--threads")
+            if let runName { _ = try RunName(runName) }
+        }
     }
 
     func run() throws {
-        let text: String
-        let parsed: SearchSpace
-        do {
-            parsed = try SearchSpace(contentsOf: space)
-            text = try String(contentsOfFile: space, encoding: .utf8)
-        } catch let error as SearchSpaceError { throw invalidInput(error) }
-        let name = runName ?? "\(parsed.name)-\(strategy.rawValue)-s\(seed)"
-        let spaceEngine = LatencyEngineName(rawValue: parsed.latency.engine.rawValue) ?? .cpu
+        guard let text = try? String(contentsOfFile: space, encoding: .utf8) else {
+            throw NasError.notFound("\(space): cannot be read; give the path of a search-space YAML file (shipped under SearchSpaces/)")
+        }
+        let parsed = try SearchSpace(yaml: text, path: space)
+        let name = try RunName(runName ?? "\(parsed.name)-\(strategy.rawValue)-s\(seed)")
+        let spaceEngine = parsed.latency.engine
         let rewardEngine = engine ?? spaceEngine
         // A target is meaningful on its own engine only: a phone GPU and a CPU core differ by far more than the trade.
         guard rewardEngine == spaceEngine || targetMs != nil else {
-            throw invalidInput("\(space)'s latency target (\(parsed.latency.targetMilliseconds) ms) is for the \(spaceEngine.rawValue) engine; give --target-ms for \(rewardEngine.rawValue)")
+            throw NasError.invalidInput("\(space)'s latency target (\(parsed.latency.targetMilliseconds) ms) is for the \(spaceEngine.rawValue) engine; give --target-ms for \(rewardEngine.rawValue)")
         }
         let reward = Reward(engine: rewardEngine, targetMilliseconds: targetMs ?? parsed.latency.targetMilliseconds,
                             constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft))
-        var configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
+        let configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
                                                 budget: budget, hours: hours, reward: reward, latency: latency,
-                                                threads: threads, latencyTable: runs.runs + "/latency.sqlite")
-        guard proxy.task(in: parsed) != nil else { throw invalidInput(SearchRunError.noSearchProxy(space: space)) }
-        configuration.proxy = proxy
-        let search: SearchRun
-        do { search = try SearchRun(creating: runs.directory(name), configuration: configuration) } catch let error as SearchRunError {
-            throw invalidInput(error)
-        } catch let error as VulkanError { throw failure(error) }
-        try drive(search, name: name, json: json)
+                                                threads: threads, latencyTable: runs.folder.latencyTable, proxy: proxy)
+        let search = try runs.folder.create(name, configuration: configuration, space: parsed)
+        try drive(search, name: name, runs: runs.folder, json: json)
     }
 }
 
@@ -131,32 +113,31 @@ struct ResumeCommand: ParsableCommand {
     @Flag(help: "Print the final status as JSON.")
     var json = false
 
+    func validate() throws { try validating { _ = try RunName(runName) } }
+
     func run() throws {
-        let search: SearchRun
-        do { search = try SearchRun(resuming: runs.directory(runName)) } catch let error as RunStoreError {
-            throw invalidInput(error)
-        } catch let error as SearchRunError { throw invalidInput(error) } catch let error as VulkanError { throw failure(error) }
-        try drive(search, name: runName, json: json)
+        let name = try RunName(runName)
+        try drive(try runs.folder.resume(name), name: name, runs: runs.folder, json: json)
     }
 }
 
-/// Ctrl-C: everything finished is already committed, so stop at once and say
-/// how to continue (the candidate in progress is redone from its start).
-private func stopOnInterrupt(run name: String, runs: String) -> any DispatchSourceSignal {
+/// Ctrl-C asks the search to stop at the next training step: everything
+/// finished is already committed, and the candidate in progress is redone
+/// from its start on resume. A second Ctrl-C stops at once.
+private func stopOnInterrupt(_ stop: StopRequest) -> any DispatchSourceSignal {
     signal(SIGINT, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-    let message = "\ninterrupted: every finished candidate is saved; continue with `nas resume \(name) --runs \(runs)`\n"
     source.setEventHandler {
-        FileHandle.standardError.write(Data(message.utf8))
-        _exit(130)
+        if stop.isRequested { _exit(130) }
+        stop.request()
     }
     source.resume()
     return source
 }
 
 /// Runs the loop with a progress display, then prints the status.
-func drive(_ search: SearchRun, name: String, json: Bool) throws {
-    let interrupt = stopOnInterrupt(run: name, runs: (search.directory as NSString).deletingLastPathComponent)
+func drive(_ search: SearchRun, name: RunName, runs: RunsFolder, json: Bool) throws {
+    let interrupt = stopOnInterrupt(search.stop)
     defer { interrupt.cancel() }
     var bar = ProgressBar()
     let budget = search.configuration.budget
@@ -171,16 +152,14 @@ func drive(_ search: SearchRun, name: String, json: Bool) throws {
     func summary(_ index: Int) -> String {
         let best = finished.compactMap(\.reward).max()
         let underTarget = finished.filter { ($0.latency(on: engine) ?? .infinity) <= target }.compactMap(\.valAccuracy).max()
-        let front = Pareto.front(finished.compactMap { c in
-            c.latency(on: .cpu).flatMap { l in c.valAccuracy.map { Objectives(accuracy: $0, latencyMilliseconds: l) } }
-        }).count
+        let front = Pareto.front(finished).count
         let done = index - startStep
         let eta = done > 0 ? Date().timeIntervalSince(started) / Double(done) * Double(budget - index) : 0
         return String(format: "best reward %@  best acc ≤%.3g ms %@ %@  front %d  ETA %@",
                       best.map { String(format: "%.4f", $0) } ?? "-", target, engine.rawValue,
                       underTarget.map { String(format: "%.4f", $0) } ?? "-", front, done > 0 ? clock(eta) : "-")
     }
-    try search.run { event in
+    let outcome = try search.run { event in
         switch event {
         case let .started(index, architecture):
             current = "candidate \(index + 1)/\(budget) \(Architecture.hashText(architecture))"
@@ -197,10 +176,15 @@ func drive(_ search: SearchRun, name: String, json: Bool) throws {
         }
     }
     bar.finish()
+    if outcome == .stopped {
+        printError("\ninterrupted: every finished candidate is saved; continue with `nas resume \(name) --runs \(runs.path)`")
+        Foundation.exit(130)
+    }
     let status = try RunStatus(search.store, name: name, configuration: search.configuration)
     if json { try printJSON(status) } else { print(status.text) }
 }
 
+// The CLI is the one place these domain enums become arguments.
 extension Reward.Constraint: ExpressibleByArgument {}
 extension LatencyEngineName: ExpressibleByArgument {}
 extension SearchConfiguration.Strategy: ExpressibleByArgument {}

@@ -73,8 +73,7 @@ struct SpaceCommand: ParsableCommand {
         }
 
         func run() throws {
-            let space: SearchSpace
-            do { space = try SearchSpace(contentsOf: file) } catch { throw invalidInput(error) }
+            let space = try SearchSpace(contentsOf: file)
             let architectures = space.sample(count: count, from: RandomStream(seed: seed, name: "sample"))
             if json {
                 try printJSON(architectures.map { ["arch": $0.description, "hash": $0.hash] })

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Engine
 import Foundation
 import Search
@@ -43,23 +44,26 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Activation layout between layers: auto (blocked unless a kernel would then be a reference one), blocked or nhwc.")
     var layout: LayoutChoice = .auto
 
+    /// The same limits as a space file's proxy section (`Limits`).
     func validate() throws {
-        if let epochs, !(1...1000).contains(epochs) { throw ValidationError("--epochs must be in 1...1000, got \(epochs).") }
-        if let subset, !(1...50_000).contains(subset) { throw ValidationError("--subset must be in 1...50000, got \(subset).") }
-        if let validationSubset, !(1...10_000).contains(validationSubset) {
-            throw ValidationError("--validation-subset must be in 1...10000, got \(validationSubset).")
+        try validating {
+            try Limits.epochs.check(epochs, "--epochs")
+            try Limits.trainingSubset.check(subset, "--subset")
+            try Limits.validationSubset.check(validationSubset, "--validation-subset")
+            try Limits.batch.check(batch, "--batch")
+            try Limits.learningRate.check(learningRate, "--lr")
+            try Limits.warmupEpochs.check(warmupEpochs, "--warmup-epochs")
+            try Limits.labelSmoothing.check(labelSmoothing, "--label-smoothing")
+            try Limits.threads.check(threads, "--threads")
         }
-        if let batch, !(1...4096).contains(batch) { throw ValidationError("--batch must be in 1...4096, got \(batch).") }
-        if let learningRate, !(learningRate > 0 && learningRate <= 10) { throw ValidationError("--lr must be in (0, 10], got \(learningRate).") }
-        if let labelSmoothing, !(0...0.5).contains(labelSmoothing) { throw ValidationError("--label-smoothing must be in 0...0.5.") }
-        if !(1...256).contains(threads) { throw ValidationError("--threads must be in 1...256, got \(threads).") }
     }
 
     /// The proxy task of `space`, with the options given on top.
     func configuration() throws -> TrainingConfiguration {
-        let parsed: SearchSpace
-        do { parsed = try SearchSpace(contentsOf: space) } catch { throw invalidInput(error) }
-        guard let proxy = self.proxy.task(in: parsed) else { throw invalidInput(SearchRunError.noSearchProxy(space: space)) }
+        let parsed = try SearchSpace(contentsOf: space)
+        guard let proxy = self.proxy.task(in: parsed) else {
+            throw NasError.invalidInput("\(space) declares no search_proxy; use --proxy default or add a search_proxy section")
+        }
         var configuration = TrainingConfiguration(proxy: proxy, seed: seed)
         if let epochs { configuration.epochs = epochs }
         if let subset { configuration.subset = subset }
@@ -70,7 +74,7 @@ struct TrainingOptions: ParsableArguments {
         if let labelSmoothing { configuration.labelSmoothing = labelSmoothing }
         configuration.layout = layout.layout
         guard (configuration.subset ?? 50_000) >= configuration.batch else {
-            throw invalidInput("the subset (\(configuration.subset ?? 50_000) images) is smaller than one batch (\(configuration.batch)); raise --subset or lower --batch")
+            throw NasError.invalidInput("the subset (\(configuration.subset ?? 50_000) images) is smaller than one batch (\(configuration.batch)); raise --subset or lower --batch")
         }
         return configuration
     }
@@ -110,11 +114,9 @@ struct TrainCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let architecture: Architecture
-        do { architecture = try Architecture(argument: arch) } catch { throw invalidInput(error) }
+        let architecture = try Architecture(argument: arch)
         let configuration = try training.configuration()
-        let split: DatasetSplit
-        do { split = try DatasetSplit.load() } catch { throw invalidInput(error) }
+        let split = try DatasetSplit.load()
         let context = try ComputeContext(threads: training.threads)
         let trainer = try Trainer(architecture: architecture, split: split, configuration: configuration, context: context)
 

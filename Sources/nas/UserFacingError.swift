@@ -1,18 +1,23 @@
 import ArgumentParser
+import Core
 import Foundation
 
-/// Prints `message` to standard error and returns the exit code for invalid
-/// input (2), so commands can `throw invalidInput(…)`.
-func invalidInput(_ message: CustomStringConvertible) -> ExitCode {
-    FileHandle.standardError.write(Data(("error: " + message.description + "\n").utf8))
-    return ExitCode(2)
+/// The one place an error kind becomes an exit status (README "Exit status").
+/// The daemon maps the same kinds to HTTP statuses in one place of its own.
+enum ExitStatus {
+    static func of(_ kind: ErrorKind) -> Int32 {
+        switch kind {
+        case .invalidInput, .notFound, .damaged: return 2
+        case .environment, .internal: return 1
+        }
+    }
 }
 
-/// Prints `message` to standard error and returns exit code 1: the input was
-/// fine, the machine could not do the work (no device, a library failed).
-func failure(_ message: CustomStringConvertible) -> ExitCode {
-    FileHandle.standardError.write(Data(("error: " + message.description + "\n").utf8))
-    return ExitCode(1)
+/// Runs option checks written against the shared `Limits` inside an
+/// ArgumentParser `validate()`, so a bad option is reported with the usage
+/// like every other parse error (exit status 2).
+func validating(_ checks: () throws -> Void) throws {
+    do { try checks() } catch { throw ValidationError("\(error)") }
 }
 
 /// Writes a Codable value as JSON on standard output: keys sorted, so scripts
@@ -22,6 +27,11 @@ func printJSON<T: Encodable>(_ value: T) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let data = try encoder.encode(value)
     print(String(decoding: data, as: UTF8.self))
+}
+
+/// Writes `text` and a newline to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
 /// Left-aligned text columns, widths from the widest cell.

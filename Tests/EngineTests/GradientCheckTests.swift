@@ -1,4 +1,5 @@
 import Engine
+import Model
 import Numerics
 import SearchSpace
 import Testing
@@ -46,13 +47,13 @@ struct GradientChecker {
                                       layout: layout, initialisation: RandomStream(seed: seed, name: "init"),
                                       inputGradient: true)
         let stream = RandomStream(seed: seed, name: "check")
-        input = (0..<network.inputBuffer.count).map { _ in Float(stream.uniform(inputRange.lowerBound, inputRange.upperBound)) }
+        input = (0..<network.withInput { $0.count }).map { _ in Float(stream.uniform(inputRange.lowerBound, inputRange.upperBound)) }
         let outputCount = batch * list.layers.last!.outputShape.elements
         weights = (0..<outputCount).map { _ in Float(stream.uniform(-1, 1)) }
     }
 
     func loss() throws -> Double {
-        _ = network.inputBuffer.update(fromContentsOf: input)
+        network.setInput(input)
         try network.forward(training: true)
         return zip(try network.output(), weights).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
     }
@@ -71,14 +72,14 @@ struct GradientChecker {
         results.append(("input", try compare(analytic: analyticInput, count: input.count, samples: samples, pick: &pick, step: step) { i, delta in
             mutableInput[i] += delta
             defer { mutableInput[i] -= delta }
-            _ = network.inputBuffer.update(fromContentsOf: mutableInput)
+            network.setInput(mutableInput)
             try network.forward(training: true)
             return zip(try network.output(), weights).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }))
         for parameter in network.parameters {
             let analytic = try parameter.gradients()
             var values = try parameter.values()
-            results.append((parameter.name, try compare(analytic: analytic, count: values.count, samples: samples, pick: &pick, step: step) { i, delta in
+            results.append((parameter.name.description, try compare(analytic: analytic, count: values.count, samples: samples, pick: &pick, step: step) { i, delta in
                 values[i] += delta
                 try parameter.setValues(values)
                 values[i] -= delta

@@ -1,4 +1,5 @@
 import Engine
+import Model
 import Numerics
 import SearchSpace
 import Testing
@@ -15,9 +16,9 @@ struct InferenceParityTests {
         let training = try TrainingNetwork(network: network, batch: batch, context: try ComputeContext(threads: 1),
                                            initialisation: RandomStream(seed: 0, name: "unused"))
         try training.load(weights)
-        _ = training.inputBuffer.update(fromContentsOf: input)
+        training.setInput(input)
         try training.forward(training: false)
-        return Array(training.outputBuffer)
+        return training.logits
     }
 
     @Test("Equals the trainer's evaluation forward within 1e-4, for every op and kernel form (BN folded, post-ops fused)",
@@ -30,7 +31,7 @@ struct InferenceParityTests {
             let input = (0..<batch * network.input.elements).map { _ in Float(stream.normal()) }
             let engine = try InferenceNetwork(network: network, weights: weights, batch: batch,
                                               context: try ComputeContext(threads: 1))
-            _ = engine.inputBuffer.update(fromContentsOf: input)
+            engine.setInput(input)
             try engine.run()
             let expected = try Self.reference(network, weights, input, batch: batch)
             let difference = zip(engine.logits, expected).map { abs($0 - $1) }.max()!

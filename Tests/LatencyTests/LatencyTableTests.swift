@@ -1,6 +1,7 @@
 import Foundation
 import Engine
 import Latency
+import Model
 import Numerics
 import SearchSpace
 import Testing

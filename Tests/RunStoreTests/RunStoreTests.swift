@@ -12,7 +12,7 @@ struct RunStoreTests {
     func roundTrip() throws {
         // Given a new run database
         let path = Self.temporaryPath()
-        let store = try RunStore(path: path, create: true)
+        let store = try SQLiteRunStore(path: path, create: true)
         // When the run records its configuration, a candidate and a checkpoint
         try store.setConfiguration(["seed": "7", "strategy": "evolution"])
         var candidate = CandidateRecord(index: 0, arch: "r16_w1.0:stem_k3_s1_o8|sep_r1_k3_s1_o8|head_o16", hash: "abc",
@@ -24,7 +24,7 @@ struct RunStoreTests {
         try store.commit(candidate, checkpoint: Checkpoint(step: 1, controller: Data([1, 2, 3]), streams: Data([4])))
         try store.log("candidate", "0 done")
         // Then a second opening sees all of it
-        let reopened = try RunStore(path: path)
+        let reopened = try SQLiteRunStore(path: path)
         #expect(try reopened.configuration() == ["seed": "7", "strategy": "evolution"])
         #expect(try reopened.candidates().map(\.status) == [.done])
         #expect(try reopened.finished(hash: "abc")?.valAccuracy == 0.8)
@@ -34,19 +34,19 @@ struct RunStoreTests {
 
     @Test("Only the latest checkpoints are kept, the newest always whole")
     func pruning() throws {
-        let store = try RunStore(path: Self.temporaryPath(), create: true)
+        let store = try SQLiteRunStore(path: Self.temporaryPath(), create: true)
         for step in 1...10 {
             try store.commit(nil, checkpoint: Checkpoint(step: step, controller: Data(repeating: UInt8(step), count: 1000), streams: Data()))
         }
         #expect(try store.latestCheckpoint() == Checkpoint(step: 10, controller: Data(repeating: 10, count: 1000), streams: Data()))
-        #expect(try store.checkpointSteps() == Array((11 - RunStore.checkpointsKept)...10))
+        #expect(try store.checkpointSteps() == Array((11 - checkpointsKept)...10))
     }
 
     @Test("A truncated database is reported as damaged, with what to do")
     func truncated() throws {
         let path = Self.temporaryPath()
         do {
-            let store = try RunStore(path: path, create: true)
+            let store = try SQLiteRunStore(path: path, create: true)
             for i in 0..<200 {
                 try store.save(CandidateRecord(index: i, arch: String(repeating: "x", count: 200), hash: "\(i)", params: i, macs: i))
             }
@@ -55,7 +55,7 @@ struct RunStoreTests {
         // The main file cut in half, as a full disk or a bad copy leaves it.
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path + ".cut"))
         do {
-            _ = try RunStore(path: path + ".cut")
+            _ = try SQLiteRunStore(path: path + ".cut")
             Issue.record("a truncated database was opened")
         } catch {
             #expect(error.description.contains("damaged"))
@@ -65,6 +65,6 @@ struct RunStoreTests {
 
     @Test("Opening a run that does not exist says so")
     func missing() {
-        #expect(throws: RunStoreError.self) { try RunStore(path: "/nonexistent/run.sqlite") }
+        #expect(throws: RunStoreError.self) { try SQLiteRunStore(path: "/nonexistent/run.sqlite") }
     }
 }

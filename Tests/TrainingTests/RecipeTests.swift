@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Model
 import Numerics
 import SearchSpace
 import Testing
@@ -142,11 +143,13 @@ struct TrainedParityTests {
         try reference.load(weights)
         let pipeline = InputPipeline(try FashionMNIST.test().subset(Array(0..<20)), resolution: trainer.architecture.resolution)
         for i in 0..<20 {
-            pipeline.fill(reference.inputBuffer, indices: [i], augmentation: nil)
-            _ = engine.inputBuffer.update(fromContentsOf: Array(reference.inputBuffer))
+            engine.setInput(reference.withInput { buffer in
+                pipeline.fill(buffer, indices: [i], augmentation: nil)
+                return Array(buffer)
+            })
             try reference.forward(training: false)
             try engine.run()
-            let difference = zip(engine.logits, reference.outputBuffer).map { abs($0 - $1) }.max()!
+            let difference = zip(engine.logits, reference.logits).map { abs($0 - $1) }.max()!
             #expect(difference < 1e-4, "image \(i): max |Δ| \(difference)")
         }
     }

@@ -1,4 +1,5 @@
 import Engine
+import Model
 import Numerics
 import SearchSpace
 import Testing
@@ -35,10 +36,10 @@ struct VulkanParityTests {
             let input = (0..<network.input.elements).map { _ in Float(stream.normal()) }
 
             let cpu = try InferenceNetwork(plan: plan, context: try ComputeContext(threads: 1))
-            _ = cpu.inputBuffer.update(fromContentsOf: input)
+            cpu.setInput(input)
             try cpu.run()
             let gpu = try VulkanNetwork(plan: plan, context: context)
-            _ = gpu.inputBuffer.update(fromContentsOf: input)
+            gpu.setInput(input)
             try gpu.run()
 
             for step in plan.steps {
@@ -58,7 +59,7 @@ struct VulkanParityTests {
         let network = Network(try Architecture(parsing: Self.architectures(kernel: "3")[0]))
         let gpu = try VulkanNetwork(plan: try InferencePlan(network: network, weights: .random(for: network, seed: 1)),
                                     context: context)
-        for i in 0..<gpu.inputBuffer.count { gpu.inputBuffer[i] = Float(i % 7) }
+        gpu.withInput { buffer in for i in buffer.indices { buffer[i] = Float(i % 7) } }
         try gpu.run()
         let first = gpu.logits
         try gpu.run()

@@ -1,9 +1,10 @@
-import SearchSpace
+public import SearchSpace
 
-/// The IR prepared for inference, shared by the CPU and the Vulkan engines:
-/// layers grouped into steps, batch norm folded into the convolution before
-/// it, and the activation and residual add that follow a convolution (or an
-/// SE channel scale) fused into that step.
+/// The IR prepared for inference, shared by the CPU and the Vulkan engines,
+/// the exporters and the latency model: layers grouped into steps, batch
+/// norm folded into the convolution before it, and the activation and
+/// residual add that follow a convolution (or an SE channel scale) fused
+/// into that step.
 ///
 /// Folding: w' = γ/√(σ²+ε)·w, b' = β + (b − μ)·γ/√(σ²+ε). Weights stay plain
 /// (OIHW, GOIHW grouped; linear O×I) so each engine lays them out its own way.
@@ -18,14 +19,14 @@ public struct InferencePlan: Sendable {
         /// Fully connected: weights O×I, bias O.
         case linear(layer: Layer, weights: [Float], bias: [Float])
         /// A lone activation (the IR puts none outside convolution groups today).
-        case activation(Layer.Kind)
+        case activation(Activation)
         /// A lone batch norm, as y = x·scale + shift per channel.
         case affine(scale: [Float], shift: [Float])
     }
 
     /// How a value is post-processed inside a step, in order.
     public enum PostOp: Sendable, Equatable {
-        case activation(Layer.Kind)
+        case activation(Activation)
         /// Add the output of IR layer `index` (a residual).
         case add(index: Int)
     }
@@ -45,7 +46,7 @@ public struct InferencePlan: Sendable {
     public let network: Network
     public let steps: [Step]
 
-    public init(network: Network, weights: NetworkWeights) throws {
+    public init(network: Network, weights: NetworkWeights) throws(WeightsMismatchError) {
         self.network = network
         let layers = network.layers
         var readers = [Int](repeating: 0, count: layers.count)
@@ -55,9 +56,9 @@ public struct InferencePlan: Sendable {
         var i = 0
         while i < layers.count {
             var group = [i]
-            func next(_ kinds: Set<Layer.Kind>) -> Int? {
+            func next(_ accepts: (Layer.Kind) -> Bool) -> Int? {
                 let last = group.last!, j = last + 1
-                guard j < layers.count, kinds.contains(layers[j].kind), layers[j].inputs.contains(last),
+                guard j < layers.count, accepts(layers[j].kind), layers[j].inputs.contains(last),
                       readers[last] == 1 else { return nil }
                 // A residual add fuses only when its other input already exists.
                 if layers[j].kind == .add, layers[j].inputs.contains(where: { $0 != last && !materialised.contains($0) }) {
@@ -68,20 +69,18 @@ public struct InferencePlan: Sendable {
             let head = layers[i]
             switch head.kind {
             case .conv:
-                if let j = next([.batchNorm]) { group.append(j) }
-                if let j = next([.relu6, .relu, .sigmoid]) { group.append(j) }
-                if let j = next([.add]) { group.append(j) }
+                if let j = next({ $0 == .batchNorm }) { group.append(j) }
+                if let j = next({ Activation($0) != nil }) { group.append(j) }
+                if let j = next({ $0 == .add }) { group.append(j) }
             case .channelScale:
-                if let j = next([.add]) { group.append(j) }
+                if let j = next({ $0 == .add }) { group.append(j) }
             default:
                 break
             }
             let postOps: [PostOp] = group.dropFirst().compactMap { j in
-                switch layers[j].kind {
-                case .relu6, .relu, .sigmoid: return .activation(layers[j].kind)
-                case .add: return .add(index: layers[j].inputs.first { !group.contains($0) }!)
-                default: return nil
-                }
+                if let activation = Activation(layers[j].kind) { return .activation(activation) }
+                if layers[j].kind == .add { return .add(index: layers[j].inputs.first { !group.contains($0) }!) }
+                return nil
             }
             let batchNorm = group.dropFirst().map { layers[$0] }.first { $0.kind == .batchNorm }
             steps.append(Step(operation: try Self.operation(head, batchNorm: batchNorm, weights: weights), layers: group,
@@ -92,13 +91,12 @@ public struct InferencePlan: Sendable {
         self.steps = steps
     }
 
-    private static func operation(_ layer: Layer, batchNorm: Layer?, weights: NetworkWeights) throws -> Operation {
+    private static func operation(_ layer: Layer, batchNorm: Layer?, weights: NetworkWeights) throws(WeightsMismatchError) -> Operation {
         let o = layer.outputShape
         switch layer.kind {
         case .conv:
-            let count = o.channels * layer.inputShape.channels / layer.groups * layer.kernel.height * layer.kernel.width
-            var w = try tensor(weights, "\(layer.name).weight", count: count)
-            var b = layer.bias ? try tensor(weights, "\(layer.name).bias", count: o.channels)
+            var w = try weights.tensor(TensorName(layer, .weight), count: TensorName.plainShape(of: .weight, in: layer).reduce(1, *))
+            var b = layer.bias ? try weights.tensor(TensorName(layer, .bias), count: o.channels)
                 : [Float](repeating: 0, count: o.channels)
             if let bn = batchNorm {
                 let (scale, shift) = try folding(bn, weights: weights)
@@ -110,32 +108,26 @@ public struct InferencePlan: Sendable {
             }
             return .convolution(layer: layer, weights: w, bias: b)
         case .linear:
-            return .linear(layer: layer, weights: try tensor(weights, "\(layer.name).weight", count: o.channels * layer.inputShape.elements),
-                           bias: try tensor(weights, "\(layer.name).bias", count: o.channels))
+            return .linear(layer: layer, weights: try weights.tensor(TensorName(layer, .weight), count: o.channels * layer.inputShape.elements),
+                           bias: try weights.tensor(TensorName(layer, .bias), count: o.channels))
         case .batchNorm:
             let (scale, shift) = try folding(layer, weights: weights)
             return .affine(scale: scale, shift: shift)
         case .channelScale: return .channelScale
         case .add: return .add
         case .globalAveragePool: return .globalAveragePool
-        case .relu6, .relu, .sigmoid: return .activation(layer.kind)
+        case .relu6, .relu, .sigmoid: return .activation(Activation(layer.kind)!)
         }
     }
 
     /// BN in evaluation mode as y = x·scale + shift: scale = γ/√(σ²+ε), shift = β − μ·scale.
-    static func folding(_ bn: Layer, weights: NetworkWeights) throws -> (scale: [Float], shift: [Float]) {
+    public static func folding(_ bn: Layer, weights: NetworkWeights) throws(WeightsMismatchError) -> (scale: [Float], shift: [Float]) {
         let c = bn.outputShape.channels
-        let gamma = try tensor(weights, "\(bn.name).scale", count: c), beta = try tensor(weights, "\(bn.name).shift", count: c)
-        let mean = try tensor(weights, "\(bn.name).running_mean", count: c)
-        let variance = try tensor(weights, "\(bn.name).running_var", count: c)
-        let scale = (0..<c).map { gamma[$0] / (variance[$0] + BatchNormOp.epsilon).squareRoot() }
+        let gamma = try weights.tensor(TensorName(bn, .scale), count: c)
+        let beta = try weights.tensor(TensorName(bn, .shift), count: c)
+        let mean = try weights.tensor(TensorName(bn, .runningMean), count: c)
+        let variance = try weights.tensor(TensorName(bn, .runningVariance), count: c)
+        let scale = (0..<c).map { gamma[$0] / (variance[$0] + BatchNormalization.epsilon).squareRoot() }
         return (scale, (0..<c).map { beta[$0] - mean[$0] * scale[$0] })
-    }
-
-    static func tensor(_ weights: NetworkWeights, _ name: String, count: Int) throws -> [Float] {
-        guard let values = weights[name], values.count == count else {
-            throw WeightsMismatchError(tensor: name, expected: count, found: weights[name]?.count)
-        }
-        return values
     }
 }

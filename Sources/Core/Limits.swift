@@ -1,0 +1,58 @@
+/// A range a setting must fall in, shared by every place that reads the
+/// setting: the search-space parser (a `proxy` section), the CLI's options,
+/// a stored run configuration and, later, the daemon's request bodies. One
+/// definition, so that they cannot drift apart.
+public struct Limit<Value: Comparable & Sendable>: Sendable {
+    public let range: ClosedRange<Value>
+    /// When set, the lower bound itself is excluded ("(0, 10]").
+    public let excludesLowerBound: Bool
+
+    public init(_ range: ClosedRange<Value>, excludingLowerBound: Bool = false) {
+        self.range = range
+        self.excludesLowerBound = excludingLowerBound
+    }
+
+    public func contains(_ value: Value) -> Bool {
+        range.contains(value) && !(excludesLowerBound && value == range.lowerBound)
+    }
+
+    /// "1...256" or "(0, 10]".
+    public var text: String {
+        excludesLowerBound ? "(\(range.lowerBound), \(range.upperBound)]" : "\(range.lowerBound)...\(range.upperBound)"
+    }
+
+    /// Throws an invalid-input error naming `name` (an option such as
+    /// `--threads`, or a field) unless `value` is in range. NaN is never in range.
+    public func check(_ value: Value, _ name: String) throws(NasError) {
+        guard contains(value) else { throw .invalidInput("\(name) must be in \(text), got \(value).") }
+    }
+
+    /// As `check`, for an optional value: nil (not given) passes.
+    public func check(_ value: Value?, _ name: String) throws(NasError) {
+        if let value { try check(value, name) }
+    }
+}
+
+/// The ranges of every numeric setting of a training task and a search.
+public enum Limits {
+    // Training (a space's proxy section, `nas train`, `nas search`).
+    public static let trainingSubset = Limit(1...50_000)
+    public static let validationSubset = Limit(1...10_000)
+    public static let epochs = Limit(1...1000)
+    public static let batch = Limit(1...4096)
+    public static let learningRate = Limit(0.0...10, excludingLowerBound: true)
+    public static let warmupEpochs = Limit(0.0...1000)
+    public static let labelSmoothing = Limit(0.0...0.5)
+    /// OpenMP threads: more than a machine has only slows oneDNN down, and
+    /// far more exhausts its thread stacks.
+    public static let threads = Limit(1...256)
+
+    // A search.
+    public static let budget = Limit(1...10_000_000)
+    /// Hours of a run: positive, at most ten years.
+    public static let hours = Limit(0.0...87_600, excludingLowerBound: true)
+    public static let targetMilliseconds = Limit(1e-6...1e6)
+
+    // Latency measurement.
+    public static let timedRuns = Limit(1...1_000_000)
+}

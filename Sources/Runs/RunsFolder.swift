@@ -1,0 +1,115 @@
+public import Core
+public import Foundation
+public import RunStore
+public import Search
+public import SearchSpace
+
+/// The runs directory (`Runs/` by default): one folder per run holding its
+/// store, `<name>/run.sqlite`. Creating, opening and listing runs happens
+/// here, for the CLI and the daemon alike.
+public struct RunsFolder: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    /// The default: `$NASD_RUNS`, else `Runs`.
+    public static var defaultPath: String { ProcessInfo.processInfo.environment["NASD_RUNS"] ?? "Runs" }
+
+    /// The shared latency table's default place.
+    public var latencyTable: String { path + "/latency.sqlite" }
+
+    /// The run's folder, refused when it resolves (symbolic links followed)
+    /// outside the runs directory.
+    public func directory(_ name: RunName) throws(NasError) -> String {
+        let folder = path + "/" + name.text
+        let root = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        let resolved = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+        guard resolved.hasPrefix(root + "/") else {
+            throw .invalidInput("\(folder) leads outside \(path) (to \(resolved)); a run lives inside its runs directory: remove the link or choose another --run name")
+        }
+        return folder
+    }
+
+    public func databasePath(_ name: RunName) throws(NasError) -> String { try directory(name) + "/run.sqlite" }
+
+    /// The runs in the folder, by name (folders holding a run database).
+    public func names() -> [RunName] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+            .compactMap { try? RunName($0) }
+            .filter { name in (try? databasePath(name)).map { FileManager.default.fileExists(atPath: $0) } ?? false }
+    }
+
+    /// Opens a run's store and configuration for reading.
+    public func open(_ name: RunName) throws -> (store: any RunStore, configuration: SearchConfiguration) {
+        let store = try SQLiteRunStore(path: try databasePath(name))
+        return (store, try SearchRun.configuration(in: store))
+    }
+
+    /// Starts a new run. Everything that can fail (the configuration, the
+    /// data set, the engines, the latency table) is checked before the run
+    /// exists; the store is written under a staging name and renamed into
+    /// place once its configuration is committed. So a run either exists
+    /// whole or not at all, and a run that cannot start leaves its name free.
+    /// `space` is the configuration's space when the caller has parsed it already.
+    public func create(_ name: RunName, configuration: SearchConfiguration, space parsed: SearchSpace? = nil) throws -> SearchRun {
+        try configuration.validate()
+        let space = try parsed ?? configuration.space()
+        let final = try directory(name)
+        guard !FileManager.default.fileExists(atPath: final) else { throw RunsFolderError.exists(name: name, folder: final) }
+        let evaluator = try CandidateEvaluator(configuration: configuration, space: space)
+
+        let staging = path + "/.creating-\(name.text)-\(ProcessInfo.processInfo.processIdentifier)"
+        let fileManager = FileManager.default
+        try? fileManager.removeItem(atPath: staging)
+        do {
+            try Self.initialise(at: staging + "/run.sqlite", configuration: configuration)
+            // rename(2) is atomic, and fails rather than replace a folder created meanwhile.
+            guard rename(staging, final) == 0 else {
+                let reason = String(cString: strerror(errno))
+                if fileManager.fileExists(atPath: final) { throw RunsFolderError.exists(name: name, folder: final) }
+                throw NasError.environment("cannot create \(final): \(reason)")
+            }
+        } catch {
+            try? fileManager.removeItem(atPath: staging)
+            throw error
+        }
+        let store = try SQLiteRunStore(path: try databasePath(name))
+        return try SearchRun(store: store, configuration: configuration, space: space, evaluator: evaluator)
+    }
+
+    /// Writes a new store and closes it (the pool is released on return), so
+    /// that its folder can be renamed.
+    private static func initialise(at path: String, configuration: SearchConfiguration) throws {
+        let store = try SQLiteRunStore(path: path, create: true)
+        try SearchRun.initialise(store, with: configuration)
+    }
+
+    /// Reopens a run to continue it from its last checkpoint.
+    public func resume(_ name: RunName) throws -> SearchRun {
+        let opened = Date()
+        let (store, configuration) = try open(name)
+        // A configuration stored by an older build is checked against today's limits.
+        do { try configuration.validate() } catch {
+            throw SearchRunError.damaged(location: store.location, reason: "its configuration is out of range (\(error))")
+        }
+        let space = try configuration.space()
+        let search = try SearchRun(store: store, configuration: configuration, space: space,
+                                   evaluator: try CandidateEvaluator(configuration: configuration, space: space))
+        search.resumedAt = opened
+        try store.log("resumed", "at step \(search.completed)")
+        return search
+    }
+}
+
+public enum RunsFolderError: ClassifiedError {
+    case exists(name: RunName, folder: String)
+
+    public var kind: ErrorKind { .invalidInput }
+
+    public var description: String {
+        switch self {
+        case let .exists(name, folder):
+            return "\(folder) already holds a run; continue it with `nas resume \(name)`, or choose another --run name"
+        }
+    }
+}

@@ -1,0 +1,114 @@
+public import Core
+import Engine
+public import Foundation
+import Latency
+public import RunStore
+public import SearchSpace
+public import Training
+import VulkanEngine
+
+/// Evaluates one candidate of a run: train on the proxy task → latency on
+/// each engine → reward. It knows nothing of the controller or the order of
+/// candidates, so that a worker process can evaluate candidates it is handed
+/// with the same result as the loop: a candidate's training streams derive
+/// from the run's seed and the candidate's index only.
+public final class CandidateEvaluator {
+    public let configuration: SearchConfiguration
+    private let proxy: SearchSpace.ProxyTask
+    private let split: DatasetSplit
+    private let context: ComputeContext
+    /// The engines latency is taken on: the CPU always (the Pareto front is
+    /// accuracy against CPU latency), and Vulkan when the reward counts it.
+    private let latencyEngines: [(name: LatencyEngineName, predictor: LatencyPredictor)]
+
+    /// Loads the data, opens the engines and checks the latency table: every
+    /// way the environment can fail, before any candidate is evaluated.
+    public init(configuration: SearchConfiguration, space: SearchSpace) throws {
+        self.configuration = configuration
+        guard let proxy = configuration.proxy.task(in: space) else {
+            throw NasError.invalidInput("\(configuration.spacePath) declares no search_proxy; use --proxy default or add a search_proxy section")
+        }
+        self.proxy = proxy
+        split = try DatasetSplit.load()
+        context = try ComputeContext(threads: configuration.threads)
+        let table = try LatencyStore(path: configuration.latencyTable)
+        var engines = [(LatencyEngineName.cpu, try LatencyPredictor(store: table, engine: try CPUEngine(threads: 1)))]
+        if configuration.reward.engine == .vulkan {
+            let vulkan = try LatencyPredictor(store: table, engine: VulkanDeviceEngine(context: try VulkanContext()))
+            // A network takes milliseconds on a GPU (tens on lavapipe): 50 timed runs keep the
+            // measurement well under a candidate's training time; the spread check still applies.
+            vulkan.networkProtocol = MeasurementProtocol(warmup: 10, runs: 50)
+            engines.append((.vulkan, vulkan))
+        }
+        latencyEngines = engines
+        if configuration.latency == .predicted {
+            for (name, predictor) in latencyEngines where try table.correction(device: predictor.engine.device) == nil {
+                throw SearchRunError.noLatencyTable(engine: name, table: configuration.latencyTable)
+            }
+        }
+    }
+
+    /// Trains and measures `network` as candidate `candidate.index`, filling in
+    /// its objectives, times, reward and status. A candidate that fails
+    /// (diverges, runs out of memory) is recorded as failed with its reason and
+    /// the worst reward; an error thrown by `progress` (a stop request) is
+    /// passed on untouched, leaving the candidate unfinished.
+    public func evaluate(_ network: Network, into candidate: inout CandidateRecord,
+                         progress: (TrainingProgress) throws -> Void = { _ in }) throws {
+        do {
+            try trainAndMeasure(network, into: &candidate, progress: progress)
+        } catch let stop as SearchStopped {
+            throw stop
+        } catch {
+            candidate.trainSeconds = candidate.trainSeconds ?? 0
+            candidate.status = .failed
+            candidate.error = "\(error)"
+        }
+        score(&candidate)
+    }
+
+    /// The reward of a candidate whose objectives are known (evaluated here, or reused).
+    public func score(_ candidate: inout CandidateRecord) {
+        candidate.reward = candidate.status == .done
+            ? configuration.reward.value(accuracy: candidate.valAccuracy ?? 0,
+                                         latencyMilliseconds: candidate.latency(on: configuration.reward.engine) ?? .infinity)
+            : Reward.failed
+    }
+
+    private func trainAndMeasure(_ network: Network, into candidate: inout CandidateRecord,
+                                 progress: (TrainingProgress) throws -> Void) throws {
+        // Each candidate's training streams derive from the run seed and its index.
+        var training = TrainingConfiguration(proxy: proxy, seed: configuration.seed &* 1_000_003 &+ UInt64(candidate.index))
+        training.layout = nil
+        let trainStart = Date()
+        let result: TrainingResult
+        do {
+            let trainer = try Trainer(network: network, split: split, configuration: training, context: context)
+            result = try trainer.train(progress: progress)
+            candidate.trainSeconds = Date().timeIntervalSince(trainStart)
+        } catch {
+            candidate.trainSeconds = Date().timeIntervalSince(trainStart)
+            throw error
+        }
+        guard result.divergedAtStep == nil, let accuracy = result.validationAccuracy else {
+            throw SearchRunError.diverged(step: result.divergedAtStep ?? 0)
+        }
+        candidate.valAccuracy = accuracy
+        let latencyStart = Date()
+        defer { candidate.latencySeconds = Date().timeIntervalSince(latencyStart) }
+        for (name, predictor) in latencyEngines {
+            let predicted = configuration.latency == .predicted
+            let value = predicted ? try predictor.predict(network) : try predictor.measuredLatency(network)
+            candidate.record(latency: value, on: name, predicted: predicted, fingerprint: predictor.engine.device.id)
+        }
+        candidate.status = .done
+    }
+}
+
+/// Thrown from inside a search (a training step's progress report) when a
+/// stop was requested: the candidate in progress is left unfinished, to be
+/// redone from its start when the run resumes.
+public struct SearchStopped: ClassifiedError {
+    public var kind: ErrorKind { .internal }
+    public var description: String { "the search was stopped" }
+}
