@@ -55,4 +55,14 @@ public enum Limits {
 
     // Latency measurement.
     public static let timedRuns = Limit(1...1_000_000)
+    public static let warmupRuns = Limit(0...1_000_000)
+
+    // Sampling, benchmarks and checks.
+    /// Architectures drawn from a space (`nas space sample`, latency tables).
+    public static let samples = Limit(1...1_000_000)
+    /// Steps of a benchmark (timed, or untimed warm-up: `warmupSteps`).
+    public static let steps = Limit(1...10_000_000)
+    public static let warmupSteps = Limit(0...10_000_000)
+    /// Images of the 10k test set.
+    public static let testImages = Limit(1...10_000)
 }

@@ -34,9 +34,11 @@ struct CompareCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (0..<1).contains(referenceAccuracy) else { throw ValidationError("--reference-accuracy must be in [0, 1).") }
-        guard referenceMs > 0, referenceMs.isFinite else { throw ValidationError("--reference-ms must be positive.") }
-        try validating { for name in runNames { _ = try RunName(name) } }
+        try validating {
+            guard (0..<1).contains(referenceAccuracy) else { throw NasError.invalidInput("--reference-accuracy must be in [0, 1).") }
+            try Limits.targetMilliseconds.check(referenceMs, "--reference-ms")
+            for name in runNames { _ = try RunName(name) }
+        }
     }
 
     func run() throws {

@@ -106,6 +106,10 @@ struct LatencyCommand: ParsableCommand {
             @Flag(help: "Print JSON.")
             var json = false
 
+            func validate() throws {
+                try validating { try Limits.samples.check(samples, "--samples") }
+            }
+
             func run() throws {
                 let space = try LatencyCommand.space(self.space)
                 let predictor = try options.predictor()
@@ -183,6 +187,10 @@ struct LatencyCommand: ParsableCommand {
 
         @Flag(help: "Print JSON.")
         var json = false
+
+        func validate() throws {
+            try validating { try Limits.samples.check(samples, "--samples") }
+        }
 
         func run() throws {
             let space = try LatencyCommand.space(self.space)

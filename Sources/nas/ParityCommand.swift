@@ -1,6 +1,7 @@
 import ArgumentParser
 import Core
 import Engine
+import Latency
 import Model
 import Foundation
 import SearchSpace
@@ -36,7 +37,7 @@ struct ParityCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (1...10_000).contains(images) else { throw ValidationError("--images must be in 1...10000.") }
+        try validating { try Limits.testImages.check(images, "--images") }
     }
 
     func run() throws {
@@ -53,115 +54,18 @@ struct ParityCommand: ParsableCommand {
         let test = try FashionMNIST.test()
         let pipeline = InputPipeline(test.subset(Array(0..<images)), resolution: architecture.resolution)
 
-        let context = try ComputeContext(threads: 1)
-        let reference = try TrainingNetwork(network: network, batch: 1, context: context, layout: .nhwc,
-                                            initialisation: .init(seed: 0, name: "unused"))
-        try reference.load(weights)
-        let plan = try InferencePlan(network: network, weights: weights)
-        let cpu = try InferenceNetwork(plan: plan, context: context)
-        var vulkanError: String?
-        var gpu: VulkanNetwork?
-        var vulkanDevice: String?
-        do {
-            let context = try VulkanContext()
-            vulkanDevice = context.deviceName
-            gpu = try VulkanNetwork(plan: plan, context: context)
-        } catch {
-            vulkanError = "\(error)"
-        }
-
-        var cpuAgreement = Agreement(), gpuAgreement = Agreement()
-        var layers: [ParityReport.LayerDifference] = []
         var bar = ProgressBar()
-        for i in 0..<images {
-            let image = reference.withInput { buffer in
-                pipeline.fill(buffer, indices: [i], augmentation: nil)
-                return Array(buffer)
-            }
-            try reference.forward(training: false)
-            cpu.setInput(image)
-            try cpu.run()
-            if let gpu {
-                gpu.setInput(image)
-                try gpu.run()
-            }
-            if i == 0 {
-                for step in plan.steps {
-                    let expected = try reference.output(ofLayer: step.output)
-                    let cpuOut = try cpu.output(ofLayer: step.output)!
-                    layers.append(.init(layer: network.layers[step.output].name,
-                                        cpu: maxDifference(expected, cpuOut),
-                                        vulkan: gpu?.output(ofLayer: step.output).map { maxDifference(expected, $0) }))
-                }
-            }
-            let expected = reference.logits
-            cpuAgreement.add(reference: expected, engine: cpu.logits)
-            if let gpu { gpuAgreement.add(reference: expected, engine: gpu.logits) }
-            bar.update(fraction: Double(i + 1) / Double(images), detail: "\(i + 1)/\(images) images", force: i + 1 == images)
-        }
+        let report = try ParityReport(network: network, weights: weights, weightsLabel: self.weights ?? "random (seed \(seed))",
+                                      images: images, image: { i, buffer in pipeline.fill(buffer, indices: [i], augmentation: nil) },
+                                      progress: { done in
+            bar.update(fraction: Double(done) / Double(images), detail: "\(done)/\(images) images", force: done == images)
+        })
         bar.finish()
-
-        let report = ParityReport(arch: architecture.description, weights: self.weights ?? "random (seed \(seed))",
-                                  images: images, layers: layers, cpu: cpuAgreement.summary,
-                                  vulkan: gpu == nil ? nil : gpuAgreement.summary,
-                                  vulkanDevice: gpu == nil ? nil : vulkanDevice,
-                                  vulkanError: vulkanError)
         if json { try printJSON(report) } else { print(report.text) }
     }
 }
 
-private func maxDifference(_ a: [Float], _ b: [Float]) -> Double {
-    Double(zip(a, b).map { abs($0 - $1) }.max() ?? 0)
-}
-
-/// Top-1 and top-5 agreement with the reference, and the largest logit difference.
-struct Agreement {
-    private(set) var images = 0
-    private(set) var top1 = 0
-    private(set) var top5 = 0
-    private(set) var maxDifference = 0.0
-
-    mutating func add(reference: [Float], engine: [Float]) {
-        images += 1
-        let order = { (z: [Float]) in z.indices.sorted { z[$0] > z[$1] } }
-        let r = order(reference), e = order(engine)
-        if r[0] == e[0] { top1 += 1 }
-        if Set(r.prefix(5)) == Set(e.prefix(5)) { top5 += 1 }
-        maxDifference = max(maxDifference, zip(reference, engine).map { Double(abs($0 - $1)) }.max() ?? 0)
-    }
-
-    var summary: ParityReport.EngineSummary {
-        .init(top1Agreement: Double(top1) / Double(max(1, images)), top5Agreement: Double(top5) / Double(max(1, images)),
-              maxLogitDifference: maxDifference)
-    }
-}
-
-struct ParityReport: Encodable {
-    struct LayerDifference: Encodable {
-        let layer: String
-        let cpu: Double
-        let vulkan: Double?
-    }
-
-    struct EngineSummary: Encodable {
-        let top1Agreement, top5Agreement, maxLogitDifference: Double
-        enum CodingKeys: String, CodingKey {
-            case top1Agreement = "top1_agreement", top5Agreement = "top5_agreement", maxLogitDifference = "max_logit_abs_diff"
-        }
-    }
-
-    let arch, weights: String
-    let images: Int
-    let layers: [LayerDifference]
-    let cpu: EngineSummary
-    let vulkan: EngineSummary?
-    let vulkanDevice, vulkanError: String?
-
-    enum CodingKeys: String, CodingKey {
-        case arch, weights, images, layers, cpu, vulkan
-        case vulkanDevice = "vulkan_device", vulkanError = "vulkan_error"
-    }
-
+extension ParityReport {
     var text: String {
         var rows = [["layer", "max |Δ| cpu", "max |Δ| vulkan"]]
         for l in layers {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import Numerics
 import SearchSpace
@@ -67,9 +68,7 @@ struct SpaceCommand: ParsableCommand {
         var json = false
 
         func validate() throws {
-            guard (1...1_000_000).contains(count) else {
-                throw ValidationError("--count must be between 1 and 1000000, got \(count).")
-            }
+            try validating { try Limits.samples.check(count, "--count") }
         }
 
         func run() throws {

@@ -387,7 +387,7 @@ struct NasSearchCLITests {
         #expect(resumed["done"] as? Int == done)
         let zero = try NasProcess.run(["search", "--space", "SearchSpaces/tiny.yaml", "--hours", "0", "--runs", runs])
         #expect(zero.status == 2)
-        #expect(zero.stderr.contains("--hours must be positive"))
+        #expect(zero.stderr.contains("--hours must be in (0.0, 87600.0], got 0.0"))
     }
 
     @Test("A truncated run database is refused with a clear message")

@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+
+/// What the restructuring ("runs as a library", one error model, a stoppable
+/// search) promises a user, checked through the binary.
+@Suite("nas: behaviour pinned across the restructuring, bad input, stopping", .serialized)
+struct RoomToGrowTests {
+    static func temporaryRuns() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("nasd-cli-\(UUID().uuidString)").path
+    }
+
+    /// A tiny evolution search made with the build before the restructuring
+    /// (commit 60c8346, `nas search --space SearchSpaces/tiny.yaml --strategy
+    /// evolution --budget 6 --seed 11 --threads 2`): its candidates and
+    /// validation accuracies, which any later build must reproduce exactly.
+    static let pinned: [(arch: String, accuracy: Double)] = [
+        ("r20_w1.0:stem_k3_s1_o8|sep_r1_k3_s2_o16|sep_r2_k3_s2_o24_se0.25_noskip|mb_r1_k3f_s1_e1_o32|head_o64", 0.6524),
+        ("r20_w0.5:stem_k3_s1_o8|mb_r1_k3_s2_e3_o16_se0.25|sep_r1_k3f_s2_o24|sep_r1_k3f_s1_o32_se0.25_noskip|head_o64", 0.555),
+        ("r20_w1.0:stem_k3_s1_o8|sep_r1_k3_s2_o16_se0.25|mb_r2_k3f_s2_e1_o24_noskip|mb_r1_k5s_s1_e1_o32_se0.25|head_o64", 0.6532),
+        ("r16_w1.0:stem_k3_s1_o8|sep_r1_k3f_s2_o16_se0.25|mb_r1_k5s_s2_e3_o24_se0.25|mb_r1_k3f_s1_e1_o32|head_o64", 0.6196),
+        ("r20_w0.5:stem_k3_s1_o8|mb_r1_k3_s2_e3_o16|mb_r1_k3_s2_e3_o24|mb_r1_k5s_s1_e3_o32|head_o64", 0.6432),
+        ("r20_w1.0:stem_k3_s1_o8|sep_r1_k3_s2_o16_se0.25|sep_r2_k5s_s2_o24_se0.25|mb_r1_k5s_s1_e1_o32|head_o64", 0.6516),
+    ]
+    static let pinnedArguments = ["--space", "SearchSpaces/tiny.yaml", "--strategy", "evolution", "--budget", "6", "--seed", "11",
+                                  "--threads", "2"]
+
+    static func candidates(_ status: Any) -> [(arch: String, accuracy: Double)] {
+        ((status as! [String: Any])["candidates"] as! [[String: Any]]).map { ($0["arch"] as! String, $0["val_accuracy"] as? Double ?? -1) }
+    }
+
+    @Test("A tiny search reproduces the candidates and accuracies of the build before the restructuring")
+    func pinnedSearch() throws {
+        let runs = Self.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let status = try NasProcess.json(["search"] + Self.pinnedArguments + ["--runs", runs, "--run", "pin", "--json"])
+        let found = Self.candidates(status)
+        #expect(found.map(\.arch) == Self.pinned.map(\.arch))
+        #expect(found.map(\.accuracy) == Self.pinned.map(\.accuracy))
+    }
+
+    @Test("Ctrl-C stops at a checkpoint-consistent point, says how to resume, and the resumed run equals the pinned one")
+    func interruptAndResume() throws {
+        let runs = Self.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let process = Process()
+        process.executableURL = NasProcess.locate()
+        process.arguments = ["search"] + Self.pinnedArguments + ["--runs", runs, "--run", "cut"]
+        process.currentDirectoryURL = NasProcess.root
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Wait for the second candidate to start training, then interrupt.
+        let database = runs + "/cut/run.sqlite"
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: database) { usleep(50_000) }
+        usleep(2_500_000)
+        kill(process.processIdentifier, SIGINT)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        #expect(stderr.contains("interrupted: every finished candidate is saved; continue with `nas resume cut"))
+        let stopped = try NasProcess.json(["status", "cut", "--runs", runs, "--json"]) as! [String: Any]
+        #expect((stopped["done"] as? Int ?? 6) < 6)
+
+        let resumed = try NasProcess.json(["resume", "cut", "--runs", runs, "--json"])
+        let found = Self.candidates(resumed)
+        #expect(found.map(\.arch) == Self.pinned.map(\.arch))
+        #expect(found.map(\.accuracy) == Self.pinned.map(\.accuracy))
+    }
+
+    @Test("Absurd options are refused before anything is created, with exit status 2",
+          arguments: [(["--threads", "0"], "--threads must be in 1...256, got 0"),
+                      (["--threads", "100000"], "--threads must be in 1...256, got 100000"),
+                      (["--budget", "0"], "--budget must be in"),
+                      (["--hours", "nan"], "--hours must be in"),
+                      (["--target-ms", "inf"], "--target-ms must be in"),
+                      (["--run", "../outside"], "is not a run name"),
+                      (["--run", ".hidden"], "is not a run name")])
+    func badSearchOptions(options: [String], message: String) throws {
+        let runs = Self.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let result = try NasProcess.run(["search", "--space", "SearchSpaces/tiny.yaml", "--budget", "1", "--runs", runs] + options)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: runs))
+        #expect(!FileManager.default.fileExists(atPath: FileManager.default.temporaryDirectory.appendingPathComponent("outside").path + "/run.sqlite"))
+    }
+
+    @Test("Training options share the space parser's limits (warm-up is checked, --lr's range is the parser's)")
+    func sharedLimits() throws {
+        let warmup = try NasProcess.run(["train", "--arch", NasTrainCLITests.arch, "--warmup-epochs", "-1"])
+        #expect(warmup.status == 2)
+        #expect(warmup.stderr.contains("--warmup-epochs must be in 0.0...1000.0"))
+        let lr = try NasProcess.run(["train", "--arch", NasTrainCLITests.arch, "--lr", "0"])
+        #expect(lr.status == 2)
+        #expect(lr.stderr.contains("--lr must be in (0.0, 10.0]"))
+        let threads = try NasProcess.run(["train", "--arch", NasTrainCLITests.arch, "--threads", "100000"])
+        #expect(threads.status == 2)
+    }
+
+    @Test("A missing data set is the machine's lack: exit 1 from nas train and nas search alike, saying what to install")
+    func missingDataset() throws {
+        let runs = Self.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        for arguments in [["train", "--arch", NasTrainCLITests.arch, "--subset", "64", "--batch", "64"],
+                          ["search", "--space", "SearchSpaces/tiny.yaml", "--budget", "1", "--runs", runs]] {
+            let process = Process()
+            process.executableURL = NasProcess.locate()
+            process.arguments = arguments
+            process.currentDirectoryURL = NasProcess.root
+            process.environment = ProcessInfo.processInfo.environment.merging(["NASD_FASHION_MNIST": runs + "/nowhere"]) { $1 }
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 1, "\(arguments[0]): \(text)")
+            #expect(text.contains("dataset-fashion-mnist"), "\(arguments[0]): \(text)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: runs + "/tiny-evolution-s0"))
+    }
+
+    @Test("A run made before the configuration was versioned resumes through the CLI")
+    func preProxyRun() throws {
+        let runs = Self.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        try FileManager.default.createDirectory(atPath: runs + "/old", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: NasProcess.root.appendingPathComponent("Tests/RunsTests/Fixtures/pre-proxy-run.sqlite").path,
+                                         toPath: runs + "/old/run.sqlite")
+        let status = try NasProcess.json(["resume", "old", "--runs", runs, "--json"]) as! [String: Any]
+        #expect(status["done"] as? Int == 2)
+        #expect(status["budget"] as? Int == 2)
+    }
+
+    @Test("The latency commands' count of timed runs is --timed-runs; the old --runs still works and says so")
+    func timedRuns() throws {
+        let arguments = ["latency", "measure", "--arch", "SearchSpaces/reference/mbv2-fm-0.5.arch", "--warmup", "2", "--json"]
+        let new = try NasProcess.run(arguments + ["--timed-runs", "7"])
+        #expect(new.status == 0)
+        #expect(!new.stderr.contains("warning"))
+        let old = try NasProcess.run(arguments + ["--runs", "7"])
+        #expect(old.status == 0)
+        #expect(old.stderr.contains("--runs here is the old spelling of --timed-runs"))
+        for result in [new, old] {
+            let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+            #expect(report["runs"] as? Int == 7)
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Core
+import Foundation
+import RunStore
+import Runs
+import Search
+import Testing
+
+@Suite("Runs as a library: names, the runs folder, stored configurations")
+struct RunsTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/pre-proxy-run.sqlite").path
+
+    static func temporaryFolder() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-runs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test("Run names: letters, digits, '.', '_', '-', starting with a letter or digit, at most 64",
+          arguments: ["demo-tiny", "mnasnet-fm-evolution-s0", "a", "R1.2_x", String(repeating: "x", count: 64)])
+    func validNames(name: String) throws {
+        #expect(try RunName(name).text == name)
+    }
+
+    @Test("Anything else is refused with what a name may hold",
+          arguments: ["", "../x", "a/b", ".hidden", "-flag", "x y", "é", String(repeating: "x", count: 65), "..", "a\u{0}b"])
+    func invalidNames(name: String) {
+        do {
+            _ = try RunName(name)
+            Issue.record("accepted \(name)")
+        } catch {
+            #expect(error.kind == .invalidInput)
+            #expect(error.description.contains("is not a run name"))
+        }
+    }
+
+    @Test("A run folder that is a link leading outside the runs directory is refused")
+    func symlinkOutside() throws {
+        let root = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let runs = root + "/Runs", elsewhere = root + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: runs + "/escape", withDestinationPath: elsewhere)
+        let folder = RunsFolder(path: runs)
+        #expect(throws: NasError.self) { try folder.directory(try RunName("escape")) }
+        #expect(try folder.directory(try RunName("inside")) == runs + "/inside")
+    }
+
+    @Test("A run made before the configuration was versioned (no `proxy` key) opens, migrated to the default proxy")
+    func preProxyRun() throws {
+        let runs = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        try FileManager.default.createDirectory(atPath: runs + "/old", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.fixture, toPath: runs + "/old/run.sqlite")
+        let folder = RunsFolder(path: runs)
+        #expect(folder.names() == [try RunName("old")])
+        let (store, configuration) = try folder.open(try RunName("old"))
+        #expect(configuration.proxy == .default)
+        #expect(configuration.strategy == .random && configuration.budget == 2 && configuration.seed == 3)
+        let status = try RunStatus(store, name: try RunName("old"), configuration: configuration)
+        #expect(status.done == 2)
+        #expect(status.candidates.map(\.hash) == ["410d68cb4a05", "cfc4f2116fc5"])
+        // Written back, it carries this build's version and reads back equal.
+        let again = try SearchConfiguration(stored: try configuration.stored())
+        #expect(again == configuration)
+        #expect(try configuration.stored().contains("\"version\":\(SearchConfiguration.currentVersion)"))
+    }
+
+    @Test("A configuration written by a newer nasd is refused with a message that says so")
+    func newerVersion() throws {
+        let runs = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let store = try SQLiteRunStore(path: runs + "/new/run.sqlite", create: true)
+        try store.setConfiguration(["configuration": #"{"version": 99, "seed": 1}"#])
+        do {
+            _ = try RunsFolder(path: runs).open(try RunName("new"))
+            Issue.record("a version-99 configuration was opened")
+        } catch let error as any ClassifiedError {
+            #expect(error.description.contains("version 99, written by a newer nasd"))
+            #expect(error.description.contains("upgrade nasd"))
+        }
+        try store.setConfiguration(["configuration": "{not json"])
+        do {
+            _ = try RunsFolder(path: runs).open(try RunName("new"))
+            Issue.record("an unreadable configuration was opened")
+        } catch let error as any ClassifiedError {
+            #expect(error.kind == .damaged)
+        }
+    }
+
+    @Test("Configurations out of range are refused before a run exists")
+    func validation() throws {
+        let runs = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let yaml = try String(contentsOfFile: root.appendingPathComponent("SearchSpaces/tiny.yaml").path, encoding: .utf8)
+        for threads in [0, -3, 100_000] {
+            let configuration = SearchConfiguration(
+                spaceYAML: yaml, spacePath: "SearchSpaces/tiny.yaml", strategy: .random, seed: 0, budget: 1, hours: nil,
+                reward: Reward(engine: .cpu, targetMilliseconds: 0.05, constraint: .soft), latency: .measured,
+                threads: threads, latencyTable: runs + "/latency.sqlite")
+            #expect(throws: NasError.self) { try RunsFolder(path: runs).create(try RunName("t"), configuration: configuration) }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: runs).isEmpty)
+    }
+}
