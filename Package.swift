@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "Model", "SearchSpace", "Numerics"]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "Numerics", "RunStore"]),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"]),
-        .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "Core"]),
+        .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "SearchSpace", "Core"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "Model", "SearchSpace", "Numerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),

@@ -31,7 +31,7 @@ struct MemoryDescriptor {
 
 /// One oneDNN memory object and the buffer it owns.
 final class Memory {
-    let handle: dnnl_memory_t
+    private let handle: dnnl_memory_t
     let descriptor: MemoryDescriptor
     unowned let context: ComputeContext
 
@@ -60,6 +60,9 @@ final class Memory {
 
     /// Floats in the buffer, padding included.
     var floatCount: Int { descriptor.byteCount / MemoryLayout<Float>.stride }
+
+    /// This memory as the execution argument `kind` (DNNL_ARG_SRC, …) of a primitive.
+    func argument(_ kind: Int32) -> dnnl_exec_arg_t { dnnl_exec_arg_t(arg: kind, memory: handle) }
 
     /// The whole buffer, padding included; valid while this object lives.
     var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: floatCount) }

@@ -69,7 +69,7 @@ final class Primitive {
     /// Fixes the arguments every later `execute()` uses.
     func bind(_ arguments: [(Int32, Memory)]) {
         bound = arguments.map(\.1)
-        self.arguments = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1.handle) }
+        self.arguments = arguments.map { $0.1.argument($0.0) }
     }
 
     func execute() throws(DNNLError) {

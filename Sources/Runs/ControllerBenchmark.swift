@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Numerics
 public import RunStore
 public import Search

@@ -1,5 +1,5 @@
 public import Core
-public import Foundation
+import Foundation
 public import RunStore
 public import Search
 public import SearchSpace
@@ -58,12 +58,13 @@ public struct RunsFolder: Sendable {
         guard !FileManager.default.fileExists(atPath: final) else { throw RunsFolderError.exists(name: name, folder: final) }
         let evaluator = try CandidateEvaluator(configuration: configuration, space: space)
 
-        let staging = path + "/.creating-\(name.text)-\(ProcessInfo.processInfo.processIdentifier)"
         let fileManager = FileManager.default
+        removeAbandonedStaging(for: name)
+        let staging = path + "/" + Self.stagingPrefix(name) + "\(ProcessInfo.processInfo.processIdentifier)"
         try? fileManager.removeItem(atPath: staging)
         do {
             try Self.initialise(at: staging + "/run.sqlite", configuration: configuration)
-            // rename(2) is atomic, and fails rather than replace a folder created meanwhile.
+            // rename(2) is atomic, and fails rather than replace a run created meanwhile (a non-empty folder).
             guard rename(staging, final) == 0 else {
                 let reason = String(cString: strerror(errno))
                 if fileManager.fileExists(atPath: final) { throw RunsFolderError.exists(name: name, folder: final) }
@@ -75,6 +76,18 @@ public struct RunsFolder: Sendable {
         }
         let store = try SQLiteRunStore(path: try databasePath(name))
         return try SearchRun(store: store, configuration: configuration, space: space, evaluator: evaluator)
+    }
+
+    private static func stagingPrefix(_ name: RunName) -> String { ".creating-\(name.text)-" }
+
+    /// Staging folders of `name` left by a creation that was killed (its
+    /// process is gone): never a run, so they go.
+    private func removeAbandonedStaging(for name: RunName) {
+        let prefix = Self.stagingPrefix(name)
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] where entry.hasPrefix(prefix) {
+            guard let pid = Int32(entry.dropFirst(prefix.count)), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: path + "/" + entry)
+        }
     }
 
     /// Writes a new store and closes it (the pool is released on return), so

@@ -1,6 +1,6 @@
 public import Core
 import Engine
-public import Foundation
+import Foundation
 import Latency
 public import RunStore
 public import SearchSpace
@@ -109,6 +109,8 @@ public final class CandidateEvaluator {
 /// stop was requested: the candidate in progress is left unfinished, to be
 /// redone from its start when the run resumes.
 public struct SearchStopped: ClassifiedError {
+    public init() {}
+
     public var kind: ErrorKind { .internal }
     public var description: String { "the search was stopped" }
 }

@@ -1,3 +1,4 @@
+public import Core
 public import Foundation
 public import Numerics
 
@@ -13,9 +14,11 @@ public protocol Controller: AnyObject {
 }
 
 /// Why a saved controller state could not be used.
-public struct ControllerStateError: Error, CustomStringConvertible {
+public struct ControllerStateError: ClassifiedError {
     public let strategy: String
     public let reason: String
+
+    public var kind: ErrorKind { .damaged }
 
     public var description: String {
         "the saved \(strategy) controller state cannot be used (\(reason)); the run cannot continue exactly from it: start a new run with the same seed (its finished candidates stay readable with `nas status`)"

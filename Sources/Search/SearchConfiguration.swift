@@ -1,6 +1,6 @@
 public import Core
 public import Numerics
-public import Foundation
+import Foundation
 public import SearchSpace
 
 /// What a run was started with; stored in the run's store and read back on

@@ -99,6 +99,13 @@ public final class Trainer {
                                                   initialisation: initialisation)
         }
         let train = configuration.subset.map { split.train.subset(Array(0..<min($0, split.train.count))) } ?? split.train
+        // The pipelines keep every image resized to the network's resolution:
+        // refuse what cannot fit rather than die allocating it.
+        let images = train.count + (configuration.validationSubset.map { min($0, split.validation.count) } ?? split.validation.count)
+        let bytes = Double(images) * Double(architecture.resolution * architecture.resolution) * 4
+        guard bytes < 0.75 * Double(ProcessInfo.processInfo.physicalMemory) else {
+            throw TrainingError.inputTooLarge(images: images, resolution: architecture.resolution, gigabytes: bytes / 1e9)
+        }
         trainPipeline = InputPipeline(train, resolution: architecture.resolution)
         let validation = configuration.validationSubset.map {
             split.validation.subset(Array(0..<min($0, split.validation.count)))
@@ -188,14 +195,20 @@ public final class Trainer {
 }
 
 public enum TrainingError: ClassifiedError {
-    public var kind: ErrorKind { .invalidInput }
+    public var kind: ErrorKind {
+        if case .inputTooLarge = self { return .environment }
+        return .invalidInput
+    }
 
     case subsetSmallerThanBatch(images: Int, batch: Int)
+    case inputTooLarge(images: Int, resolution: Int, gigabytes: Double)
 
     public var description: String {
         switch self {
         case let .subsetSmallerThanBatch(images, batch):
             return "the training subset (\(images) images) is smaller than one batch (\(batch)); raise the subset or lower the batch"
+        case let .inputTooLarge(images, resolution, gigabytes):
+            return String(format: "%d images at %d×%d need %.1f GB resized, more than this machine's memory allows; lower the resolution or the subset", images, resolution, resolution, gigabytes)
         }
     }
 }

@@ -103,7 +103,9 @@ public struct WeightsFile: Sendable {
         file += bytes
         // Write beside the target and rename: a crash never leaves a half-written file under the name.
         let temporary = path + ".partial"
-        try Data(file).write(to: URL(fileURLWithPath: temporary))
+        do { try Data(file).write(to: URL(fileURLWithPath: temporary)) } catch {
+            throw WeightsFileError.unwritable(path: path, reason: (error as NSError).localizedDescription)
+        }
         guard rename(temporary, path) == 0 else {
             throw WeightsFileError.unwritable(path: path, reason: String(cString: strerror(errno)))
         }

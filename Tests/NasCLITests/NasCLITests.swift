@@ -297,6 +297,8 @@ struct NasSearchCLITests {
         // The same run, killed three times at random moments.
         var pick = SplitMix(seed: UInt64(strategy.count))
         var process = try Self.start(["search"] + common + ["--run", "cut"])
+        // A run exists once its configuration is committed (before that, a kill leaves no run at all).
+        for _ in 0..<600 where !FileManager.default.fileExists(atPath: runs + "/cut/run.sqlite") { usleep(50_000) }
         for _ in 0..<3 {
             usleep(UInt32(300_000 + pick.next() % 1_500_000))
             kill(process.processIdentifier, SIGKILL)

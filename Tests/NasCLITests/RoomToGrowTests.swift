@@ -3,7 +3,7 @@ import Testing
 
 /// What the restructuring ("runs as a library", one error model, a stoppable
 /// search) promises a user, checked through the binary.
-@Suite("nas: behaviour pinned across the restructuring, bad input, stopping", .serialized)
+@Suite("nas: bad input, shared limits, old runs and old spellings")
 struct RoomToGrowTests {
     static func temporaryRuns() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("nasd-cli-\(UUID().uuidString)").path
@@ -28,46 +28,6 @@ struct RoomToGrowTests {
         ((status as! [String: Any])["candidates"] as! [[String: Any]]).map { ($0["arch"] as! String, $0["val_accuracy"] as? Double ?? -1) }
     }
 
-    @Test("A tiny search reproduces the candidates and accuracies of the build before the restructuring")
-    func pinnedSearch() throws {
-        let runs = Self.temporaryRuns()
-        defer { try? FileManager.default.removeItem(atPath: runs) }
-        let status = try NasProcess.json(["search"] + Self.pinnedArguments + ["--runs", runs, "--run", "pin", "--json"])
-        let found = Self.candidates(status)
-        #expect(found.map(\.arch) == Self.pinned.map(\.arch))
-        #expect(found.map(\.accuracy) == Self.pinned.map(\.accuracy))
-    }
-
-    @Test("Ctrl-C stops at a checkpoint-consistent point, says how to resume, and the resumed run equals the pinned one")
-    func interruptAndResume() throws {
-        let runs = Self.temporaryRuns()
-        defer { try? FileManager.default.removeItem(atPath: runs) }
-        let process = Process()
-        process.executableURL = NasProcess.locate()
-        process.arguments = ["search"] + Self.pinnedArguments + ["--runs", runs, "--run", "cut"]
-        process.currentDirectoryURL = NasProcess.root
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // Wait for the second candidate to start training, then interrupt.
-        let database = runs + "/cut/run.sqlite"
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: database) { usleep(50_000) }
-        usleep(2_500_000)
-        kill(process.processIdentifier, SIGINT)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 130)
-        #expect(stderr.contains("interrupted: every finished candidate is saved; continue with `nas resume cut"))
-        let stopped = try NasProcess.json(["status", "cut", "--runs", runs, "--json"]) as! [String: Any]
-        #expect((stopped["done"] as? Int ?? 6) < 6)
-
-        let resumed = try NasProcess.json(["resume", "cut", "--runs", runs, "--json"])
-        let found = Self.candidates(resumed)
-        #expect(found.map(\.arch) == Self.pinned.map(\.arch))
-        #expect(found.map(\.accuracy) == Self.pinned.map(\.accuracy))
-    }
-
     @Test("Absurd options are refused before anything is created, with exit status 2",
           arguments: [(["--threads", "0"], "--threads must be in 1...256, got 0"),
                       (["--threads", "100000"], "--threads must be in 1...256, got 100000"),
@@ -88,7 +48,7 @@ struct RoomToGrowTests {
 
     @Test("Training options share the space parser's limits (warm-up is checked, --lr's range is the parser's)")
     func sharedLimits() throws {
-        let warmup = try NasProcess.run(["train", "--arch", NasTrainCLITests.arch, "--warmup-epochs", "-1"])
+        let warmup = try NasProcess.run(["train", "--arch", NasTrainCLITests.arch, "--warmup-epochs=-1"])
         #expect(warmup.status == 2)
         #expect(warmup.stderr.contains("--warmup-epochs must be in 0.0...1000.0"))
         let lr = try NasProcess.run(["train", "--arch", NasTrainCLITests.arch, "--lr", "0"])
@@ -147,4 +107,49 @@ struct RoomToGrowTests {
             #expect(report["runs"] as? Int == 7)
         }
     }
+}
+
+/// The searches run in the serialized search suite: two trainings at once on
+/// two cores oversubscribe OpenMP, whose spinning threads then crawl.
+extension NasSearchCLITests {
+    @Test("A tiny search reproduces the candidates and accuracies of the build before the restructuring")
+    func pinnedSearch() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let status = try NasProcess.json(["search"] + RoomToGrowTests.pinnedArguments + ["--runs", runs, "--run", "pin", "--json"])
+        let found = RoomToGrowTests.candidates(status)
+        #expect(found.map(\.arch) == RoomToGrowTests.pinned.map(\.arch))
+        #expect(found.map(\.accuracy) == RoomToGrowTests.pinned.map(\.accuracy))
+    }
+
+    @Test("Ctrl-C stops at a checkpoint-consistent point, says how to resume, and the resumed run equals the pinned one")
+    func interruptAndResume() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let process = Process()
+        process.executableURL = NasProcess.locate()
+        process.arguments = ["search"] + RoomToGrowTests.pinnedArguments + ["--runs", runs, "--run", "cut"]
+        process.currentDirectoryURL = NasProcess.root
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Wait for the second candidate to start training, then interrupt.
+        let database = runs + "/cut/run.sqlite"
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: database) { usleep(50_000) }
+        usleep(2_500_000)
+        kill(process.processIdentifier, SIGINT)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        #expect(stderr.contains("interrupted: every finished candidate is saved; continue with `nas resume cut"))
+        let stopped = try NasProcess.json(["status", "cut", "--runs", runs, "--json"]) as! [String: Any]
+        #expect((stopped["done"] as? Int ?? 6) < 6)
+
+        let resumed = try NasProcess.json(["resume", "cut", "--runs", runs, "--json"])
+        let found = RoomToGrowTests.candidates(resumed)
+        #expect(found.map(\.arch) == RoomToGrowTests.pinned.map(\.arch))
+        #expect(found.map(\.accuracy) == RoomToGrowTests.pinned.map(\.accuracy))
+    }
+
 }

@@ -3,6 +3,7 @@ import Foundation
 import RunStore
 import Runs
 import Search
+import SearchSpace
 import Testing
 
 @Suite("Runs as a library: names, the runs folder, stored configurations")
@@ -104,4 +105,36 @@ struct RunsTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: runs).isEmpty)
     }
+
+    @Test("The evaluator alone, handed one candidate, scores it as the search loop did (what a worker relies on)")
+    func evaluatorAlone() throws {
+        let runs = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let yaml = try String(contentsOfFile: root.appendingPathComponent("SearchSpaces/tiny.yaml").path, encoding: .utf8)
+        // The pinned search's seed and threads (NasCLITests' RoomToGrowTests): its candidate 2.
+        let configuration = SearchConfiguration(
+            spaceYAML: yaml, spacePath: "SearchSpaces/tiny.yaml", strategy: .evolution, seed: 11, budget: 6, hours: nil,
+            reward: Reward(engine: .cpu, targetMilliseconds: 0.05, constraint: .soft), latency: .measured,
+            threads: 2, latencyTable: runs + "/latency.sqlite")
+        let evaluator = try CandidateEvaluator(configuration: configuration, space: try configuration.space())
+        let architecture = try Architecture(
+            parsing: "r20_w1.0:stem_k3_s1_o8|sep_r1_k3_s2_o16_se0.25|mb_r2_k3f_s2_e1_o24_noskip|mb_r1_k5s_s1_e1_o32_se0.25|head_o64")
+        let network = Network(architecture)
+        var candidate = CandidateRecord(index: 2, arch: architecture.description, hash: architecture.hash,
+                                        params: network.params, macs: network.macs)
+        var steps = 0
+        try evaluator.evaluate(network, into: &candidate) { _ in steps += 1 }
+        #expect(candidate.status == .done)
+        #expect(candidate.valAccuracy == 0.6532)
+        #expect(steps == 2 * (4000 / 64))
+        let latency = try #require(candidate.latencyCPUMs)
+        #expect(candidate.reward == configuration.reward.value(accuracy: 0.6532, latencyMilliseconds: latency))
+
+        // A stop request thrown from the progress report leaves the candidate unfinished, not failed.
+        var stopped = CandidateRecord(index: 3, arch: architecture.description, hash: architecture.hash, params: 0, macs: 0)
+        #expect(throws: SearchStopped.self) { try evaluator.evaluate(network, into: &stopped) { _ in throw SearchStopped() } }
+        #expect(stopped.status == .queued)
+    }
 }
+
