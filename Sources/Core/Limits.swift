@@ -6,19 +6,24 @@ public struct Limit<Value: Comparable & Sendable>: Sendable {
     public let range: ClosedRange<Value>
     /// When set, the lower bound itself is excluded ("(0, 10]").
     public let excludesLowerBound: Bool
+    /// When set, the upper bound itself is excluded ("[0, 1)").
+    public let excludesUpperBound: Bool
 
-    public init(_ range: ClosedRange<Value>, excludingLowerBound: Bool = false) {
+    public init(_ range: ClosedRange<Value>, excludingLowerBound: Bool = false, excludingUpperBound: Bool = false) {
         self.range = range
         self.excludesLowerBound = excludingLowerBound
+        self.excludesUpperBound = excludingUpperBound
     }
 
     public func contains(_ value: Value) -> Bool {
         range.contains(value) && !(excludesLowerBound && value == range.lowerBound)
+            && !(excludesUpperBound && value == range.upperBound)
     }
 
-    /// "1...256" or "(0, 10]".
+    /// "1...256", "(0, 10]" or "[0, 1)".
     public var text: String {
-        excludesLowerBound ? "(\(range.lowerBound), \(range.upperBound)]" : "\(range.lowerBound)...\(range.upperBound)"
+        guard excludesLowerBound || excludesUpperBound else { return "\(range.lowerBound)...\(range.upperBound)" }
+        return (excludesLowerBound ? "(" : "[") + "\(range.lowerBound), \(range.upperBound)" + (excludesUpperBound ? ")" : "]")
     }
 
     /// Throws an invalid-input error naming `name` (an option such as
@@ -56,6 +61,8 @@ public enum Limits {
     // Latency measurement.
     public static let timedRuns = Limit(1...1_000_000)
     public static let warmupRuns = Limit(0...1_000_000)
+    /// Timed runs behind a latency table's entries: fewer than 5 say nothing of the spread.
+    public static let tableRuns = Limit(5...1_000_000)
 
     // Sampling, benchmarks and checks.
     /// Architectures drawn from a space (`nas space sample`, latency tables).
@@ -65,4 +72,6 @@ public enum Limits {
     public static let warmupSteps = Limit(0...10_000_000)
     /// Images of the 10k test set.
     public static let testImages = Limit(1...10_000)
+    /// The accuracy floor of a hypervolume: below any real accuracy.
+    public static let referenceAccuracy = Limit(0.0...1.0, excludingUpperBound: true)
 }

@@ -44,13 +44,16 @@ public final class InferenceNetwork {
     /// Gives `body` the input batch in the engine's layout (NHWC by default;
     /// for a one-channel image the same as NCHW) to fill before `run()`.
     /// The buffer is valid inside `body` only.
-    public func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
+    package func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
         try body(UnsafeMutableBufferPointer(start: input.pointer, count: batch * network.input.elements))
     }
 
     /// Sets the input batch from values in the engine's layout.
     public func setInput(_ values: [Float]) {
-        withInput { _ = $0.update(fromContentsOf: values) }
+        withInput { buffer in
+            precondition(values.count == buffer.count, "an input of \(values.count) values for a buffer of \(buffer.count)")
+            _ = buffer.update(fromContentsOf: values)
+        }
     }
 
     public func run() throws(DNNLError) {

@@ -1,5 +1,5 @@
 public import Model
-public import Numerics
+import Numerics
 public import SearchSpace
 
 extension NetworkWeights {

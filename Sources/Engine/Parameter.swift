@@ -53,8 +53,9 @@ public final class Parameter {
 
     /// The value and the gradient as the primitive lays them out, padding
     /// included (zero there), for element-wise optimisers: padded lanes have
-    /// zero gradient, so they stay zero. The buffers are valid inside `body` only.
-    public func withStorage<Result>(
+    /// zero gradient, so they stay zero. The buffers are valid inside `body`
+    /// only, and (`package`) never leave nasd's own modules.
+    package func withStorage<Result>(
         _ body: (_ values: UnsafeMutableBufferPointer<Float>, _ gradients: UnsafeBufferPointer<Float>) throws -> Result
     ) rethrows -> Result {
         try body(value.buffer, UnsafeBufferPointer(gradient.buffer))

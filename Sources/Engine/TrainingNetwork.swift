@@ -51,7 +51,7 @@ public final class TrainingNetwork {
         let referencesBefore = context.referenceKernels.count
         let inputDims = [batch, inputShape.channels, inputShape.height, inputShape.width]
         // Channels-last networks read a one-channel image as channels-last (the
-        // same bytes as NCHW), so the stem has a fast kernel; `inputBuffer` stays NCHW.
+        // same bytes as NCHW), so the stem has a fast kernel; `withInput` still hands out NCHW.
         let inputMD = try MemoryDescriptor(dims: inputDims, tag: layout == .nhwc && inputShape.channels == 1 ? dnnl_acdb : dnnl_abcd)
         input = try Memory(inputMD, context: context)
         inputGradient = wantsInputGradient ? try Memory(inputMD, context: context) : nil
@@ -161,13 +161,16 @@ public final class TrainingNetwork {
 
     /// Gives `body` the input batch, N×C×H×W contiguous (NCHW), to fill before
     /// `forward`. The buffer is valid inside `body` only.
-    public func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
+    package func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
         try body(UnsafeMutableBufferPointer(start: input.pointer, count: batch * inputShape.elements))
     }
 
     /// Sets the input batch from plain NCHW values.
     public func setInput(_ values: [Float]) {
-        withInput { _ = $0.update(fromContentsOf: values) }
+        withInput { buffer in
+            precondition(values.count == buffer.count, "an input of \(values.count) values for a buffer of \(buffer.count)")
+            _ = buffer.update(fromContentsOf: values)
+        }
     }
 
     public func forward(training: Bool) throws(DNNLError) {
@@ -176,7 +179,7 @@ public final class TrainingNetwork {
         try context.wait()
     }
 
-    /// Backward from the gradient written into `outputGradientBuffer` (or set by
+    /// Backward from the gradient written through `withLogits` (or set by
     /// `setOutputGradient`); fills every parameter's gradient.
     public func backward() throws(DNNLError) {
         context.activate()
@@ -187,7 +190,7 @@ public final class TrainingNetwork {
     /// Gives `body` the classifier's N×classes logits of the last forward pass
     /// and the buffer their loss gradient goes to (same layout), for the loss
     /// to read one and write the other before `backward`. Valid inside `body` only.
-    public func withLogits<Result>(
+    package func withLogits<Result>(
         _ body: (_ logits: UnsafeBufferPointer<Float>, _ gradient: UnsafeMutableBufferPointer<Float>) throws -> Result
     ) rethrows -> Result {
         let count = batch * layers[layers.count - 1].outputShape.elements

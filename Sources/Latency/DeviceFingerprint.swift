@@ -1,6 +1,6 @@
 import Engine
 import Foundation
-public import SearchSpace
+import SearchSpace
 public import VulkanEngine
 
 /// What a latency figure was measured on. Latency data is keyed by engine

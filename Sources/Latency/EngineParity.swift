@@ -1,7 +1,7 @@
-public import Core
+import Core
 import Engine
-public import Model
-public import SearchSpace
+package import Model
+package import SearchSpace
 import VulkanEngine
 
 private func maxDifference(_ a: [Float], _ b: [Float]) -> Double {
@@ -64,7 +64,7 @@ public struct ParityReport: Encodable, Sendable {
 
     /// Runs the comparison on `images` inputs; `image(i, buffer)` writes input
     /// `i` (C×H×W) into `buffer`, and `progress` hears the count done.
-    public init(network: Network, weights: NetworkWeights, weightsLabel: String, images: Int,
+    package init(network: Network, weights: NetworkWeights, weightsLabel: String, images: Int,
                 image: (Int, UnsafeMutableBufferPointer<Float>) -> Void, progress: (Int) -> Void = { _ in }) throws {
         let context = try ComputeContext(threads: 1)
         let reference = try TrainingNetwork(network: network, batch: 1, context: context, layout: .nhwc,

@@ -10,11 +10,11 @@ public final class LatencyStore {
     private let database: DatabaseQueue
     public let path: String
 
-    public init(path: String) throws {
+    public init(path: String) throws(LatencyStoreError) {
         self.path = path
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
         do {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
             // Several searches may share one runs folder's table: wait for a
             // concurrent writer instead of failing with SQLITE_BUSY.
             var configuration = Configuration()
@@ -23,6 +23,8 @@ public final class LatencyStore {
             try Self.migrator.migrate(database)
         } catch let error as DatabaseError where [ResultCode.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode.primaryResultCode) {
             throw LatencyStoreError.damaged(path: path, reason: error.message ?? "\(error)")
+        } catch {
+            throw LatencyStoreError.unavailable(path: path, reason: (error as? DatabaseError)?.message ?? "\(error)")
         }
     }
 
@@ -130,11 +132,14 @@ public final class LatencyStore {
 
 public enum LatencyStoreError: ClassifiedError {
     case damaged(path: String, reason: String)
+    /// The file could not be opened or created, though it may be sound.
+    case unavailable(path: String, reason: String)
     case noCorrection(device: String)
 
     public var kind: ErrorKind {
         switch self {
         case .damaged: return .damaged
+        case .unavailable: return .environment
         case .noCorrection: return .notFound
         }
     }
@@ -143,6 +148,8 @@ public enum LatencyStoreError: ClassifiedError {
         switch self {
         case let .damaged(path, reason):
             return "\(path) is not a usable latency table (\(reason)); move it aside and rebuild it with `nas latency table build`"
+        case let .unavailable(path, reason):
+            return "the latency table \(path) cannot be opened (\(reason)); check that its folder is writable, or give another with --db"
         case let .noCorrection(device):
             return "no fitted latency model for \(device) yet; run `nas latency table build --space FILE --engine E` first"
         }

@@ -37,6 +37,8 @@ public struct MeasurementProtocol: Sendable {
     }
 
     public func measure(_ body: () throws -> Void) rethrows -> LatencySample {
+        // The CLI checks its options; a protocol built elsewhere still gets at least one timed run.
+        let warmup = max(0, warmup), runs = max(1, runs)
         var best: LatencySample?
         for attempt in 1...max(1, attempts) {
             for _ in 0..<warmup { try body() }

@@ -108,7 +108,8 @@ public struct InferencePlan: Sendable {
             }
             return .convolution(layer: layer, weights: w, bias: b)
         case .linear:
-            return .linear(layer: layer, weights: try weights.tensor(TensorName(layer, .weight), count: o.channels * layer.inputShape.elements),
+            return .linear(layer: layer, weights: try weights.tensor(TensorName(layer, .weight),
+                                                                     count: TensorName.plainShape(of: .weight, in: layer).reduce(1, *)),
                            bias: try weights.tensor(TensorName(layer, .bias), count: o.channels))
         case .batchNorm:
             let (scale, shift) = try folding(layer, weights: weights)

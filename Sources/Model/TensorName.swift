@@ -18,9 +18,10 @@ public struct TensorName: Hashable, Sendable, Comparable, CustomStringConvertibl
         /// Unbiased, as PyTorch keeps it.
         case runningVariance = "running_var"
 
-        public static func < (a: Role, b: Role) -> Bool {
-            allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-        }
+        /// Place in storage order.
+        public var position: Int { Self.allCases.firstIndex(of: self)! }
+
+        public static func < (a: Role, b: Role) -> Bool { a.position < b.position }
     }
 
     public let layer: String

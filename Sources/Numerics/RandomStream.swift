@@ -1,6 +1,6 @@
 import CGSL
 public import Core
-public import Foundation
+import Foundation
 
 /// A named, checkpointable stream of random numbers: GSL's MT19937 (`gsl_rng_mt19937`).
 ///

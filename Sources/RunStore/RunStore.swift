@@ -123,13 +123,16 @@ public let checkpointsKept = 3
 public enum RunStoreError: ClassifiedError {
     case missing(path: String)
     case damaged(path: String, reason: String)
+    /// The store could not be opened, though it may be sound (permissions, a full or read-only disk).
+    case unavailable(path: String, reason: String)
+    /// A read or write failed after the store was opened (a full disk, a lock held too long).
     case failed(path: String, reason: String)
 
     public var kind: ErrorKind {
         switch self {
         case .missing: return .notFound
         case .damaged: return .damaged
-        case .failed: return .internal
+        case .unavailable, .failed: return .environment
         }
     }
 
@@ -139,6 +142,8 @@ public enum RunStoreError: ClassifiedError {
             return "\(path) does not exist: no run there; list runs with `nas runs`"
         case let .damaged(path, reason):
             return "\(path) is damaged (\(reason)); it was not used. Restore it from a backup or start a new run; the damaged file is left in place for inspection"
+        case let .unavailable(path, reason):
+            return "\(path) cannot be opened (\(reason)); check that the folder is writable and the disk has room"
         case let .failed(path, reason):
             return "\(path): \(reason)"
         }

@@ -38,10 +38,11 @@ public final class SQLiteRunStore: RunStore {
             try Self.migrator.migrate(database)
         } catch let error as RunStoreError {
             throw error
-        } catch let error as DatabaseError {
+        } catch let error as DatabaseError where [ResultCode.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode.primaryResultCode) {
             throw .damaged(path: path, reason: error.message ?? "\(error)")
         } catch {
-            throw .damaged(path: path, reason: "\(error)")
+            // Permissions, a read-only or full disk, a locked file: the file may be fine.
+            throw .unavailable(path: path, reason: (error as? DatabaseError)?.message ?? "\(error)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Numerics
 public import RunStore
@@ -23,6 +24,7 @@ public struct ControllerBenchmark: Encodable, Sendable {
     }
 
     public init(strategy: SearchConfiguration.Strategy, space: SearchSpace, steps: Int, store: any RunStore) throws {
+        try Limits.steps.check(steps, "steps")
         let sizes = space.decisions.map(\.choices.count)
         let controller = strategy.controller(decisionSizes: sizes, stream: RandomStream(seed: 1, name: "controller"))
         var propose: [Double] = [], observe: [Double] = [], state: [Double] = [], commit: [Double] = []

@@ -96,13 +96,12 @@ public struct RunSummary: Encodable, Sendable {
         seed = configuration.seed
         done = records.filter { $0.status == .done || $0.status == .failed }.count
         bestReward = records.compactMap(\.reward).max()
-        hypervolume = Pareto.hypervolume(Pareto.points(records).map(\.objectives), reference: reference)
-        paretoSize = Pareto.front(records).count
+        let objectives = Pareto.points(records).map(\.objectives)
+        hypervolume = Pareto.hypervolume(objectives, reference: reference)
+        paretoSize = Pareto.front(objectives).count
         let engine = configuration.reward.engine
-        let target = configuration.reward.targetMilliseconds
-        targetMs = target
-        bestUnderTarget = Pareto.points(records, engine: engine).filter { $0.objectives.latencyMilliseconds <= target }
-            .max { ($0.objectives.accuracy, -$0.objectives.latencyMilliseconds) < ($1.objectives.accuracy, -$1.objectives.latencyMilliseconds) }
+        targetMs = configuration.reward.targetMilliseconds
+        bestUnderTarget = Pareto.bestUnderTarget(records, engine: engine, target: configuration.reward.targetMilliseconds)
             .map { Point(index: $0.candidate.index, hash: $0.candidate.hash, arch: $0.candidate.arch, engine: engine.rawValue,
                          valAccuracy: $0.objectives.accuracy, latencyMs: $0.objectives.latencyMilliseconds) }
         let secondHalf = records.suffix(records.count / 2).compactMap(\.reward)

@@ -35,7 +35,7 @@ public struct RunsFolder: Sendable {
     /// The runs in the folder, by name (folders holding a run database).
     public func names() -> [RunName] {
         ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
-            .compactMap { try? RunName($0) }
+            .compactMap { try? RunName(existing: $0) }
             .filter { name in (try? databasePath(name)).map { FileManager.default.fileExists(atPath: $0) } ?? false }
     }
 
@@ -55,7 +55,7 @@ public struct RunsFolder: Sendable {
         try configuration.validate()
         let space = try parsed ?? configuration.space()
         let final = try directory(name)
-        guard !FileManager.default.fileExists(atPath: final) else { throw RunsFolderError.exists(name: name, folder: final) }
+        guard !FileManager.default.fileExists(atPath: final + "/run.sqlite") else { throw RunsFolderError.exists(name: name, folder: final) }
         let evaluator = try CandidateEvaluator(configuration: configuration, space: space)
 
         let fileManager = FileManager.default
@@ -64,7 +64,8 @@ public struct RunsFolder: Sendable {
         try? fileManager.removeItem(atPath: staging)
         do {
             try Self.initialise(at: staging + "/run.sqlite", configuration: configuration)
-            // rename(2) is atomic, and fails rather than replace a run created meanwhile (a non-empty folder).
+            // rename(2) is atomic, and fails rather than replace a run created
+            // meanwhile (a non-empty folder); an empty folder is replaced.
             guard rename(staging, final) == 0 else {
                 let reason = String(cString: strerror(errno))
                 if fileManager.fileExists(atPath: final) { throw RunsFolderError.exists(name: name, folder: final) }
@@ -75,13 +76,17 @@ public struct RunsFolder: Sendable {
             throw error
         }
         let store = try SQLiteRunStore(path: try databasePath(name))
-        return try SearchRun(store: store, configuration: configuration, space: space, evaluator: evaluator)
+        return try SearchRun(store: store, evaluator: evaluator)
     }
 
-    private static func stagingPrefix(_ name: RunName) -> String { ".creating-\(name.text)-" }
+    /// `.creating-<name>-<host>-`: a runs folder may be shared between
+    /// machines, and a process id means something on its own host only.
+    private static func stagingPrefix(_ name: RunName) -> String {
+        RunName.stagingMark + "\(name.text)-\(ProcessInfo.processInfo.hostName)-"
+    }
 
-    /// Staging folders of `name` left by a creation that was killed (its
-    /// process is gone): never a run, so they go.
+    /// Staging folders of `name` left on this host by a creation that was
+    /// killed (its process is gone): never a run, so they go.
     private func removeAbandonedStaging(for name: RunName) {
         let prefix = Self.stagingPrefix(name)
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] where entry.hasPrefix(prefix) {
@@ -106,8 +111,7 @@ public struct RunsFolder: Sendable {
             throw SearchRunError.damaged(location: store.location, reason: "its configuration is out of range (\(error))")
         }
         let space = try configuration.space()
-        let search = try SearchRun(store: store, configuration: configuration, space: space,
-                                   evaluator: try CandidateEvaluator(configuration: configuration, space: space))
+        let search = try SearchRun(store: store, evaluator: try CandidateEvaluator(configuration: configuration, space: space))
         search.resumedAt = opened
         try store.log("resumed", "at step \(search.completed)")
         return search

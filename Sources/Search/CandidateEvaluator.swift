@@ -14,6 +14,8 @@ import VulkanEngine
 /// from the run's seed and the candidate's index only.
 public final class CandidateEvaluator {
     public let configuration: SearchConfiguration
+    /// The configuration's space, parsed.
+    public let space: SearchSpace
     private let proxy: SearchSpace.ProxyTask
     private let split: DatasetSplit
     private let context: ComputeContext
@@ -25,10 +27,8 @@ public final class CandidateEvaluator {
     /// way the environment can fail, before any candidate is evaluated.
     public init(configuration: SearchConfiguration, space: SearchSpace) throws {
         self.configuration = configuration
-        guard let proxy = configuration.proxy.task(in: space) else {
-            throw NasError.invalidInput("\(configuration.spacePath) declares no search_proxy; use --proxy default or add a search_proxy section")
-        }
-        self.proxy = proxy
+        self.space = space
+        proxy = try configuration.proxy.task(in: space, path: configuration.spacePath)
         split = try DatasetSplit.load()
         context = try ComputeContext(threads: configuration.threads)
         let table = try LatencyStore(path: configuration.latencyTable)
@@ -50,9 +50,9 @@ public final class CandidateEvaluator {
 
     /// Trains and measures `network` as candidate `candidate.index`, filling in
     /// its objectives, times, reward and status. A candidate that fails
-    /// (diverges, runs out of memory) is recorded as failed with its reason and
-    /// the worst reward; an error thrown by `progress` (a stop request) is
-    /// passed on untouched, leaving the candidate unfinished.
+    /// (diverges, runs out of memory, or `progress` throws) is recorded as
+    /// failed with its reason and the worst reward; only `SearchStopped`
+    /// thrown by `progress` is passed on, leaving the candidate unfinished.
     public func evaluate(_ network: Network, into candidate: inout CandidateRecord,
                          progress: (TrainingProgress) throws -> Void = { _ in }) throws {
         do {

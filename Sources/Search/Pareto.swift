@@ -73,4 +73,13 @@ extension Pareto {
         let found = points(candidates, engine: engine)
         return front(found.map(\.objectives)).map { found[$0].candidate }
     }
+
+    /// The most accurate finished candidate within `target` ms on `engine`
+    /// (the faster one on a tie): what a user with that budget would pick.
+    public static func bestUnderTarget(_ candidates: [CandidateRecord], engine: LatencyEngineName, target: Double)
+        -> (candidate: CandidateRecord, objectives: Objectives)? {
+        points(candidates, engine: engine).filter { $0.objectives.latencyMilliseconds <= target }.max {
+            ($0.objectives.accuracy, -$0.objectives.latencyMilliseconds) < ($1.objectives.accuracy, -$1.objectives.latencyMilliseconds)
+        }
+    }
 }

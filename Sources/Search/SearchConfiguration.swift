@@ -6,8 +6,9 @@ public import SearchSpace
 /// What a run was started with; stored in the run's store and read back on
 /// resume, so a resumed run cannot drift from its original settings.
 ///
-/// Stored as versioned JSON. Version 1 (runs made before the field existed)
-/// had no `version` and no `proxy`; it is read as the default proxy. A
+/// Stored as versioned JSON. Version 1 is every configuration written before
+/// the `version` field: those made before `search_proxy` existed have no
+/// `proxy` and trained on the default proxy; later ones name theirs. A
 /// version newer than this build knows is refused, never guessed at.
 public struct SearchConfiguration: Codable, Sendable, Equatable {
     public enum Strategy: String, Codable, Sendable, CaseIterable { case rl, evolution, random }
@@ -86,8 +87,9 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
         latency = try c.decode(LatencySource.self, forKey: .latency)
         threads = try c.decode(Int.self, forKey: .threads)
         latencyTable = try c.decode(String.self, forKey: .latencyTable)
-        // Version 1 predates `search_proxy`: every run trained on the default proxy.
-        proxy = version >= 2 ? try c.decode(ProxyChoice.self, forKey: .proxy) : .default
+        // Version 1 runs from before `search_proxy` have no proxy: they trained on the default one.
+        proxy = version >= 2 ? try c.decode(ProxyChoice.self, forKey: .proxy)
+            : try c.decodeIfPresent(ProxyChoice.self, forKey: .proxy) ?? .default
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -160,8 +162,12 @@ extension SearchConfiguration.Strategy {
 }
 
 extension SearchConfiguration.ProxyChoice {
-    /// This choice's proxy task in `space`; nil when it declares no search_proxy.
-    public func task(in space: SearchSpace) -> SearchSpace.ProxyTask? {
-        self == .search ? space.searchProxy : space.proxy
+    /// This choice's proxy task in `space` (read from `path`); an error that
+    /// says what to do when the space declares no search_proxy.
+    public func task(in space: SearchSpace, path: String) throws(NasError) -> SearchSpace.ProxyTask {
+        guard let task = self == .search ? space.searchProxy : space.proxy else {
+            throw .invalidInput("\(path) declares no search_proxy; use --proxy default or add a search_proxy section")
+        }
+        return task
     }
 }

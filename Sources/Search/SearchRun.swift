@@ -16,7 +16,7 @@ public enum SearchEvent: Sendable {
 public enum SearchOutcome: Sendable, Equatable {
     /// The budget (count or hours) is spent.
     case finished
-    /// `requestStop()` was called: everything finished is committed, the
+    /// `stop.request()` was called: everything finished is committed, the
     /// candidate in progress will be redone from its start on resume.
     case stopped
 }
@@ -38,14 +38,13 @@ public final class SearchRun {
     public let stop = StopRequest()
 
     /// Opens a run on `store` from its last checkpoint (or from the start, for
-    /// a new one). `space` and `evaluator` come from `configuration`; they are
-    /// passed in so a caller that prepared them (to fail before creating a
-    /// run) does not build them twice.
-    public init(store: any RunStore, configuration: SearchConfiguration, space: SearchSpace,
-                evaluator: CandidateEvaluator) throws {
+    /// a new one), evaluating candidates with `evaluator`, whose configuration
+    /// is the run's. The evaluator is built first so that a run fails to start
+    /// (no data, no device) before anything of it exists.
+    public init(store: any RunStore, evaluator: CandidateEvaluator) throws {
         self.store = store
-        self.configuration = configuration
-        self.space = space
+        configuration = evaluator.configuration
+        space = evaluator.space
         self.evaluator = evaluator
         let sizes = space.decisions.map(\.choices.count)
         let stream = RandomStream(seed: configuration.seed, name: "controller")

@@ -57,7 +57,7 @@ extension SearchSpace {
     /// Draws `count` architectures, each decision uniform and independent.
     public func sample(count: Int, from stream: some RandomSource) -> [Architecture] {
         let sizes = decisions.map(\.choices.count)
-        return (0..<count).map { _ in
+        return (0..<max(0, count)).map { _ in
             architecture(tokens: sizes.map { stream.uniformInt($0) })
         }
     }

@@ -11,8 +11,7 @@ public enum DatasetError: ClassifiedError {
     /// The data set is part of the machine's setup, not of the user's input.
     public var kind: ErrorKind {
         switch self {
-        case .missing, .unreadable: return .environment
-        case .malformed: return .damaged
+        case .missing, .unreadable, .malformed: return .environment
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 public import Numerics
 
 /// Turns images into network input: resized once to the architecture's
@@ -13,7 +14,13 @@ public struct InputPipeline: Sendable {
 
     public var count: Int { labels.count }
 
-    public init(_ data: LabelledImages, resolution: Int) {
+    /// Resizes every image once. Refuses (rather than die allocating) a set
+    /// that would not fit in memory at this resolution.
+    public init(_ data: LabelledImages, resolution: Int) throws(TrainingError) {
+        let bytes = Double(data.count) * Double(resolution) * Double(resolution) * Double(MemoryLayout<Float>.size)
+        guard bytes < 0.75 * Double(ProcessInfo.processInfo.physicalMemory) else {
+            throw .inputTooLarge(images: data.count, resolution: resolution, gigabytes: bytes / 1e9)
+        }
         self.resolution = resolution
         self.labels = data.labels
         let side = LabelledImages.side

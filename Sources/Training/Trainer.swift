@@ -87,6 +87,9 @@ public final class Trainer {
     /// Trains an architecture already decoded (the search decodes each candidate once).
     public init(network decoded: Network, split: DatasetSplit, configuration: TrainingConfiguration,
                 context: ComputeContext) throws {
+        // A configuration from a daemon's request or a stored run meets the same limits as the CLI's.
+        try Limits.epochs.check(configuration.epochs, "epochs")
+        try Limits.batch.check(configuration.batch, "batch")
         let architecture = decoded.architecture
         self.architecture = architecture
         self.configuration = configuration
@@ -99,18 +102,11 @@ public final class Trainer {
                                                   initialisation: initialisation)
         }
         let train = configuration.subset.map { split.train.subset(Array(0..<min($0, split.train.count))) } ?? split.train
-        // The pipelines keep every image resized to the network's resolution:
-        // refuse what cannot fit rather than die allocating it.
-        let images = train.count + (configuration.validationSubset.map { min($0, split.validation.count) } ?? split.validation.count)
-        let bytes = Double(images) * Double(architecture.resolution * architecture.resolution) * 4
-        guard bytes < 0.75 * Double(ProcessInfo.processInfo.physicalMemory) else {
-            throw TrainingError.inputTooLarge(images: images, resolution: architecture.resolution, gigabytes: bytes / 1e9)
-        }
-        trainPipeline = InputPipeline(train, resolution: architecture.resolution)
+        trainPipeline = try InputPipeline(train, resolution: architecture.resolution)
         let validation = configuration.validationSubset.map {
             split.validation.subset(Array(0..<min($0, split.validation.count)))
         } ?? split.validation
-        validationPipeline = InputPipeline(validation, resolution: architecture.resolution)
+        validationPipeline = try InputPipeline(validation, resolution: architecture.resolution)
         loss = SoftmaxCrossEntropy(labelSmoothing: Float(configuration.labelSmoothing))
         dataOrder = RandomStream(seed: configuration.seed, name: "data-order")
         augmentation = RandomStream(seed: configuration.seed, name: "augmentation")
@@ -189,8 +185,8 @@ public final class Trainer {
     }
 
     /// Accuracy on other images (the test set, when asked for).
-    public func evaluate(_ images: LabelledImages) throws(DNNLError) -> (accuracy: Double, loss: Double) {
-        try evaluate(InputPipeline(images, resolution: architecture.resolution))
+    public func evaluate(_ images: LabelledImages) throws -> (accuracy: Double, loss: Double) {
+        try evaluate(try InputPipeline(images, resolution: architecture.resolution))
     }
 }
 

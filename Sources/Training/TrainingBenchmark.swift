@@ -1,5 +1,6 @@
+import Core
 public import Engine
-public import Foundation
+import Foundation
 import Numerics
 public import SearchSpace
 
@@ -29,6 +30,9 @@ public struct TrainingBenchmark: Encodable, Sendable {
     /// the fastest without reference kernels, as the search does.
     public init(network decoded: Network, split: DatasetSplit, batch: Int, steps: Int, warmup: Int, threads: Int,
                 layout: ActivationLayout?) throws {
+        try Limits.batch.check(batch, "batch")
+        try Limits.steps.check(steps, "steps")
+        try Limits.warmupSteps.check(warmup, "warm-up steps")
         let context = try ComputeContext(threads: threads)
         let initialisation = RandomStream(seed: 0, name: "weights")
         let network = try layout.map {
@@ -38,7 +42,7 @@ public struct TrainingBenchmark: Encodable, Sendable {
         let loss = SoftmaxCrossEntropy(labelSmoothing: 0.1)
 
         let resolution = decoded.architecture.resolution
-        let pipeline = InputPipeline(split.train, resolution: resolution)
+        let pipeline = try InputPipeline(split.train, resolution: resolution)
         let batchCount = min(32, pipeline.count / batch)
         var batches: [[Float]] = []
         var labels: [ArraySlice<UInt8>] = []
@@ -53,7 +57,7 @@ public struct TrainingBenchmark: Encodable, Sendable {
         func step(_ i: Int) throws {
             network.setInput(batches[i % batchCount])
             try network.forward(training: true)
-            network.withLogits { logits, gradient in
+            _ = network.withLogits { logits, gradient in
                 loss.evaluate(logits: logits, labels: labels[i % batchCount], classes: decoded.classes, gradient: gradient)
             }
             try network.backward()

@@ -69,12 +69,12 @@ public struct WeightsFile: Sendable {
         self.data = data
     }
 
-    /// Sort key: the layer's index, then the tensor's role (unknown names last).
+    /// Sort key: the layer's index, then the tensor's role (unknown names last, by name).
     private static func order(_ name: String, _ network: Network) -> (Int, Int, String) {
         guard let tensor = TensorName(parsing: name), let layer = network.layers.first(where: { $0.name == tensor.layer }) else {
             return (Int.max, Int.max, name)
         }
-        return (layer.index, TensorName.Role.allCases.firstIndex(of: tensor.role)!, name)
+        return (layer.index, tensor.role.position, name)
     }
 
     /// The plain shape the format documents for a tensor.
@@ -126,8 +126,12 @@ public struct WeightsFile: Sendable {
             throw .damaged(path: path, reason: "the data does not match its checksum")
         }
         let floats = payload.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        guard header.tensors.allSatisfy({ $0.offset >= 0 && $0.offset + $0.count <= floats.count }) else {
+        // The checksum covers the data only: the header's numbers are checked one by one.
+        guard header.tensors.allSatisfy({ $0.offset >= 0 && $0.count >= 0 && $0.offset <= floats.count - $0.count }) else {
             throw .damaged(path: path, reason: "a tensor lies outside the data")
+        }
+        guard Set(header.tensors.map(\.name)).count == header.tensors.count else {
+            throw .damaged(path: path, reason: "a tensor is listed twice")
         }
         return WeightsFile(architecture: header.arch, tensors: header.tensors, data: floats)
     }

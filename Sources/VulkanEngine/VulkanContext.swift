@@ -8,9 +8,12 @@ public enum VulkanError: ClassifiedError {
     case noDevice(reason: String)
     case shaderCompiler(reason: String)
 
-    /// No device or no compiler is the machine's lack; a failed call is a fault.
+    /// No device, no compiler or no memory is the machine's lack; any other failed call is a fault.
     public var kind: ErrorKind {
-        if case .call = self { return .internal }
+        if case let .call(_, result) = self,
+           result != VK_ERROR_OUT_OF_HOST_MEMORY.rawValue, result != VK_ERROR_OUT_OF_DEVICE_MEMORY.rawValue {
+            return .internal
+        }
         return .environment
     }
 

@@ -49,13 +49,16 @@ public final class VulkanNetwork {
 
     /// Gives `body` one image, C×H×W, to fill before `run()`. The buffer is
     /// valid inside `body` only.
-    public func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
+    package func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
         try body(UnsafeMutableBufferPointer(start: input.pointer, count: network.input.elements))
     }
 
     /// Sets the image from C×H×W values.
     public func setInput(_ values: [Float]) {
-        withInput { _ = $0.update(fromContentsOf: values) }
+        withInput { buffer in
+            precondition(values.count == buffer.count, "an input of \(values.count) values for a buffer of \(buffer.count)")
+            _ = buffer.update(fromContentsOf: values)
+        }
     }
 
     /// Submits the recorded dispatches and waits for them.

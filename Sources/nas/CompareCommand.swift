@@ -35,14 +35,14 @@ struct CompareCommand: ParsableCommand {
 
     func validate() throws {
         try validating {
-            guard (0..<1).contains(referenceAccuracy) else { throw NasError.invalidInput("--reference-accuracy must be in [0, 1).") }
+            try Limits.referenceAccuracy.check(referenceAccuracy, "--reference-accuracy")
             try Limits.targetMilliseconds.check(referenceMs, "--reference-ms")
-            for name in runNames { _ = try RunName(name) }
+            for name in runNames { _ = try RunName(existing: name) }
         }
     }
 
     func run() throws {
-        let names = runNames.isEmpty ? runs.folder.names() : try runNames.map { name throws(NasError) in try RunName(name) }
+        let names = runNames.isEmpty ? runs.folder.names() : try runNames.map { name throws(NasError) in try RunName(existing: name) }
         guard !names.isEmpty else { throw NasError.notFound("no runs under \(runs.runs); start one with `nas search`") }
         let comparison = try Comparison(names, in: runs.folder,
                                         reference: Objectives(accuracy: referenceAccuracy, latencyMilliseconds: referenceMs))

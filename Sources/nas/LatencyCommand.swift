@@ -36,17 +36,14 @@ struct LatencyCommand: ParsableCommand {
         func validate() throws {
             try validating {
                 try Limits.threads.check(threads, "--threads")
-                try Limit(5...Limits.timedRuns.range.upperBound).check(timed.runs(default: 200), "--timed-runs")
-                try Limit(5...Limits.timedRuns.range.upperBound).check(unitRuns, "--unit-runs")
+                try Limits.tableRuns.check(timed.runs(default: 200), "--timed-runs")
+                try Limits.tableRuns.check(unitRuns, "--unit-runs")
             }
         }
 
         func predictor() throws -> LatencyPredictor {
             let path = db ?? RunsFolder(path: RunsFolder.defaultPath).latencyTable
-            let store: LatencyStore
-            do { store = try LatencyStore(path: path) } catch let error as any ClassifiedError { throw error } catch {
-                throw NasError.invalidInput("\(path): not a usable latency table (\(error))")
-            }
+            let store = try LatencyStore(path: path)
             let predictor = try LatencyPredictor(store: store, engine: try makeLatencyEngine(engine, threads: threads))
             let runs = timed.runs(default: 200)
             predictor.networkProtocol = MeasurementProtocol(warmup: max(5, runs / 6), runs: runs)
@@ -268,7 +265,7 @@ struct LatencyCommand: ParsableCommand {
         func validate() throws {
             try validating {
                 try Limits.timedRuns.check(timed.runs(default: 200), "--timed-runs")
-                try Limit(0...Limits.timedRuns.range.upperBound).check(warmup, "--warmup")
+                try Limits.warmupRuns.check(warmup, "--warmup")
                 try Limits.threads.check(threads, "--threads")
             }
         }

@@ -32,9 +32,17 @@ struct Nas: ParsableCommand {
             printError("error: \(error)")
             Foundation.exit(ExitStatus.of(error.kind))
         } catch {
-            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
-            printError(fullMessage(for: error))
-            Foundation.exit(ExitStatus.of(.invalidInput))
+            switch exitCode(for: error) {
+            case .validationFailure:
+                printError(fullMessage(for: error))
+                Foundation.exit(ExitStatus.of(.invalidInput))
+            case .failure where !(error is ExitCode):
+                // An error nobody classified: a gap in nasd, reported as internal.
+                printError("error: \(error)")
+                Foundation.exit(ExitStatus.of(.internal))
+            default:
+                exit(withError: error)  // --help, --version, or an exit status already decided
+            }
         }
     }
 }

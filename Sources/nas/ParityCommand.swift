@@ -52,7 +52,7 @@ struct ParityCommand: ParsableCommand {
             weights = file.weights
         }
         let test = try FashionMNIST.test()
-        let pipeline = InputPipeline(test.subset(Array(0..<images)), resolution: architecture.resolution)
+        let pipeline = try InputPipeline(test.subset(Array(0..<images)), resolution: architecture.resolution)
 
         var bar = ProgressBar()
         let report = try ParityReport(network: network, weights: weights, weightsLabel: self.weights ?? "random (seed \(seed))",

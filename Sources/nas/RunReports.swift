@@ -46,10 +46,10 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func validate() throws { try validating { _ = try RunName(runName) } }
+    func validate() throws { try validating { _ = try RunName(existing: runName) } }
 
     func run() throws {
-        let name = try RunName(runName)
+        let name = try RunName(existing: runName)
         let (store, configuration) = try runs.folder.open(name)
         let status = try RunStatus(store, name: name, configuration: configuration)
         if json { try printJSON(status) } else { print(status.text) }

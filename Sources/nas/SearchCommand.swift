@@ -59,7 +59,7 @@ struct SearchCommand: ParsableCommand {
     var latency: SearchConfiguration.LatencySource = .measured
 
     @Option(help: "OpenMP threads for training (\(Limits.threads.text)).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var threads = min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
 
     @Option(help: "Proxy task: default (the space's `proxy`) or search (its cheaper `search_proxy`).")
     var proxy: SearchConfiguration.ProxyChoice = .default
@@ -84,7 +84,8 @@ struct SearchCommand: ParsableCommand {
             throw NasError.notFound("\(space): cannot be read; give the path of a search-space YAML file (shipped under SearchSpaces/)")
         }
         let parsed = try SearchSpace(yaml: text, path: space)
-        let name = try RunName(runName ?? "\(parsed.name)-\(strategy.rawValue)-s\(seed)")
+        let name = try runName.map { name throws(NasError) in try RunName(name) }
+            ?? RunName.derived(from: [parsed.name, strategy.rawValue, "s\(seed)"])
         let spaceEngine = parsed.latency.engine
         let rewardEngine = engine ?? spaceEngine
         // A target is meaningful on its own engine only: a phone GPU and a CPU core differ by far more than the trade.
@@ -113,10 +114,10 @@ struct ResumeCommand: ParsableCommand {
     @Flag(help: "Print the final status as JSON.")
     var json = false
 
-    func validate() throws { try validating { _ = try RunName(runName) } }
+    func validate() throws { try validating { _ = try RunName(existing: runName) } }
 
     func run() throws {
-        let name = try RunName(runName)
+        let name = try RunName(existing: runName)
         try drive(try runs.folder.resume(name), name: name, runs: runs.folder, json: json)
     }
 }
@@ -151,7 +152,7 @@ func drive(_ search: SearchRun, name: RunName, runs: RunsFolder, json: Bool) thr
     // accuracy under the latency target, Pareto-front size, ETA.
     func summary(_ index: Int) -> String {
         let best = finished.compactMap(\.reward).max()
-        let underTarget = finished.filter { ($0.latency(on: engine) ?? .infinity) <= target }.compactMap(\.valAccuracy).max()
+        let underTarget = Pareto.bestUnderTarget(finished, engine: engine, target: target)?.objectives.accuracy
         let front = Pareto.front(finished).count
         let done = index - startStep
         let eta = done > 0 ? Date().timeIntervalSince(started) / Double(done) * Double(budget - index) : 0

@@ -42,7 +42,7 @@ struct SpaceCommand: ParsableCommand {
                 }
             }
             if json { try printJSON(reports) }
-            if failed { throw ExitCode(2) }
+            if failed { throw ExitCode(ExitStatus.of(.invalidInput)) }
         }
     }
 

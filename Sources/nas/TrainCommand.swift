@@ -39,7 +39,7 @@ struct TrainingOptions: ParsableArguments {
     var seed: UInt64 = 0
 
     @Option(help: "OpenMP threads for oneDNN.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
 
     @Option(help: "Activation layout between layers: auto (blocked unless a kernel would then be a reference one), blocked or nhwc.")
     var layout: LayoutChoice = .auto
@@ -61,9 +61,7 @@ struct TrainingOptions: ParsableArguments {
     /// The proxy task of `space`, with the options given on top.
     func configuration() throws -> TrainingConfiguration {
         let parsed = try SearchSpace(contentsOf: space)
-        guard let proxy = self.proxy.task(in: parsed) else {
-            throw NasError.invalidInput("\(space) declares no search_proxy; use --proxy default or add a search_proxy section")
-        }
+        let proxy = try self.proxy.task(in: parsed, path: space)
         var configuration = TrainingConfiguration(proxy: proxy, seed: seed)
         if let epochs { configuration.epochs = epochs }
         if let subset { configuration.subset = subset }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Core
 import Foundation
 
-/// The one place an error kind becomes an exit status (README "Exit status").
+/// The one place an error kind becomes an exit status (the table in README, "The CLI").
 /// The daemon maps the same kinds to HTTP statuses in one place of its own.
 enum ExitStatus {
     static func of(_ kind: ErrorKind) -> Int32 {

@@ -68,6 +68,38 @@ struct RunsTests {
         #expect(try configuration.stored().contains("\"version\":\(SearchConfiguration.currentVersion)"))
     }
 
+    @Test("A configuration from the builds between `search_proxy` and versioning (a `proxy`, no `version`) keeps its proxy")
+    func unversionedWithProxy() throws {
+        let runs = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        try FileManager.default.createDirectory(atPath: runs + "/mid", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.fixture, toPath: runs + "/mid/run.sqlite")
+        let store = try SQLiteRunStore(path: runs + "/mid/run.sqlite")
+        let text = try #require(try store.configuration()["configuration"])
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["version"] == nil && object["proxy"] == nil)
+        object["proxy"] = "search"
+        try store.setConfiguration(["configuration": String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)])
+        let (_, configuration) = try RunsFolder(path: runs).open(try RunName("mid"))
+        #expect(configuration.proxy == .search)
+    }
+
+    @Test("Runs made by earlier builds under names the strict rule refuses still open; new ones get derived names")
+    func existingNames() throws {
+        let runs = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        try FileManager.default.createDirectory(atPath: runs + "/my old run", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.fixture, toPath: runs + "/my old run/run.sqlite")
+        let folder = RunsFolder(path: runs)
+        #expect(folder.names().map(\.text) == ["my old run"])
+        #expect(throws: Never.self) { _ = try folder.open(try RunName(existing: "my old run")) }
+        #expect(throws: NasError.self) { try RunName("my old run") }
+        for bad in ["", "..", "a/b", ".creating-x-host-1"] { #expect(throws: NasError.self) { try RunName(existing: bad) } }
+        #expect(RunName.derived(from: ["Tiny space é", "evolution", "s0"]).text == "Tiny-space---evolution-s0")
+        #expect(RunName.derived(from: [String(repeating: "x", count: 80)]).text.count == 64)
+        #expect(RunName.derived(from: ["--", "é"]).text == "run")
+    }
+
     @Test("A configuration written by a newer nasd is refused with a message that says so")
     func newerVersion() throws {
         let runs = try Self.temporaryFolder()

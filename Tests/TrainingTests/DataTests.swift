@@ -68,9 +68,9 @@ struct DataTests {
     }
 
     @Test("At 28 pixels the pipeline only normalises; other resolutions resize bilinearly")
-    func resize() {
+    func resize() throws {
         let images = Self.gradient(count: 2)
-        let same = InputPipeline(images, resolution: 28)
+        let same = try InputPipeline(images, resolution: 28)
         var buffer = [Float](repeating: 0, count: 2 * 784)
         buffer.withUnsafeMutableBufferPointer { same.fill($0, indices: [0, 1], augmentation: nil) }
         for i in 0..<784 {
@@ -79,7 +79,7 @@ struct DataTests {
         }
         // Rows are constant in this image, so a resized row is constant too and
         // values stay within the source's range.
-        let small = InputPipeline(images, resolution: 20)
+        let small = try InputPipeline(images, resolution: 20)
         var out = [Float](repeating: 0, count: 400)
         out.withUnsafeMutableBufferPointer { small.fill($0, indices: [0], augmentation: nil) }
         for y in 0..<20 { #expect(Set(out[(y * 20)..<(y * 20 + 20)]).count == 1) }
@@ -87,8 +87,8 @@ struct DataTests {
     }
 
     @Test("Augmentation is drawn from its stream: same state, same batch")
-    func augmentation() {
-        let pipeline = InputPipeline(Self.gradient(count: 8), resolution: 28)
+    func augmentation() throws {
+        let pipeline = try InputPipeline(Self.gradient(count: 8), resolution: 28)
         let a = RandomStream(seed: 4, name: "augmentation"), b = RandomStream(seed: 4, name: "augmentation")
         var x = [Float](repeating: 0, count: 8 * 784), y = x, plain = x
         x.withUnsafeMutableBufferPointer { pipeline.fill($0, indices: Array(0..<8)[...], augmentation: a) }

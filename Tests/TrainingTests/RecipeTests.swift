@@ -141,7 +141,7 @@ struct TrainedParityTests {
         let reference = try TrainingNetwork(network: network, batch: 1, context: try ComputeContext(threads: 1),
                                             initialisation: RandomStream(seed: 0, name: "unused"))
         try reference.load(weights)
-        let pipeline = InputPipeline(try FashionMNIST.test().subset(Array(0..<20)), resolution: trainer.architecture.resolution)
+        let pipeline = try InputPipeline(try FashionMNIST.test().subset(Array(0..<20)), resolution: trainer.architecture.resolution)
         for i in 0..<20 {
             engine.setInput(reference.withInput { buffer in
                 pipeline.fill(buffer, indices: [i], augmentation: nil)
