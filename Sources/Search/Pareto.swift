@@ -58,11 +58,15 @@ public enum Pareto {
 
 extension Pareto {
     /// The finished candidates that have both objectives (validation accuracy
-    /// and latency on `engine`), each with its objectives.
+    /// and latency on `engine`), each with its objectives. An architecture
+    /// evaluated more than once (proposed again, its result reused) counts
+    /// once, as its first evaluation.
     public static func points(_ candidates: [CandidateRecord], engine: LatencyEngineName = .cpu)
         -> [(candidate: CandidateRecord, objectives: Objectives)] {
-        candidates.compactMap { c in
-            guard c.status == .done, let accuracy = c.valAccuracy, let latency = c.latency(on: engine) else { return nil }
+        var seen = Set<String>()
+        return candidates.sorted { $0.index < $1.index }.compactMap { c in
+            guard c.status == .done, let accuracy = c.valAccuracy, let latency = c.latency(on: engine),
+                  seen.insert(c.hash).inserted else { return nil }
             return (c, Objectives(accuracy: accuracy, latencyMilliseconds: latency))
         }
     }

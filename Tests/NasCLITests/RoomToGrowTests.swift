@@ -93,6 +93,34 @@ struct RoomToGrowTests {
         #expect(status["budget"] as? Int == 2)
     }
 
+    @Test("nas pareto lists a run's front with its hypervolume; a bad objective or an empty front is a clear error")
+    func pareto() throws {
+        let runs = Self.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        try FileManager.default.createDirectory(atPath: runs + "/old", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: NasProcess.root.appendingPathComponent("Tests/RunsTests/Fixtures/pre-proxy-run.sqlite").path,
+                                         toPath: runs + "/old/run.sqlite")
+        // The fixture's two candidates: 0.6096 at 0.0318 ms and 0.5574 at 0.0170 ms, both on the front.
+        let report = try NasProcess.json(["pareto", "old", "--runs", runs, "--json"]) as! [String: Any]
+        let front = report["front"] as! [[String: Any]]
+        #expect(front.map { $0["hash"] as? String } == ["cfc4f2116fc5", "410d68cb4a05"])
+        #expect(report["candidates"] as? Int == 2)
+        let expected = (1 - 0.017032) * (0.5574 - 0.1) + (1 - 0.031769) * (0.6096 - 0.5574)
+        #expect(abs((report["hypervolume"] as? Double ?? 0) - expected) < 1e-9)
+        let text = try NasProcess.run(["pareto", "old", "--runs", runs])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("2 of 2 distinct architectures on the front"))
+
+        let vulkan = try NasProcess.run(["pareto", "old", "--runs", runs, "--objectives", "acc,vulkan"])
+        #expect(vulkan.status == 2)
+        #expect(vulkan.stderr.contains("no finished candidate with a vulkan latency"))
+        let bad = try NasProcess.run(["pareto", "old", "--runs", runs, "--objectives", "acc,gpu"])
+        #expect(bad.status == 2)
+        let missing = try NasProcess.run(["pareto", "nothing", "--runs", runs])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("no run there"))
+    }
+
     @Test("The latency commands' count of timed runs is --timed-runs; the old --runs still works and says so")
     func timedRuns() throws {
         let arguments = ["latency", "measure", "--arch", "SearchSpaces/reference/mbv2-fm-0.5.arch", "--warmup", "2", "--json"]
