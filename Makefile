@@ -1,6 +1,7 @@
 # The two commands of README's quick start:
 #   make demo   installs what is missing, builds in release, runs the main job
-#   make test   installs what is missing, runs every test
+#   make test   installs what is missing (Debian packages; onnxruntime and onnx
+#               in a virtual environment under .build/), runs every test
 .PHONY: deps build demo test
 
 deps:
@@ -26,4 +27,5 @@ demo: build
 # 189 s for the whole run here), so waiting threads sleep instead.
 test: deps
 	swift build --build-tests
+	scripts/python-env.sh >/dev/null
 	OMP_WAIT_POLICY=passive swift test --skip-build

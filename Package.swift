@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "RunStore", targets: ["RunStore"]),
         .library(name: "Search", targets: ["Search"]),
         .library(name: "Runs", targets: ["Runs"]),
+        .library(name: "Export", targets: ["Export"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,6 +38,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // SHA-256 for the candidate hash; Foundation on Linux has no digest API.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // ONNX models are protocol buffers: the runtime only; the Swift for
+        // onnx.proto is generated once and committed (scripts/generate-onnx-swift.sh).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // oneDNN (libdnnl-dev): training and CPU inference kernels.
@@ -82,6 +86,12 @@ let package = Package(
         // Runs as a library: names, the runs folder, opening and reporting
         // runs. What the CLI and the daemon share.
         .target(name: "Runs", dependencies: ["Core", "Numerics", "SearchSpace", "Search", "RunStore"], swiftSettings: strict),
+        // Models leave the machine: ONNX written from the inference plan.
+        .target(
+            name: "Export",
+            dependencies: ["Core", "Model", "SearchSpace", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "nas",
             dependencies: [
@@ -105,6 +115,7 @@ let package = Package(
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "SearchSpace", "Core"], exclude: ["Fixtures"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "Model", "SearchSpace", "Numerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "SearchSpace", "Numerics"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Engine", "Model", "SearchSpace", "Numerics"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "Search"]),
     ]

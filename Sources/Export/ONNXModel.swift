@@ -1,0 +1,203 @@
+public import Foundation
+public import Model
+import SearchSpace
+import SwiftProtobuf
+
+/// An inference plan as an ONNX model (opset 13): what onnxruntime, and the
+/// converters to TFLite, Core ML and ncnn, load. BN is already folded into
+/// the convolutions' weights and biases; ReLU6 is Clip(0, 6); SE is
+/// GlobalAveragePool → Conv → Relu → Conv → Sigmoid → Mul; residuals are Add.
+/// The input `image` is N×C×r×r float32 with a symbolic batch `N`, the
+/// output `logits` N×classes.
+public struct ONNXModel: Sendable {
+    public static let opset: Int64 = 13
+    /// ONNX IR version 7 is the one opset 13 was released with; every runtime since reads it.
+    public static let irVersion: Int64 = 7
+    public static let inputName = "image"
+    public static let outputName = "logits"
+
+    private var model = Onnx_ModelProto()
+
+    /// - Parameter metadata: stored in `metadata_props` (architecture, hash,
+    ///   how to normalise and resize the input).
+    public init(plan: InferencePlan, metadata: [String: String] = [:], producerVersion: String = "") {
+        var graph = Onnx_GraphProto()
+        graph.name = plan.network.architecture.hash
+        let network = plan.network
+        let input = network.input
+        graph.input = [Self.valueInfo(Self.inputName, dims: [.symbolic("N"), .fixed(input.channels), .fixed(input.height),
+                                                              .fixed(input.width)])]
+        graph.output = [Self.valueInfo(Self.outputName, dims: [.symbolic("N"), .fixed(network.classes)])]
+        var builder = GraphBuilder(network: network)
+        for step in plan.steps { builder.lower(step) }
+        graph.node = builder.nodes
+        graph.initializer = builder.initializers
+        model.graph = graph
+        model.irVersion = Self.irVersion
+        var opset = Onnx_OperatorSetIdProto()
+        opset.domain = ""
+        opset.version = Self.opset
+        model.opsetImport = [opset]
+        model.producerName = "nasd"
+        model.producerVersion = producerVersion
+        model.metadataProps = metadata.sorted { $0.key < $1.key }.map { key, value in
+            var entry = Onnx_StringStringEntryProto()
+            entry.key = key
+            entry.value = value
+            return entry
+        }
+    }
+
+    /// The model's bytes (protocol buffers, as `.onnx` files hold them).
+    public func serialized() throws -> Data { try model.serializedData() }
+
+    private enum Dimension {
+        case fixed(Int)
+        case symbolic(String)
+    }
+
+    private static func valueInfo(_ name: String, dims: [Dimension]) -> Onnx_ValueInfoProto {
+        var shape = Onnx_TensorShapeProto()
+        shape.dim = dims.map { d in
+            var dim = Onnx_TensorShapeProto.Dimension()
+            switch d {
+            case let .fixed(n): dim.dimValue = Int64(n)
+            case let .symbolic(name): dim.dimParam = name
+            }
+            return dim
+        }
+        var tensor = Onnx_TypeProto.Tensor()
+        tensor.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        tensor.shape = shape
+        var type = Onnx_TypeProto()
+        type.tensorType = tensor
+        var info = Onnx_ValueInfoProto()
+        info.name = name
+        info.type = type
+        return info
+    }
+}
+
+/// Lowers plan steps to ONNX nodes, naming each value after the IR layer
+/// that produces it (the network's last value is `logits`).
+private struct GraphBuilder {
+    let network: Network
+    private(set) var nodes: [Onnx_NodeProto] = []
+    private(set) var initializers: [Onnx_TensorProto] = []
+
+    init(network: Network) { self.network = network }
+
+    /// The ONNX value holding IR layer `index`'s output (−1: the network input).
+    func value(_ index: Int) -> String {
+        if index < 0 { return ONNXModel.inputName }
+        return index == network.layers.count - 1 ? ONNXModel.outputName : network.layers[index].name
+    }
+
+    mutating func lower(_ step: InferencePlan.Step) {
+        let head = network.layers[step.layers[0]]
+        let inputs = step.inputs.isEmpty ? [ONNXModel.inputName] : step.inputs.map(value)
+        // The operation's own result, before post-ops; the last post-op writes the step's output.
+        let final = value(step.output)
+        var current = step.postOps.isEmpty ? final : head.name + ".out"
+        switch step.operation {
+        case let .convolution(layer, weights, bias):
+            let shape = TensorName.plainShape(of: .weight, in: layer)
+            // GOIHW flattened is OIHW with I/G input channels: ONNX's grouped layout.
+            let onnxShape = shape.count == 5 ? [shape[0] * shape[1]] + Array(shape[2...]) : shape
+            let w = constant(TensorName(layer, .weight).description, weights, dims: onnxShape)
+            let b = constant(TensorName(layer, .bias).description, bias, dims: [bias.count])
+            node("Conv", layer.name, [inputs[0], w, b], [current], attributes: [
+                .ints("kernel_shape", [layer.kernel.height, layer.kernel.width]),
+                .ints("strides", [layer.stride, layer.stride]),
+                .ints("pads", [layer.padding.height, layer.padding.width, layer.padding.height, layer.padding.width]),
+                .int("group", layer.groups),
+            ])
+        case let .linear(layer, weights, bias):
+            let flat = layer.name + ".flat"
+            node("Flatten", flat, [inputs[0]], [flat], attributes: [.int("axis", 1)])
+            let w = constant(TensorName(layer, .weight).description, weights,
+                             dims: [layer.outputShape.channels, layer.inputShape.elements])
+            let b = constant(TensorName(layer, .bias).description, bias, dims: [bias.count])
+            node("Gemm", layer.name, [flat, w, b], [current], attributes: [.int("transB", 1)])
+        case .channelScale:
+            node("Mul", head.name, [inputs[0], inputs[1]], [current])
+        case .add:
+            node("Add", head.name, [inputs[0], inputs[1]], [current])
+        case .globalAveragePool:
+            node("GlobalAveragePool", head.name, [inputs[0]], [current])
+        case let .activation(activation):
+            activationNode(activation, head.name, from: inputs[0], to: current)
+        case let .affine(scale, shift):
+            let c = scale.count
+            let s = constant(head.name + ".scale", scale, dims: [1, c, 1, 1])
+            let t = constant(head.name + ".shift", shift, dims: [1, c, 1, 1])
+            node("Mul", head.name + ".mul", [inputs[0], s], [head.name + ".scaled"])
+            node("Add", head.name, [head.name + ".scaled", t], [current])
+        }
+        // The IR layers the post-ops stand for (a folded BN is none), in order.
+        let postLayers = step.layers.dropFirst().map { network.layers[$0] }.filter { Activation($0.kind) != nil || $0.kind == .add }
+        for (k, (postOp, layer)) in zip(step.postOps, postLayers).enumerated() {
+            let output = k == step.postOps.count - 1 ? final : layer.name
+            switch postOp {
+            case let .activation(activation):
+                activationNode(activation, layer.name, from: current, to: output)
+            case let .add(other):
+                node("Add", layer.name, [current, value(other)], [output])
+            }
+            current = output
+        }
+    }
+
+    private mutating func activationNode(_ activation: Activation, _ name: String, from input: String, to output: String) {
+        switch activation {
+        case .relu6:
+            // Opset 11+ takes Clip's bounds as inputs, not attributes.
+            let low = constant(name + ".min", [0], dims: [])
+            let high = constant(name + ".max", [6], dims: [])
+            node("Clip", name, [input, low, high], [output])
+        case .relu: node("Relu", name, [input], [output])
+        case .sigmoid: node("Sigmoid", name, [input], [output])
+        }
+    }
+
+    private enum Attribute {
+        case int(String, Int)
+        case ints(String, [Int])
+    }
+
+    private mutating func node(_ op: String, _ name: String, _ inputs: [String], _ outputs: [String],
+                               attributes: [Attribute] = []) {
+        var node = Onnx_NodeProto()
+        node.opType = op
+        node.name = name
+        node.input = inputs
+        node.output = outputs
+        node.attribute = attributes.map { a in
+            var attribute = Onnx_AttributeProto()
+            switch a {
+            case let .int(name, value):
+                attribute.name = name
+                attribute.type = .int
+                attribute.i = Int64(value)
+            case let .ints(name, values):
+                attribute.name = name
+                attribute.type = .ints
+                attribute.ints = values.map(Int64.init)
+            }
+            return attribute
+        }
+        nodes.append(node)
+    }
+
+    /// Adds a float32 initializer and returns its name.
+    private mutating func constant(_ name: String, _ values: [Float], dims: [Int]) -> String {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name
+        tensor.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        tensor.dims = dims.map(Int64.init)
+        // raw_data is little-endian float32, as ONNX specifies (and x86 and ARM are).
+        tensor.rawData = values.withUnsafeBufferPointer { Data(buffer: $0) }
+        initializers.append(tensor)
+        return name
+    }
+}
