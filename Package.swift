@@ -85,7 +85,11 @@ let package = Package(
         ),
         // Runs as a library: names, the runs folder, opening and reporting
         // runs. What the CLI and the daemon share.
-        .target(name: "Runs", dependencies: ["Core", "Numerics", "SearchSpace", "Search", "RunStore"], swiftSettings: strict),
+        .target(
+            name: "Runs",
+            dependencies: ["Core", "Numerics", "SearchSpace", "Model", "Engine", "Training", "Latency", "Search", "RunStore", "Export"],
+            swiftSettings: strict
+        ),
         // Models leave the machine: ONNX written from the inference plan.
         .target(
             name: "Export",
@@ -96,7 +100,7 @@ let package = Package(
             name: "nas",
             dependencies: [
                 "Core", "SearchSpace", "Model", "Numerics", "Engine", "Training", "Latency", "VulkanEngine", "Search",
-                "RunStore", "Runs",
+                "RunStore", "Runs", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict,

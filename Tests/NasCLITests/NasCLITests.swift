@@ -336,6 +336,10 @@ struct NasSearchCLITests {
         #expect(status["done"] as? Int == 3)
         let store = try NasProcess.run(["status", "huge", "--runs", runs])
         #expect(store.status == 0)
+        let export = try NasProcess.run(["export", "huge", "--runs", runs])
+        #expect(export.status == 2)
+        #expect(export.stderr.contains("has no finished candidate to export"))
+        #expect(!FileManager.default.fileExists(atPath: runs + "/huge/export"))
     }
 
     @Test("--engine vulkan: the reward counts the Vulkan device's latency; the CPU's is kept for the Pareto front")

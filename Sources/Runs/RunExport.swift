@@ -1,0 +1,334 @@
+public import Core
+import Engine
+import Export
+import Foundation
+import Latency
+import Model
+public import RunStore
+public import Search
+import SearchSpace
+public import Training
+
+/// Which of a run's finished candidates to export.
+public enum ExportSelection: Sendable, Equatable {
+    /// The Pareto front of validation accuracy against CPU latency.
+    case pareto
+    /// The K best rewards.
+    case top(Int)
+    /// These architectures, by hash.
+    case hashes([String])
+}
+
+/// How the chosen models are finished: the final training (the run's proxy
+/// recipe on the whole training split, or `subset` of it, for `epochs`),
+/// the latency protocol, and whether onnxruntime checks each model.
+public struct ExportOptions: Sendable {
+    public var selection: ExportSelection = .pareto
+    public var epochs = 5
+    /// Training images (the first of the 50k split); nil for all.
+    public var subset: Int?
+    public var threads = 1
+    /// Independent launches of the latency protocol per model and engine,
+    /// interleaved across models; their median is reported.
+    public var latencyLaunches = 3
+    /// The Python that runs `scripts/verify_onnx.py`; nil skips verification.
+    public var verifier: (python: String, script: String)?
+
+    public init() {}
+
+    public func validate() throws(NasError) {
+        try Limits.epochs.check(epochs, "--epochs")
+        try Limits.trainingSubset.check(subset, "--subset")
+        try Limits.threads.check(threads, "--threads")
+        try Limits.launches.check(latencyLaunches, "--launches")
+        if case let .top(k) = selection { try Limits.samples.check(k, "--top") }
+    }
+}
+
+/// What `nas export` writes per model (`model.json`) and reports.
+public struct ExportedModel: Codable, Sendable {
+    public struct Latency: Codable, Sendable {
+        public var engine, device, fingerprint: String
+        /// Median of the launches' medians.
+        public var medianMs: Double?
+        public var launchesMs: [Double]
+        public var protocolRuns, protocolWarmup: Int
+        public var error: String?
+
+        enum CodingKeys: String, CodingKey {
+            case engine, device, fingerprint, error
+            case medianMs = "median_ms", launchesMs = "launches_ms", protocolRuns = "protocol_runs",
+                 protocolWarmup = "protocol_warmup"
+        }
+    }
+
+    public struct Verification: Codable, Sendable {
+        public var images: Int
+        public var maxAbsDiff: Double
+        public var top1Agreement: Double
+        public var onnxruntime: String
+
+        enum CodingKeys: String, CodingKey {
+            case images, onnxruntime
+            case maxAbsDiff = "max_abs_diff", top1Agreement = "top1_agreement"
+        }
+    }
+
+    public var arch, hash: String
+    public var candidate: Int
+    public var params, macs: Int
+    public var searchValAccuracy: Double?
+    public var valAccuracy, testAccuracy: Double
+    public var epochs, trainingImages: Int
+    public var seed: UInt64
+    public var trainSeconds: Double
+    /// File name → bytes.
+    public var files: [String: Int]
+    public var latency: [Latency]
+    public var verification: Verification?
+    public var input: [String: String]
+    public var command: String
+
+    enum CodingKeys: String, CodingKey {
+        case arch, hash, candidate, params, macs, epochs, seed, files, latency, verification, input, command
+        case searchValAccuracy = "search_val_accuracy", valAccuracy = "val_accuracy", testAccuracy = "test_accuracy"
+        case trainingImages = "training_images", trainSeconds = "train_seconds"
+    }
+}
+
+/// What the exporter reports as it goes.
+public enum ExportEvent: Sendable {
+    case started(model: Int, of: Int, hash: String)
+    case kept(model: Int, of: Int, hash: String)
+    case training(model: Int, of: Int, TrainingProgress)
+    case measuring(round: Int, of: Int)
+}
+
+/// `nas export`: a run's chosen models trained to the end, evaluated once on
+/// the test set, written as weights and ONNX, their latency re-measured.
+///
+/// Each model is written in `<out>/.<hash>.partial` and renamed to
+/// `<out>/<hash>` when whole, so an export killed at any point and run again
+/// keeps every finished model and redoes the interrupted one from its start.
+public final class RunExporter {
+    public let name: RunName
+    public let out: String
+    public let options: ExportOptions
+    public let configuration: SearchConfiguration
+    public let candidates: [CandidateRecord]
+    private let command: String
+
+    /// Opens the run and resolves the selection; errors say what is missing.
+    public init(folder: RunsFolder, name: RunName, out: String, options: ExportOptions, command: String) throws {
+        try options.validate()
+        self.name = name
+        self.out = out
+        self.options = options
+        self.command = command
+        let (store, configuration) = try folder.open(name)
+        self.configuration = configuration
+        let records = try store.candidates()
+        let finished = Pareto.points(records).map(\.candidate)
+        guard !finished.isEmpty else {
+            throw NasError.notFound("run \(name) has no finished candidate to export yet; continue it with `nas resume \(name)`")
+        }
+        switch options.selection {
+        case .pareto:
+            candidates = Pareto.front(records)
+        case let .top(k):
+            candidates = Array(finished.sorted { ($0.reward ?? 0, -$0.index) > ($1.reward ?? 0, -$1.index) }.prefix(k))
+        case let .hashes(hashes):
+            candidates = try hashes.map { hash throws(NasError) in
+                guard let found = finished.first(where: { $0.hash == hash }) else {
+                    throw .notFound("run \(name) has no finished candidate \(hash); `nas pareto \(name)` and `nas status \(name)` list them")
+                }
+                return found
+            }
+        }
+    }
+
+    /// Exports every selected model (keeping those already whole), then
+    /// measures their latency in interleaved rounds.
+    @discardableResult
+    public func run(_ report: (ExportEvent) -> Void = { _ in }) throws -> [ExportedModel] {
+        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+            throw NasError.environment("cannot create \(out): \((error as NSError).localizedDescription); choose a writable --out")
+        }
+        let space = try configuration.space()
+        let proxy = try configuration.proxy.task(in: space, path: configuration.spacePath)
+        var split: DatasetSplit?
+        var test: LabelledImages?
+        var models: [ExportedModel] = []
+        for (i, candidate) in candidates.enumerated() {
+            let folder = out + "/" + candidate.hash
+            if let kept = try? Self.read(folder) {
+                report(.kept(model: i + 1, of: candidates.count, hash: candidate.hash))
+                models.append(kept)
+                continue
+            }
+            report(.started(model: i + 1, of: candidates.count, hash: candidate.hash))
+            if split == nil { split = try DatasetSplit.load() }
+            if test == nil { test = try FashionMNIST.test() }
+            models.append(try export(candidate, proxy: proxy, split: split!, test: test!, folder: folder) { progress in
+                report(.training(model: i + 1, of: candidates.count, progress))
+            })
+        }
+        try measureLatency(&models, report)
+        return models
+    }
+
+    private func export(_ candidate: CandidateRecord, proxy: SearchSpace.ProxyTask, split: DatasetSplit, test: LabelledImages,
+                        folder: String, progress: (TrainingProgress) -> Void) throws -> ExportedModel {
+        let architecture = try Architecture(parsing: candidate.arch)
+        let network = Network(architecture)
+        let seed = configuration.seed &+ (UInt64(candidate.hash, radix: 16) ?? UInt64(candidate.index))
+        var training = TrainingConfiguration(proxy: proxy, seed: seed)
+        training.epochs = options.epochs
+        training.subset = options.subset
+        training.validationSubset = nil
+        training.layout = nil
+        let trainer = try Trainer(network: network, split: split, configuration: training,
+                                  context: try ComputeContext(threads: options.threads))
+        let result = try trainer.train(progress: progress)
+        guard result.divergedAtStep == nil, let validation = result.validationAccuracy else {
+            throw NasError.internal("\(candidate.hash) diverged in final training at step \(result.divergedAtStep ?? 0); export it with fewer --epochs or another seed")
+        }
+        // The only place a run's models meet the test set.
+        let testAccuracy = try trainer.evaluate(test).accuracy
+        let weights = try trainer.network.weights()
+        let plan = try InferencePlan(network: network, weights: weights)
+
+        let staging = out + "/." + candidate.hash + ".partial"
+        let fileManager = FileManager.default
+        try? fileManager.removeItem(atPath: staging)
+        try fileManager.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        try WeightsFile(weights: weights, architecture: architecture).write(to: staging + "/weights.nasd")
+        let metadata = [
+            "arch": architecture.description, "hash": architecture.hash,
+            "input_normalisation": "x = (pixel / 255 − \(FashionMNIST.mean)) / \(FashionMNIST.standardDeviation)",
+            "input_resize": "bilinear from 28×28 grey to \(architecture.resolution)×\(architecture.resolution), one channel",
+        ]
+        try ONNXModel(plan: plan, metadata: metadata).serialized().write(to: URL(fileURLWithPath: staging + "/model.onnx"))
+
+        var model = ExportedModel(
+            arch: architecture.description, hash: architecture.hash, candidate: candidate.index, params: network.params,
+            macs: network.macs, searchValAccuracy: candidate.valAccuracy, valAccuracy: validation, testAccuracy: testAccuracy,
+            epochs: options.epochs, trainingImages: options.subset.map { min($0, split.train.count) } ?? split.train.count,
+            seed: seed, trainSeconds: (result.trainSeconds * 100).rounded() / 100, files: [:], latency: [],
+            verification: nil, input: ["name": ONNXModel.inputName, "normalisation": metadata["input_normalisation"]!,
+                                       "resize": metadata["input_resize"]!],
+            command: command)
+        if let verifier = options.verifier {
+            model.verification = try verify(plan: plan, test: test, folder: staging, verifier: verifier)
+        }
+        for file in ["weights.nasd", "model.onnx"] {
+            model.files[file] = (try? fileManager.attributesOfItem(atPath: staging + "/" + file)[.size] as? Int) ?? 0
+        }
+        try Self.write(model, to: staging)
+        // Whole now: rename into place (an earlier partial copy under the name is replaced).
+        try? fileManager.removeItem(atPath: folder)
+        guard rename(staging, folder) == 0 else {
+            throw NasError.environment("cannot move \(staging) to \(folder): \(String(cString: strerror(errno)))")
+        }
+        return model
+    }
+
+    /// onnxruntime on the first test images against the CPU engine's logits.
+    private func verify(plan: InferencePlan, test: LabelledImages, folder: String,
+                        verifier: (python: String, script: String)) throws -> ExportedModel.Verification {
+        let images = min(256, test.count)
+        let pipeline = try InputPipeline(test.subset(Array(0..<images)), resolution: plan.network.input.height)
+        let engine = try InferenceNetwork(plan: plan, batch: images, context: try ComputeContext(threads: options.threads))
+        let input = engine.withInput { buffer in
+            pipeline.fill(buffer, indices: Array(0..<images)[...], augmentation: nil)
+            return Array(buffer)
+        }
+        try engine.run()
+        let verifyFolder = folder + "/.verify"
+        try FileManager.default.createDirectory(atPath: verifyFolder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: verifyFolder) }
+        try input.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: verifyFolder + "/inputs.f32")) }
+        try engine.logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: verifyFolder + "/expected.f32")) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: verifier.python)
+        let s = plan.network.input
+        process.arguments = [verifier.script, folder + "/model.onnx", verifyFolder + "/inputs.f32", verifyFolder + "/expected.f32",
+                             "--shape", "\(images),\(s.channels),\(s.height),\(s.width)", "--classes", "\(plan.network.classes)"]
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        do { try process.run() } catch {
+            throw NasError.environment("cannot run \(verifier.python) for --verify (\(error)); create it with scripts/python-env.sh or set NASD_PYTHON")
+        }
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        struct Report: Decodable {
+            let max_abs_diff: Double
+            let top1_agreement: Double
+            let onnxruntime: String
+        }
+        guard process.terminationStatus == 0, let report = try? JSONDecoder().decode(Report.self, from: stdout) else {
+            throw NasError.internal("onnx or onnxruntime refused \(folder)/model.onnx: \(stderr.suffix(2000))")
+        }
+        return .init(images: images, maxAbsDiff: report.max_abs_diff, top1Agreement: report.top1_agreement,
+                     onnxruntime: report.onnxruntime)
+    }
+
+    /// Latency of every model on each engine with its trained weights: the
+    /// protocol launched `latencyLaunches` times, round-robin over the models
+    /// so a busy moment of a shared machine does not land on one model only.
+    private func measureLatency(_ models: inout [ExportedModel], _ report: (ExportEvent) -> Void) throws {
+        var engines: [(name: LatencyEngineName, engine: (any LatencyEngine)?, error: String?)] = [
+            (.cpu, try CPUEngine(threads: 1), nil),
+        ]
+        do { engines.append((.vulkan, try makeLatencyEngine(.vulkan, threads: 1), nil)) } catch {
+            engines.append((.vulkan, nil, "\(error)"))
+        }
+        let protocols: [LatencyEngineName: MeasurementProtocol] = [
+            .cpu: MeasurementProtocol(warmup: 20, runs: 100), .vulkan: MeasurementProtocol(warmup: 5, runs: 30),
+        ]
+        var plans: [(network: Network, weights: NetworkWeights)] = []
+        for model in models {
+            let file = try WeightsFile.read(from: out + "/" + model.hash + "/weights.nasd")
+            plans.append((Network(try Architecture(parsing: model.arch)), file.weights))
+        }
+        var launches = [[Double]](repeating: [], count: models.count * engines.count)
+        for round in 1...options.latencyLaunches {
+            report(.measuring(round: round, of: options.latencyLaunches))
+            for (m, plan) in plans.enumerated() {
+                for (e, engine) in engines.enumerated() {
+                    guard let measurer = engine.engine else { continue }
+                    let sample = try measurer.measure(plan.network, protocol: protocols[engine.name]!, weights: plan.weights)
+                    launches[m * engines.count + e].append(sample.medianMilliseconds)
+                }
+            }
+        }
+        for m in models.indices {
+            models[m].latency = engines.enumerated().map { e, engine in
+                let p = protocols[engine.name]!
+                let times = launches[m * engines.count + e]
+                let sorted = times.sorted()
+                return ExportedModel.Latency(
+                    engine: engine.name.rawValue, device: engine.engine?.device.device ?? "none",
+                    fingerprint: engine.engine?.device.id ?? "", medianMs: sorted.isEmpty ? nil : sorted[sorted.count / 2],
+                    launchesMs: times.map { ($0 * 1e5).rounded() / 1e5 }, protocolRuns: p.runs, protocolWarmup: p.warmup,
+                    error: engine.error)
+            }
+            try Self.write(models[m], to: out + "/" + models[m].hash)
+        }
+    }
+
+    /// A whole model folder's record; nil (an error) when the folder is not whole.
+    static func read(_ folder: String) throws -> ExportedModel {
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/model.json"))
+        return try JSONDecoder().decode(ExportedModel.self, from: data)
+    }
+
+    /// Writes `model.json` beside the model, atomically.
+    static func write(_ model: ExportedModel, to folder: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(model).write(to: URL(fileURLWithPath: folder + "/model.json"), options: .atomic)
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Core
+import Foundation
+import Runs
+import Search
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Train a run's chosen models to the end and write them as ONNX (opset 13) with weights and a report.",
+        discussion: """
+        Per model, in OUT/<hash>/: model.onnx (BN folded, ReLU6 as Clip; input `image` N×1×r×r, \
+        output `logits` N×10; architecture, hash and input normalisation in its metadata), \
+        weights.nasd (the trained weights, `nas train --save`'s format) and model.json (arch, \
+        params, MACs, validation and test accuracy, latency per engine with device fingerprints, \
+        file sizes, verification, the command). Final training: the run's proxy recipe on the \
+        whole 50k training split (or --subset) for --epochs; one evaluation on the 10k test set. \
+        Latency: the protocol launched --launches times per model and engine, interleaved across \
+        models; the median is reported. A model is written under OUT/.<hash>.partial and renamed \
+        when whole: an export killed at any point and run again keeps every finished model. \
+        --verify runs onnx's full checker and onnxruntime on 256 test images against the CPU \
+        engine (Python from $NASD_PYTHON, else .build/venv made by scripts/python-env.sh).
+        """
+    )
+
+    @Argument(help: "Run name (a folder under --runs).")
+    var runName: String
+
+    @Flag(help: "Export the Pareto front of accuracy against CPU latency (the default).")
+    var pareto = false
+
+    @Option(help: "Export the K best rewards instead.")
+    var top: Int?
+
+    @Option(name: .customLong("arch"), parsing: .upToNextOption, help: "Export these candidates instead, by hash.")
+    var hashes: [String] = []
+
+    @Option(help: "Epochs of final training.")
+    var epochs = 5
+
+    @Option(help: "Training images for the final training, the first of the 50k split (default: all).")
+    var subset: Int?
+
+    @Option(help: "Output folder (default: <runs>/<run>/export).")
+    var out: String?
+
+    @Option(help: "OpenMP threads for the final training (\(Limits.threads.text)).")
+    var threads = min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
+
+    @Option(help: "Launches of the latency protocol per model and engine (\(Limits.launches.text)).")
+    var launches = 3
+
+    @Flag(help: "Check each ONNX model with onnx's checker and onnxruntime against the CPU engine.")
+    var verify = false
+
+    @OptionGroup var runs: RunsOption
+
+    @Flag(help: "Print the exported models as JSON.")
+    var json = false
+
+    func validate() throws {
+        try validating {
+            _ = try RunName(existing: runName)
+            if [pareto, top != nil, !hashes.isEmpty].filter({ $0 }).count > 1 {
+                throw NasError.invalidInput("choose one of --pareto, --top K and --arch HASH…")
+            }
+            try options().validate()
+        }
+    }
+
+    func options() -> ExportOptions {
+        var options = ExportOptions()
+        options.selection = top.map { .top($0) } ?? (hashes.isEmpty ? .pareto : .hashes(hashes))
+        options.epochs = epochs
+        options.subset = subset
+        options.threads = threads
+        options.latencyLaunches = launches
+        return options
+    }
+
+    func run() throws {
+        let name = try RunName(existing: runName)
+        var options = options()
+        if verify {
+            let python = ProcessInfo.processInfo.environment["NASD_PYTHON"] ?? ".build/venv/bin/python"
+            let script = ProcessInfo.processInfo.environment["NASD_VERIFIER"] ?? "scripts/verify_onnx.py"
+            guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
+                throw NasError.environment("--verify needs onnx and onnxruntime: run scripts/python-env.sh in nasd's folder (or set NASD_PYTHON and NASD_VERIFIER); looked for \(python) and \(script)")
+            }
+            options.verifier = (python, script)
+        }
+        let folder = runs.folder
+        let output = try out ?? (folder.directory(name) + "/export")
+        let command = (["nas"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        let exporter = try RunExporter(folder: folder, name: name, out: output, options: options, command: command)
+        var bar = ProgressBar()
+        let models = try exporter.run { event in
+            switch event {
+            case let .started(model, total, hash):
+                bar.update(fraction: Double(model - 1) / Double(total), detail: "model \(model)/\(total) \(hash)", force: true)
+            case let .kept(model, total, hash):
+                bar.update(fraction: Double(model) / Double(total), detail: "model \(model)/\(total) \(hash) already exported", force: true)
+            case let .training(model, total, p):
+                bar.update(fraction: (Double(model - 1) + p.fraction) / Double(total),
+                           detail: String(format: "model %d/%d epoch %d/%d step %d/%d loss %.3f ETA %@", model, total, p.epoch,
+                                          p.epochs, p.step, p.stepsPerEpoch, p.loss, clock(p.remainingSeconds)))
+            case let .measuring(round, total):
+                bar.update(fraction: 1, detail: "latency, round \(round)/\(total)", force: true)
+            }
+        }
+        bar.finish()
+        if json { try printJSON(models); return }
+        var rows = [["hash", "params", "MACs", "val acc", "test acc", "cpu ms", "vulkan ms", "onnx KB", "verified"]]
+        for m in models {
+            let ms = { (engine: String) in m.latency.first { $0.engine == engine }?.medianMs.map { String(format: "%.4f", $0) } ?? "-" }
+            rows.append([m.hash, grouped(m.params), grouped(m.macs), String(format: "%.4f", m.valAccuracy),
+                         String(format: "%.4f", m.testAccuracy), ms("cpu"), ms("vulkan"), "\((m.files["model.onnx"] ?? 0) / 1024)",
+                         m.verification.map { String(format: "max |Δ| %.1e, top-1 %.0f%%", $0.maxAbsDiff, $0.top1Agreement * 100) } ?? "-"])
+        }
+        print("\(models.count) model\(models.count == 1 ? "" : "s") of run \(name) in \(output)")
+        print(table(rows, rightAligned: [1, 2, 3, 4, 5, 6, 7]))
+    }
+}

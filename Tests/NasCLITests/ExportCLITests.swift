@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+/// `nas export` on a real tiny run: final training, the test set, ONNX
+/// checked by onnx and onnxruntime, latency on both engines; resumable.
+/// In the serialized search suite: it trains.
+extension NasSearchCLITests {
+    static func tinyRun(_ runs: String, name: String = "r") throws {
+        _ = try NasProcess.json(["search", "--space", "SearchSpaces/tiny.yaml", "--strategy", "random", "--budget", "4",
+                                 "--seed", "5", "--threads", "2", "--runs", runs, "--run", name, "--json"])
+    }
+
+    static var verifierEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.merging(
+            ["NASD_PYTHON": NasProcess.root.appendingPathComponent(".build/venv/bin/python").path,
+             "NASD_VERIFIER": NasProcess.root.appendingPathComponent("scripts/verify_onnx.py").path]) { $1 }
+    }
+
+    static func run(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = NasProcess.locate()
+        process.arguments = arguments
+        process.currentDirectoryURL = NasProcess.root
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, stderr)
+    }
+
+    @Test("nas export trains, tests and writes each model; onnxruntime agrees with the CPU engine; errors are clear")
+    func export() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        try Self.tinyRun(runs)
+        let result = try Self.run(["export", "r", "--runs", runs, "--top", "2", "--epochs", "1", "--subset", "512",
+                                   "--threads", "2", "--launches", "2", "--verify", "--json"], environment: Self.verifierEnvironment)
+        #expect(result.status == 0, "\(result.stderr)")
+        let models = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        #expect(models.count == 2)
+        for model in models {
+            let hash = try #require(model["hash"] as? String)
+            let folder = runs + "/r/export/" + hash
+            for file in ["model.onnx", "weights.nasd", "model.json"] {
+                #expect(FileManager.default.fileExists(atPath: folder + "/" + file), "\(hash): \(file)")
+            }
+            let verification = try #require(model["verification"] as? [String: Any])
+            #expect((verification["max_abs_diff"] as? Double ?? 1) < 1e-4)
+            #expect(verification["top1_agreement"] as? Double == 1)
+            let test = try #require(model["test_accuracy"] as? Double)
+            #expect(test > 0 && test <= 1)
+            #expect(model["training_images"] as? Int == 512)
+            let latency = try #require(model["latency"] as? [[String: Any]])
+            #expect(latency.map { $0["engine"] as? String } == ["cpu", "vulkan"])
+            #expect(latency.allSatisfy { ($0["median_ms"] as? Double ?? 0) > 0 && ($0["launches_ms"] as? [Double])?.count == 2 })
+        }
+
+        let unknown = try NasProcess.run(["export", "r", "--runs", runs, "--arch", "000000000000"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("has no finished candidate 000000000000"))
+        let unwritable = try NasProcess.run(["export", "r", "--runs", runs, "--out", "/proc/nasd-export"])
+        #expect(unwritable.status == 1)
+        #expect(unwritable.stderr.contains("choose a writable --out"))
+        let both = try NasProcess.run(["export", "r", "--runs", runs, "--top", "1", "--arch", "000000000000"])
+        #expect(both.status == 2)
+        let noVerifier = try Self.run(["export", "r", "--runs", runs, "--verify"],
+                                      environment: ProcessInfo.processInfo.environment.merging(["NASD_PYTHON": "/nonexistent"]) { $1 })
+        #expect(noVerifier.status == 1)
+        #expect(noVerifier.stderr.contains("scripts/python-env.sh"))
+    }
+
+    @Test("Killed while exporting and run again, an export keeps the models it finished and leaves no half-written one")
+    func exportKilled() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        try Self.tinyRun(runs)
+        let out = runs + "/out"
+        let arguments = ["export", "r", "--runs", runs, "--top", "3", "--epochs", "2", "--subset", "3000", "--threads", "2",
+                         "--launches", "1", "--out", out]
+        let process = Process()
+        process.executableURL = NasProcess.locate()
+        process.arguments = arguments
+        process.currentDirectoryURL = NasProcess.root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Kill it once the first model is whole.
+        func whole() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        }
+        for _ in 0..<1200 where whole().isEmpty && process.isRunning { usleep(50_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let first = whole()
+        #expect(!first.isEmpty)
+        // Every folder that looks finished is: a model is renamed into place only when whole.
+        for hash in first { #expect(FileManager.default.fileExists(atPath: out + "/" + hash + "/model.json")) }
+        let weights = out + "/" + (first.first ?? "") + "/weights.nasd"
+        let before = try FileManager.default.attributesOfItem(atPath: weights)[.modificationDate] as? Date
+
+        let again = try NasProcess.run(arguments + ["--json"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("already exported"))
+        let after = try FileManager.default.attributesOfItem(atPath: weights)[.modificationDate] as? Date
+        #expect(before == after)  // not trained again
+        #expect(whole().count == 3)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).allSatisfy { !$0.hasSuffix(".partial") })
+    }
+}
