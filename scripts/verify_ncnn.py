@@ -1,0 +1,68 @@
+"""Runs an ncnn model written by nasd in ncnn itself (the `ncnn` package
+from PyPI), on its CPU path or its Vulkan path, against expected logits.
+
+    verify_ncnn.py MODEL.param MODEL.bin INPUTS EXPECTED --shape N,C,H,W --classes K [--vulkan]
+
+INPUTS and EXPECTED are raw little-endian float32 (N×C×H×W images, N×K
+logits from nasd's CPU engine). Prints one JSON object: max_abs_diff,
+top1_agreement, the path used and, with --vulkan, the device ncnn picked.
+Exit status 0 when the model ran; the caller judges the figures.
+"""
+import argparse
+import json
+import sys
+
+import ncnn
+import numpy as np
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("param")
+    p.add_argument("bin")
+    p.add_argument("inputs")
+    p.add_argument("expected")
+    p.add_argument("--shape", required=True, help="N,C,H,W of the inputs")
+    p.add_argument("--classes", type=int, required=True)
+    p.add_argument("--vulkan", action="store_true", help="run on ncnn's Vulkan path (lavapipe where no GPU is present)")
+    a = p.parse_args()
+    n, c, h, w = (int(v) for v in a.shape.split(","))
+    images = np.fromfile(a.inputs, dtype="<f4").reshape(n, c, h, w)
+    expected = np.fromfile(a.expected, dtype="<f4").reshape(n, a.classes)
+
+    device = None
+    net = ncnn.Net()
+    net.opt.num_threads = 1
+    # fp32 throughout, so the comparison is with the same arithmetic (ncnn defaults to fp16 storage).
+    net.opt.use_fp16_packed = False
+    net.opt.use_fp16_storage = False
+    net.opt.use_fp16_arithmetic = False
+    if a.vulkan:
+        if ncnn.get_gpu_count() == 0:
+            sys.exit("ncnn finds no Vulkan device")
+        net.opt.use_vulkan_compute = True
+        device = ncnn.get_gpu_info(0).device_name()
+    if net.load_param(a.param) != 0 or net.load_model(a.bin) != 0:
+        sys.exit(f"ncnn refused {a.param} / {a.bin}")
+
+    logits = np.zeros((n, a.classes), dtype=np.float32)
+    for i in range(n):
+        ex = net.create_extractor()
+        ex.input("image", ncnn.Mat(np.ascontiguousarray(images[i])))
+        ret, out = ex.extract("logits")
+        if ret != 0:
+            sys.exit(f"ncnn failed on image {i} (status {ret})")
+        logits[i] = np.array(out).reshape(-1)
+
+    json.dump({
+        "max_abs_diff": float(np.max(np.abs(logits - expected))),
+        "top1_agreement": float(np.mean(np.argmax(logits, 1) == np.argmax(expected, 1))),
+        "path": "vulkan" if a.vulkan else "cpu",
+        "device": device,
+        "ncnn": getattr(ncnn, "__version__", "unknown"),
+    }, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
