@@ -19,11 +19,20 @@ public enum ExportSelection: Sendable, Equatable {
     case hashes([String])
 }
 
+/// The files a model is written as.
+public enum ExportFormat: String, Sendable, CaseIterable, Codable {
+    /// `model.onnx`.
+    case onnx
+    /// `model.param` + `model.bin`.
+    case ncnn
+}
+
 /// How the chosen models are finished: the final training (the run's proxy
 /// recipe on the whole training split, or `subset` of it, for `epochs`),
 /// the latency protocol, and whether onnxruntime checks each model.
 public struct ExportOptions: Sendable {
     public var selection: ExportSelection = .pareto
+    public var formats: [ExportFormat] = ExportFormat.allCases
     public var epochs = 5
     /// Training images (the first of the 50k split); nil for all.
     public var subset: Int?
@@ -31,8 +40,9 @@ public struct ExportOptions: Sendable {
     /// Independent launches of the latency protocol per model and engine,
     /// interleaved across models; their median is reported.
     public var latencyLaunches = 3
-    /// The Python that runs `scripts/verify_onnx.py`; nil skips verification.
-    public var verifier: (python: String, script: String)?
+    /// The Python that runs the verifiers, and the folder holding
+    /// `verify_onnx.py` and `verify_ncnn.py`; nil skips verification.
+    public var verifier: (python: String, scripts: String)?
 
     public init() {}
 
@@ -42,6 +52,7 @@ public struct ExportOptions: Sendable {
         try Limits.threads.check(threads, "--threads")
         try Limits.launches.check(latencyLaunches, "--launches")
         if case let .top(k) = selection { try Limits.samples.check(k, "--top") }
+        guard !formats.isEmpty else { throw .invalidInput("--formats names no format; give onnx, ncnn or onnx,ncnn") }
     }
 }
 
@@ -62,14 +73,18 @@ public struct ExportedModel: Codable, Sendable {
         }
     }
 
+    /// One runtime's run of one file against the CPU engine.
     public struct Verification: Codable, Sendable {
+        /// "onnxruntime", "ncnn-cpu" or "ncnn-vulkan".
+        public var runtime: String
+        public var version: String
+        public var device: String?
         public var images: Int
         public var maxAbsDiff: Double
         public var top1Agreement: Double
-        public var onnxruntime: String
 
         enum CodingKeys: String, CodingKey {
-            case images, onnxruntime
+            case runtime, version, device, images
             case maxAbsDiff = "max_abs_diff", top1Agreement = "top1_agreement"
         }
     }
@@ -85,7 +100,7 @@ public struct ExportedModel: Codable, Sendable {
     /// File name → bytes.
     public var files: [String: Int]
     public var latency: [Latency]
-    public var verification: Verification?
+    public var verification: [Verification]
     public var input: [String: String]
     public var command: String
 
@@ -208,20 +223,27 @@ public final class RunExporter {
             "input_normalisation": "x = (pixel / 255 − \(FashionMNIST.mean)) / \(FashionMNIST.standardDeviation)",
             "input_resize": "bilinear from 28×28 grey to \(architecture.resolution)×\(architecture.resolution), one channel",
         ]
-        try ONNXModel(plan: plan, metadata: metadata).serialized().write(to: URL(fileURLWithPath: staging + "/model.onnx"))
+        if options.formats.contains(.onnx) {
+            try ONNXModel(plan: plan, metadata: metadata).serialized().write(to: URL(fileURLWithPath: staging + "/model.onnx"))
+        }
+        if options.formats.contains(.ncnn) {
+            let ncnn = NCNNModel(plan: plan)
+            try ncnn.param.write(toFile: staging + "/model.param", atomically: true, encoding: .utf8)
+            try ncnn.bin.write(to: URL(fileURLWithPath: staging + "/model.bin"))
+        }
 
         var model = ExportedModel(
             arch: architecture.description, hash: architecture.hash, candidate: candidate.index, params: network.params,
             macs: network.macs, searchValAccuracy: candidate.valAccuracy, valAccuracy: validation, testAccuracy: testAccuracy,
             epochs: options.epochs, trainingImages: options.subset.map { min($0, split.train.count) } ?? split.train.count,
             seed: seed, trainSeconds: (result.trainSeconds * 100).rounded() / 100, files: [:], latency: [],
-            verification: nil, input: ["name": ONNXModel.inputName, "normalisation": metadata["input_normalisation"]!,
+            verification: [], input: ["name": ONNXModel.inputName, "normalisation": metadata["input_normalisation"]!,
                                        "resize": metadata["input_resize"]!],
             command: command)
         if let verifier = options.verifier {
             model.verification = try verify(plan: plan, test: test, folder: staging, verifier: verifier)
         }
-        for file in ["weights.nasd", "model.onnx"] {
+        for file in (try? fileManager.contentsOfDirectory(atPath: staging)) ?? [] where !file.hasPrefix(".") {
             model.files[file] = (try? fileManager.attributesOfItem(atPath: staging + "/" + file)[.size] as? Int) ?? 0
         }
         try Self.write(model, to: staging)
@@ -233,9 +255,11 @@ public final class RunExporter {
         return model
     }
 
-    /// onnxruntime on the first test images against the CPU engine's logits.
+    /// The real runtimes on the first test images against the CPU engine's
+    /// logits: onnxruntime for the ONNX file, ncnn's CPU and Vulkan paths
+    /// for the ncnn files.
     private func verify(plan: InferencePlan, test: LabelledImages, folder: String,
-                        verifier: (python: String, script: String)) throws -> ExportedModel.Verification {
+                        verifier: (python: String, scripts: String)) throws -> [ExportedModel.Verification] {
         let images = min(256, test.count)
         let pipeline = try InputPipeline(test.subset(Array(0..<images)), resolution: plan.network.input.height)
         let engine = try InferenceNetwork(plan: plan, batch: images, context: try ComputeContext(threads: options.threads))
@@ -244,35 +268,47 @@ public final class RunExporter {
             return Array(buffer)
         }
         try engine.run()
-        let verifyFolder = folder + "/.verify"
-        try FileManager.default.createDirectory(atPath: verifyFolder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: verifyFolder) }
-        try input.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: verifyFolder + "/inputs.f32")) }
-        try engine.logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: verifyFolder + "/expected.f32")) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: verifier.python)
+        let scratch = folder + "/.verify"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try input.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: scratch + "/inputs.f32")) }
+        try engine.logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: scratch + "/expected.f32")) }
         let s = plan.network.input
-        process.arguments = [verifier.script, folder + "/model.onnx", verifyFolder + "/inputs.f32", verifyFolder + "/expected.f32",
-                             "--shape", "\(images),\(s.channels),\(s.height),\(s.width)", "--classes", "\(plan.network.classes)"]
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        do { try process.run() } catch {
-            throw NasError.environment("cannot run \(verifier.python) for --verify (\(error)); create it with scripts/python-env.sh or set NASD_PYTHON")
+        let data = [scratch + "/inputs.f32", scratch + "/expected.f32", "--shape", "\(images),\(s.channels),\(s.height),\(s.width)",
+                    "--classes", "\(plan.network.classes)"]
+        var runs: [(runtime: String, script: String, arguments: [String])] = []
+        if options.formats.contains(.onnx) { runs.append(("onnxruntime", "verify_onnx.py", [folder + "/model.onnx"] + data)) }
+        if options.formats.contains(.ncnn) {
+            let files = [folder + "/model.param", folder + "/model.bin"]
+            runs.append(("ncnn-cpu", "verify_ncnn.py", files + data))
+            runs.append(("ncnn-vulkan", "verify_ncnn.py", files + data + ["--vulkan"]))
         }
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
         struct Report: Decodable {
             let max_abs_diff: Double
             let top1_agreement: Double
-            let onnxruntime: String
+            let onnxruntime: String?
+            let ncnn: String?
+            let device: String?
         }
-        guard process.terminationStatus == 0, let report = try? JSONDecoder().decode(Report.self, from: stdout) else {
-            throw NasError.internal("onnx or onnxruntime refused \(folder)/model.onnx: \(stderr.suffix(2000))")
+        return try runs.map { run in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: verifier.python)
+            process.arguments = [verifier.scripts + "/" + run.script] + run.arguments
+            let output = Pipe(), errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            do { try process.run() } catch {
+                throw NasError.environment("cannot run \(verifier.python) for --verify (\(error)); create it with scripts/python-env.sh or set NASD_PYTHON")
+            }
+            let stdout = output.fileHandleForReading.readDataToEndOfFile()
+            let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            guard process.terminationStatus == 0, let report = try? JSONDecoder().decode(Report.self, from: stdout) else {
+                throw NasError.internal("\(run.runtime) refused the model in \(folder): \(stderr.suffix(2000))")
+            }
+            return .init(runtime: run.runtime, version: report.onnxruntime ?? report.ncnn ?? "unknown", device: report.device,
+                         images: images, maxAbsDiff: report.max_abs_diff, top1Agreement: report.top1_agreement)
         }
-        return .init(images: images, maxAbsDiff: report.max_abs_diff, top1Agreement: report.top1_agreement,
-                     onnxruntime: report.onnxruntime)
     }
 
     /// Latency of every model on each engine with its trained weights: the

@@ -7,10 +7,11 @@ import Search
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Train a run's chosen models to the end and write them as ONNX (opset 13) with weights and a report.",
+        abstract: "Train a run's chosen models to the end and write them as ONNX and ncnn models with weights and a report.",
         discussion: """
-        Per model, in OUT/<hash>/: model.onnx (BN folded, ReLU6 as Clip; input `image` N×1×r×r, \
-        output `logits` N×10; architecture, hash and input normalisation in its metadata), \
+        Per model, in OUT/<hash>/: model.onnx (opset 13, BN folded, ReLU6 as Clip; input `image` \
+        N×1×r×r, output `logits` N×10; architecture, hash and input normalisation in its metadata), \
+        model.param + model.bin (ncnn's format: activations fused, input `image`, output `logits`), \
         weights.nasd (the trained weights, `nas train --save`'s format) and model.json (arch, \
         params, MACs, validation and test accuracy, latency per engine with device fingerprints, \
         file sizes, verification, the command). Final training: the run's proxy recipe on the \
@@ -18,8 +19,9 @@ struct ExportCommand: ParsableCommand {
         Latency: the protocol launched --launches times per model and engine, interleaved across \
         models; the median is reported. A model is written under OUT/.<hash>.partial and renamed \
         when whole: an export killed at any point and run again keeps every finished model. \
-        --verify runs onnx's full checker and onnxruntime on 256 test images against the CPU \
-        engine (Python from $NASD_PYTHON, else .build/venv made by scripts/python-env.sh).
+        --verify runs onnx's full checker and onnxruntime, and ncnn on its CPU and Vulkan paths, \
+        on 256 test images against the CPU engine (Python from $NASD_PYTHON, else .build/venv \
+        made by scripts/python-env.sh).
         """
     )
 
@@ -34,6 +36,9 @@ struct ExportCommand: ParsableCommand {
 
     @Option(name: .customLong("arch"), parsing: .upToNextOption, help: "Export these candidates instead, by hash.")
     var hashes: [String] = []
+
+    @Option(help: "Formats, comma-separated: onnx (model.onnx), ncnn (model.param + model.bin).")
+    var formats = "onnx,ncnn"
 
     @Option(help: "Epochs of final training.")
     var epochs = 5
@@ -58,9 +63,14 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Print the exported models as JSON.")
     var json = false
 
+    private var formatNames: [String] { formats.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
     func validate() throws {
         try validating {
             _ = try RunName(existing: runName)
+            for name in formatNames where ExportFormat(rawValue: name) == nil {
+                throw NasError.invalidInput("--formats: unknown format '\(name)'; expected onnx, ncnn or both (onnx,ncnn)")
+            }
             if [pareto, top != nil, !hashes.isEmpty].filter({ $0 }).count > 1 {
                 throw NasError.invalidInput("choose one of --pareto, --top K and --arch HASH…")
             }
@@ -71,6 +81,7 @@ struct ExportCommand: ParsableCommand {
     func options() -> ExportOptions {
         var options = ExportOptions()
         options.selection = top.map { .top($0) } ?? (hashes.isEmpty ? .pareto : .hashes(hashes))
+        options.formats = ExportFormat.allCases.filter { formatNames.contains($0.rawValue) }
         options.epochs = epochs
         options.subset = subset
         options.threads = threads
@@ -83,11 +94,11 @@ struct ExportCommand: ParsableCommand {
         var options = options()
         if verify {
             let python = ProcessInfo.processInfo.environment["NASD_PYTHON"] ?? ".build/venv/bin/python"
-            let script = ProcessInfo.processInfo.environment["NASD_VERIFIER"] ?? "scripts/verify_onnx.py"
-            guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
-                throw NasError.environment("--verify needs onnx and onnxruntime: run scripts/python-env.sh in nasd's folder (or set NASD_PYTHON and NASD_VERIFIER); looked for \(python) and \(script)")
+            let scripts = ProcessInfo.processInfo.environment["NASD_VERIFIERS"] ?? "scripts"
+            guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: scripts + "/verify_onnx.py") else {
+                throw NasError.environment("--verify needs onnx, onnxruntime and ncnn: run scripts/python-env.sh in nasd's folder (or set NASD_PYTHON, and NASD_VERIFIERS to the folder of verify_onnx.py); looked for \(python) and \(scripts)/verify_onnx.py")
             }
-            options.verifier = (python, script)
+            options.verifier = (python, scripts)
         }
         let folder = runs.folder
         let output = try out ?? (folder.directory(name) + "/export")
@@ -110,14 +121,16 @@ struct ExportCommand: ParsableCommand {
         }
         bar.finish()
         if json { try printJSON(models); return }
-        var rows = [["hash", "params", "MACs", "val acc", "test acc", "cpu ms", "vulkan ms", "onnx KB", "verified"]]
+        var rows = [["hash", "params", "MACs", "val acc", "test acc", "cpu ms", "vulkan ms", "onnx KB", "ncnn KB", "verified (max |Δ|)"]]
         for m in models {
             let ms = { (engine: String) in m.latency.first { $0.engine == engine }?.medianMs.map { String(format: "%.4f", $0) } ?? "-" }
             rows.append([m.hash, grouped(m.params), grouped(m.macs), String(format: "%.4f", m.valAccuracy),
-                         String(format: "%.4f", m.testAccuracy), ms("cpu"), ms("vulkan"), "\((m.files["model.onnx"] ?? 0) / 1024)",
-                         m.verification.map { String(format: "max |Δ| %.1e, top-1 %.0f%%", $0.maxAbsDiff, $0.top1Agreement * 100) } ?? "-"])
+                         String(format: "%.4f", m.testAccuracy), ms("cpu"), ms("vulkan"),
+                         m.files["model.onnx"].map { "\($0 / 1024)" } ?? "-", m.files["model.bin"].map { "\($0 / 1024)" } ?? "-",
+                         m.verification.isEmpty ? "-" : m.verification.map { String(format: "%@ %.0e", $0.runtime, $0.maxAbsDiff) }
+                            .joined(separator: ", ")])
         }
         print("\(models.count) model\(models.count == 1 ? "" : "s") of run \(name) in \(output)")
-        print(table(rows, rightAligned: [1, 2, 3, 4, 5, 6, 7]))
+        print(table(rows, rightAligned: [1, 2, 3, 4, 5, 6, 7, 8]))
     }
 }

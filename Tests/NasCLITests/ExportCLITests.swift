@@ -13,7 +13,7 @@ extension NasSearchCLITests {
     static var verifierEnvironment: [String: String] {
         ProcessInfo.processInfo.environment.merging(
             ["NASD_PYTHON": NasProcess.root.appendingPathComponent(".build/venv/bin/python").path,
-             "NASD_VERIFIER": NasProcess.root.appendingPathComponent("scripts/verify_onnx.py").path]) { $1 }
+             "NASD_VERIFIERS": NasProcess.root.appendingPathComponent("scripts").path]) { $1 }
     }
 
     static func run(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -32,7 +32,7 @@ extension NasSearchCLITests {
         return (process.terminationStatus, stdout, stderr)
     }
 
-    @Test("nas export trains, tests and writes each model; onnxruntime agrees with the CPU engine; errors are clear")
+    @Test("nas export trains, tests and writes each model; onnxruntime and ncnn (CPU and Vulkan) agree with the CPU engine; errors are clear")
     func export() throws {
         let runs = RoomToGrowTests.temporaryRuns()
         defer { try? FileManager.default.removeItem(atPath: runs) }
@@ -45,12 +45,17 @@ extension NasSearchCLITests {
         for model in models {
             let hash = try #require(model["hash"] as? String)
             let folder = runs + "/r/export/" + hash
-            for file in ["model.onnx", "weights.nasd", "model.json"] {
+            for file in ["model.onnx", "model.param", "model.bin", "weights.nasd", "model.json"] {
                 #expect(FileManager.default.fileExists(atPath: folder + "/" + file), "\(hash): \(file)")
             }
-            let verification = try #require(model["verification"] as? [String: Any])
-            #expect((verification["max_abs_diff"] as? Double ?? 1) < 1e-4)
-            #expect(verification["top1_agreement"] as? Double == 1)
+            // onnxruntime on model.onnx, ncnn's CPU and Vulkan paths on model.param + model.bin.
+            let verification = try #require(model["verification"] as? [[String: Any]])
+            #expect(verification.map { $0["runtime"] as? String } == ["onnxruntime", "ncnn-cpu", "ncnn-vulkan"])
+            for run in verification {
+                #expect((run["max_abs_diff"] as? Double ?? 1) < 1e-4, "\(run)")
+                #expect(run["top1_agreement"] as? Double == 1, "\(run)")
+                #expect(run["images"] as? Int == 256)
+            }
             let test = try #require(model["test_accuracy"] as? Double)
             #expect(test > 0 && test <= 1)
             #expect(model["training_images"] as? Int == 512)
@@ -67,6 +72,9 @@ extension NasSearchCLITests {
         #expect(unwritable.stderr.contains("choose a writable --out"))
         let both = try NasProcess.run(["export", "r", "--runs", runs, "--top", "1", "--arch", "000000000000"])
         #expect(both.status == 2)
+        let format = try NasProcess.run(["export", "r", "--runs", runs, "--formats", "onnx,tflite"])
+        #expect(format.status == 2)
+        #expect(format.stderr.contains("unknown format 'tflite'"))
         let noVerifier = try Self.run(["export", "r", "--runs", runs, "--verify"],
                                       environment: ProcessInfo.processInfo.environment.merging(["NASD_PYTHON": "/nonexistent"]) { $1 })
         #expect(noVerifier.status == 1)
