@@ -14,6 +14,7 @@ packages=(
   zlib1g-dev             # reading the gzipped IDX files
   libsqlite3-dev         # SQLite, under GRDB (latency table, run store)
   binutils               # readelf, used by the tests to check the BLAS link order
+  librsvg2-bin           # rsvg-convert, used by the tests to render pareto.svg
 )
 
 missing=()

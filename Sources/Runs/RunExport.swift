@@ -131,10 +131,14 @@ public final class RunExporter {
     public let options: ExportOptions
     public let configuration: SearchConfiguration
     public let candidates: [CandidateRecord]
+    private let records: [CandidateRecord]
+    private let baseline: (name: String, records: [CandidateRecord])?
     private let command: String
 
-    /// Opens the run and resolves the selection; errors say what is missing.
-    public init(folder: RunsFolder, name: RunName, out: String, options: ExportOptions, command: String) throws {
+    /// Opens the run (and the `baseline` run drawn beside it in `pareto.svg`)
+    /// and resolves the selection; errors say what is missing.
+    public init(folder: RunsFolder, name: RunName, out: String, options: ExportOptions, command: String,
+                baseline: RunName? = nil) throws {
         try options.validate()
         self.name = name
         self.out = out
@@ -143,6 +147,8 @@ public final class RunExporter {
         let (store, configuration) = try folder.open(name)
         self.configuration = configuration
         let records = try store.candidates()
+        self.records = records
+        self.baseline = try baseline.map { ($0.text, try folder.open($0).store.candidates()) }
         let finished = Pareto.points(records).map(\.candidate)
         guard !finished.isEmpty else {
             throw NasError.notFound("run \(name) has no finished candidate to export yet; continue it with `nas resume \(name)`")
@@ -189,6 +195,9 @@ public final class RunExporter {
             })
         }
         try measureLatency(&models, report)
+        try ExportReport(run: name.text, records: records, baseline: baseline, models: models,
+                         targetMs: configuration.reward.engine == .cpu ? configuration.reward.targetMilliseconds : nil,
+                         command: command).write(to: out)
         return models
     }
 

@@ -17,7 +17,10 @@ struct ExportCommand: ParsableCommand {
         file sizes, verification, the command). Final training: the run's proxy recipe on the \
         whole 50k training split (or --subset) for --epochs; one evaluation on the 10k test set. \
         Latency: the protocol launched --launches times per model and engine, interleaved across \
-        models; the median is reported. A model is written under OUT/.<hash>.partial and renamed \
+        models; the median is reported. Beside the models: pareto.svg (validation accuracy \
+        against CPU latency, the front, the exported models labelled, the target; --baseline \
+        draws another run beside) and report.md (the table, the plot, devices, the command). \
+        A model is written under OUT/.<hash>.partial and renamed \
         when whole: an export killed at any point and run again keeps every finished model. \
         --verify runs onnx's full checker and onnxruntime, and ncnn on its CPU and Vulkan paths, \
         on 256 test images against the CPU engine (Python from $NASD_PYTHON, else .build/venv \
@@ -55,6 +58,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Launches of the latency protocol per model and engine (\(Limits.launches.text)).")
     var launches = 3
 
+    @Option(help: "Another run whose candidates pareto.svg draws beside this one's (a baseline space's search).")
+    var baseline: String?
+
     @Flag(help: "Check each ONNX model with onnx's checker and onnxruntime against the CPU engine.")
     var verify = false
 
@@ -68,6 +74,7 @@ struct ExportCommand: ParsableCommand {
     func validate() throws {
         try validating {
             _ = try RunName(existing: runName)
+            if let baseline { _ = try RunName(existing: baseline) }
             for name in formatNames where ExportFormat(rawValue: name) == nil {
                 throw NasError.invalidInput("--formats: unknown format '\(name)'; expected onnx, ncnn or both (onnx,ncnn)")
             }
@@ -103,7 +110,8 @@ struct ExportCommand: ParsableCommand {
         let folder = runs.folder
         let output = try out ?? (folder.directory(name) + "/export")
         let command = (["nas"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        let exporter = try RunExporter(folder: folder, name: name, out: output, options: options, command: command)
+        let exporter = try RunExporter(folder: folder, name: name, out: output, options: options, command: command,
+                                       baseline: try baseline.map { name throws(NasError) in try RunName(existing: name) })
         var bar = ProgressBar()
         let models = try exporter.run { event in
             switch event {

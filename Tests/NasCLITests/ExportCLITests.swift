@@ -64,6 +64,22 @@ extension NasSearchCLITests {
             #expect(latency.allSatisfy { ($0["median_ms"] as? Double ?? 0) > 0 && ($0["launches_ms"] as? [Double])?.count == 2 })
         }
 
+        // The report and the plot: the plot renders (rsvg-convert, as a viewer would) at 800×600.
+        let report = try String(contentsOfFile: runs + "/r/export/report.md", encoding: .utf8)
+        for model in models { #expect(report.contains(model["hash"] as? String ?? "?")) }
+        #expect(report.contains("![Validation accuracy against CPU latency](pareto.svg)"))
+        let png = runs + "/r/export/pareto.png"
+        let render = Process()
+        render.executableURL = URL(fileURLWithPath: "/usr/bin/rsvg-convert")
+        render.arguments = ["-o", png, runs + "/r/export/pareto.svg"]
+        try render.run()
+        render.waitUntilExit()
+        #expect(render.terminationStatus == 0)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: png)))
+        #expect(bytes.prefix(8) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        let size = { (at: Int) in bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
+        #expect(size(16) == 800 && size(20) == 600)
+
         let unknown = try NasProcess.run(["export", "r", "--runs", runs, "--arch", "000000000000"])
         #expect(unknown.status == 2)
         #expect(unknown.stderr.contains("has no finished candidate 000000000000"))
