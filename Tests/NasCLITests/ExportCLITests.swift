@@ -112,9 +112,10 @@ extension NasSearchCLITests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Kill it once the first model is whole.
+        // Kill it once the first model is whole. Model folders are named by hash (no dot);
+        // staging ones start with a dot; pareto.svg and report.md come last.
         func whole() -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+            ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { !$0.contains(".") }.sorted()
         }
         for _ in 0..<1200 where whole().isEmpty && process.isRunning { usleep(50_000) }
         kill(process.processIdentifier, SIGKILL)
