@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "SearchSpace", "Core"], exclude: ["Fixtures"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "Model", "SearchSpace", "Numerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "SearchSpace", "Numerics"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Engine", "Model", "SearchSpace", "Numerics"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Engine", "Model", "SearchSpace", "Numerics", "Core"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "Search"]),
     ]

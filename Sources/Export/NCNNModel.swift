@@ -1,3 +1,4 @@
+public import Core
 public import Foundation
 public import Model
 import SearchSpace
@@ -16,14 +17,20 @@ public struct NCNNModel: Sendable {
 
     /// The `.param` text.
     public let param: String
-    /// The `.bin` bytes: each weight tensor behind a 4-byte tag (0: float32),
-    /// biases raw, in layer order.
+    /// The `.bin` bytes: each weight tensor behind a 4-byte tag (0: float32;
+    /// 0x01306B47: float16, padded to 4 bytes), biases raw float32, in layer order.
     public let bin: Data
 
-    public init(plan: InferencePlan) {
+    /// `precision` fp16 stores the weights as ncnn's half-precision blobs
+    /// (ncnn reads them back to float32 unless told to compute in fp16);
+    /// int8 is not one of ncnn's weight storages and is refused.
+    public init(plan: InferencePlan, precision: WeightPrecision = .fp32) throws(NasError) {
+        guard precision != .int8 else {
+            throw .invalidInput("ncnn models are written in fp32 or fp16; int8 weights are exported as ONNX only")
+        }
         var builder = NCNNBuilder(network: plan.network)
         for step in plan.steps { builder.lower(step) }
-        (param, bin) = builder.finish()
+        (param, bin) = builder.finish(halfPrecision: precision == .fp16)
     }
 }
 
@@ -133,7 +140,7 @@ private struct NCNNBuilder {
     /// ncnn lets each blob feed one layer: a blob read by several (a block's
     /// input by its first convolution and its residual add, an SE input by
     /// the pool and the multiply) goes through a Split first.
-    func finish() -> (param: String, bin: Data) {
+    func finish(halfPrecision: Bool) -> (param: String, bin: Data) {
         var readers: [String: Int] = [:]
         for layer in layers { for input in layer.inputs { readers[input, default: 0] += 1 } }
         var copies: [String: [String]] = [:]
@@ -161,8 +168,15 @@ private struct NCNNBuilder {
                           "\(layer.inputs.count)", "\(layer.outputs.count)"] + layer.inputs + layer.outputs + layer.params
             lines.append(fields.joined(separator: " "))
             for blob in layer.blobs {
-                if blob.tagged { bin.append(contentsOf: [0, 0, 0, 0]) }  // tag 0: float32 follows
-                blob.values.withUnsafeBufferPointer { bin.append($0) }
+                if blob.tagged && halfPrecision {
+                    withUnsafeBytes(of: UInt32(0x0130_6B47).littleEndian) { bin.append(contentsOf: $0) }
+                    let half = blob.values.map { Float16($0).bitPattern }
+                    half.withUnsafeBufferPointer { bin.append($0) }
+                    if half.count % 2 == 1 { bin.append(contentsOf: [0, 0]) }  // ncnn aligns each blob to 4 bytes
+                } else {
+                    if blob.tagged { bin.append(contentsOf: [0, 0, 0, 0]) }  // tag 0: float32 follows
+                    blob.values.withUnsafeBufferPointer { bin.append($0) }
+                }
             }
         }
         return (lines.joined(separator: "\n") + "\n", bin)

@@ -9,6 +9,11 @@ import SwiftProtobuf
 /// GlobalAveragePool → Conv → Relu → Conv → Sigmoid → Mul; residuals are Add.
 /// The input `image` is N×C×r×r float32 with a symbolic batch `N`, the
 /// output `logits` N×classes.
+///
+/// Weight precision: fp16 stores convolution and linear weights as float16,
+/// each read back by a Cast to float32; int8 stores them per output channel
+/// as int8 with a float32 scale, read back by DequantizeLinear (axis 0). The
+/// graph computes in float32 either way; biases stay float32.
 public struct ONNXModel: Sendable {
     public static let opset: Int64 = 13
     /// ONNX IR version 7 is the one opset 13 was released with; every runtime since reads it.
@@ -20,7 +25,8 @@ public struct ONNXModel: Sendable {
 
     /// - Parameter metadata: stored in `metadata_props` (architecture, hash,
     ///   how to normalise and resize the input).
-    public init(plan: InferencePlan, metadata: [String: String] = [:], producerVersion: String = "") {
+    public init(plan: InferencePlan, precision: WeightPrecision = .fp32, metadata: [String: String] = [:],
+                producerVersion: String = "") {
         var graph = Onnx_GraphProto()
         graph.name = plan.network.architecture.hash
         let network = plan.network
@@ -28,7 +34,7 @@ public struct ONNXModel: Sendable {
         graph.input = [Self.valueInfo(Self.inputName, dims: [.symbolic("N"), .fixed(input.channels), .fixed(input.height),
                                                               .fixed(input.width)])]
         graph.output = [Self.valueInfo(Self.outputName, dims: [.symbolic("N"), .fixed(network.classes)])]
-        var builder = GraphBuilder(network: network)
+        var builder = GraphBuilder(network: network, precision: precision)
         for step in plan.steps { builder.lower(step) }
         graph.node = builder.nodes
         graph.initializer = builder.initializers
@@ -82,10 +88,14 @@ public struct ONNXModel: Sendable {
 /// that produces it (the network's last value is `logits`).
 private struct GraphBuilder {
     let network: Network
+    let precision: WeightPrecision
     private(set) var nodes: [Onnx_NodeProto] = []
     private(set) var initializers: [Onnx_TensorProto] = []
 
-    init(network: Network) { self.network = network }
+    init(network: Network, precision: WeightPrecision) {
+        self.network = network
+        self.precision = precision
+    }
 
     /// The ONNX value holding IR layer `index`'s output (−1: the network input).
     func value(_ index: Int) -> String {
@@ -104,7 +114,7 @@ private struct GraphBuilder {
             let shape = TensorName.plainShape(of: .weight, in: layer)
             // GOIHW flattened is OIHW with I/G input channels: ONNX's grouped layout.
             let onnxShape = shape.count == 5 ? [shape[0] * shape[1]] + Array(shape[2...]) : shape
-            let w = constant(TensorName(layer, .weight).description, weights, dims: onnxShape)
+            let w = weight(TensorName(layer, .weight).description, weights, dims: onnxShape)
             let b = constant(TensorName(layer, .bias).description, bias, dims: [bias.count])
             node("Conv", layer.name, [inputs[0], w, b], [current], attributes: [
                 .ints("kernel_shape", [layer.kernel.height, layer.kernel.width]),
@@ -115,8 +125,8 @@ private struct GraphBuilder {
         case let .linear(layer, weights, bias):
             let flat = layer.name + ".flat"
             node("Flatten", flat, [inputs[0]], [flat], attributes: [.int("axis", 1)])
-            let w = constant(TensorName(layer, .weight).description, weights,
-                             dims: [layer.outputShape.channels, layer.inputShape.elements])
+            let w = weight(TensorName(layer, .weight).description, weights,
+                           dims: [layer.outputShape.channels, layer.inputShape.elements])
             let b = constant(TensorName(layer, .bias).description, bias, dims: [bias.count])
             node("Gemm", layer.name, [flat, w, b], [current], attributes: [.int("transB", 1)])
         case .channelScale:
@@ -187,6 +197,42 @@ private struct GraphBuilder {
             return attribute
         }
         nodes.append(node)
+    }
+
+    /// Adds a weight tensor (first dimension: output channels) at the model's
+    /// precision; returns the name of its float32 value.
+    private mutating func weight(_ name: String, _ values: [Float], dims: [Int]) -> String {
+        switch precision {
+        case .fp32:
+            return constant(name, values, dims: dims)
+        case .fp16:
+            var tensor = Onnx_TensorProto()
+            tensor.name = name + ".fp16"
+            tensor.dataType = Int32(Onnx_TensorProto.DataType.float16.rawValue)
+            tensor.dims = dims.map(Int64.init)
+            let half = values.map { Float16($0).bitPattern }
+            tensor.rawData = half.withUnsafeBufferPointer { Data(buffer: $0) }
+            initializers.append(tensor)
+            node("Cast", name + ".cast", [tensor.name], [name], attributes: [.int("to", Onnx_TensorProto.DataType.float.rawValue)])
+            return name
+        case .int8:
+            let quantised = Int8Weights(values, outputChannels: dims[0])
+            var tensor = Onnx_TensorProto()
+            tensor.name = name + ".int8"
+            tensor.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
+            tensor.dims = dims.map(Int64.init)
+            tensor.rawData = quantised.values.withUnsafeBufferPointer { Data(buffer: $0) }
+            initializers.append(tensor)
+            let scale = constant(name + ".scale", quantised.scales, dims: [dims[0]])
+            var zero = Onnx_TensorProto()
+            zero.name = name + ".zero_point"
+            zero.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
+            zero.dims = [Int64(dims[0])]
+            zero.rawData = Data(count: dims[0])
+            initializers.append(zero)
+            node("DequantizeLinear", name + ".dequantize", [tensor.name, scale, zero.name], [name], attributes: [.int("axis", 0)])
+            return name
+        }
     }
 
     /// Adds a float32 initializer and returns its name.

@@ -91,6 +91,12 @@ public struct InferencePlan: Sendable {
         self.steps = steps
     }
 
+    /// A plan from steps already made (a variant of another plan).
+    init(network: Network, steps: [Step]) {
+        self.network = network
+        self.steps = steps
+    }
+
     private static func operation(_ layer: Layer, batchNorm: Layer?, weights: NetworkWeights) throws(WeightsMismatchError) -> Operation {
         let o = layer.outputShape
         switch layer.kind {

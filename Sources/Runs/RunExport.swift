@@ -236,7 +236,7 @@ public final class RunExporter {
             try ONNXModel(plan: plan, metadata: metadata).serialized().write(to: URL(fileURLWithPath: staging + "/model.onnx"))
         }
         if options.formats.contains(.ncnn) {
-            let ncnn = NCNNModel(plan: plan)
+            let ncnn = try NCNNModel(plan: plan)
             try ncnn.param.write(toFile: staging + "/model.param", atomically: true, encoding: .utf8)
             try ncnn.bin.write(to: URL(fileURLWithPath: staging + "/model.bin"))
         }

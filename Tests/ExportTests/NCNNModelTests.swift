@@ -1,3 +1,4 @@
+import Core
 import Engine
 import Export
 import Foundation
@@ -27,21 +28,35 @@ struct NCNNModelTests {
 
     @Test("Every op and kernel form: ncnn's logits equal the CPU engine's within 1e-4, CPU and Vulkan paths",
           arguments: Architecture.KernelForm.allCases.map(\.description))
-    func parity(kernel: String) throws {
+    func parity(kernel: String) throws { try check(kernel: kernel, precision: .fp32) }
+
+    @Test("fp16 weight storage: ncnn equals the CPU engine on the same weights read back from half precision",
+          arguments: ["3", "5s", "7f"])
+    func halfPrecision(kernel: String) throws { try check(kernel: kernel, precision: .fp16) }
+
+    @Test("int8 is refused for ncnn, saying where it is available")
+    func noInt8() throws {
+        let network = Network(try Architecture(parsing: ONNXModelTests.architecture(kernel: "3")))
+        let plan = try InferencePlan(network: network, weights: .random(for: network, seed: 12))
+        #expect(throws: NasError.self) { _ = try NCNNModel(plan: plan, precision: .int8) }
+    }
+
+    func check(kernel: String, precision: WeightPrecision) throws {
         let architecture = try Architecture(parsing: ONNXModelTests.architecture(kernel: kernel))
         let network = Network(architecture)
         let plan = try InferencePlan(network: network, weights: .random(for: network, seed: 12))
         let batch = 4
         let stream = RandomStream(seed: 4, name: "input")
         let inputs = (0..<batch * network.input.elements).map { _ in Float(stream.normal()) }
-        let engine = try InferenceNetwork(plan: plan, batch: batch, context: try ComputeContext(threads: 1))
+        // The CPU engine on the weights as the model stores them.
+        let engine = try InferenceNetwork(plan: plan.storing(precision), batch: batch, context: try ComputeContext(threads: 1))
         engine.setInput(inputs)
         try engine.run()
 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-ncnn-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let model = NCNNModel(plan: plan)
+        let model = try NCNNModel(plan: plan, precision: precision)
         try model.param.write(toFile: folder + "/model.param", atomically: true, encoding: .utf8)
         try model.bin.write(to: URL(fileURLWithPath: folder + "/model.bin"))
         try inputs.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: folder + "/inputs.f32")) }

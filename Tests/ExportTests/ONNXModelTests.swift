@@ -47,14 +47,21 @@ struct ONNXModelTests {
 
     @Test("Every op and kernel form: onnxruntime's logits equal the CPU engine's within 1e-4 on a batch",
           arguments: Architecture.KernelForm.allCases.map(\.description))
-    func parity(kernel: String) throws {
+    func parity(kernel: String) throws { try check(kernel: kernel, precision: .fp32) }
+
+    @Test("fp16 and int8 weights: onnxruntime equals the CPU engine on the weights the model stores",
+          arguments: [("3", WeightPrecision.fp16), ("5f", .fp16), ("3", .int8), ("7s", .int8)])
+    func variants(kernel: String, precision: WeightPrecision) throws { try check(kernel: kernel, precision: precision) }
+
+    func check(kernel: String, precision: WeightPrecision) throws {
         let architecture = try Architecture(parsing: Self.architecture(kernel: kernel))
         let network = Network(architecture)
         let plan = try InferencePlan(network: network, weights: .random(for: network, seed: 11))
         let batch = 5
         let stream = RandomStream(seed: 3, name: "input")
         let inputs = (0..<batch * network.input.elements).map { _ in Float(stream.normal()) }
-        let engine = try InferenceNetwork(plan: plan, batch: batch, context: try ComputeContext(threads: 1))
+        // The CPU engine on the weights as the model stores them.
+        let engine = try InferenceNetwork(plan: plan.storing(precision), batch: batch, context: try ComputeContext(threads: 1))
         engine.setInput(inputs)
         try engine.run()
 
@@ -63,7 +70,7 @@ struct ONNXModelTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let metadata = ["arch": architecture.description, "hash": architecture.hash]
         let path = folder + "/model.onnx"
-        try ONNXModel(plan: plan, metadata: metadata).serialized().write(to: URL(fileURLWithPath: path))
+        try ONNXModel(plan: plan, precision: precision, metadata: metadata).serialized().write(to: URL(fileURLWithPath: path))
 
         let report = try Self.verify(model: path, inputs: inputs, expected: engine.logits,
                                      shape: [batch, 1, network.input.height, network.input.width], classes: network.classes)
@@ -80,6 +87,7 @@ struct ONNXModelTests {
         #expect(report["metadata"] as? [String: String] == metadata)
         // BN is folded (no BatchNormalization), ReLU6 is Clip, SE multiplies, residuals add.
         let nodes = try #require(report["nodes"] as? [String])
-        #expect(Set(nodes) == ["Conv", "Clip", "Add", "GlobalAveragePool", "Relu", "Sigmoid", "Mul", "Flatten", "Gemm"])
+        let readBack: Set<String> = precision == .fp16 ? ["Cast"] : precision == .int8 ? ["DequantizeLinear"] : []
+        #expect(Set(nodes) == Set(["Conv", "Clip", "Add", "GlobalAveragePool", "Relu", "Sigmoid", "Mul", "Flatten", "Gemm"]).union(readBack))
     }
 }

@@ -73,4 +73,35 @@ struct ModelTests {
             _ = try InferencePlan(network: network, weights: .random(for: other, using: RandomStream(seed: 1, name: "t")))
         }
     }
+
+    @Test("int8 weights: symmetric per output channel, read back within half a step, zero channels stay zero")
+    func int8() {
+        let weights: [Float] = [0.5, -1.0, 0.25, 0.0, 0, 0, 0, 0, 3, 2, -1, 0.001]
+        let q = Int8Weights(weights, outputChannels: 3)
+        #expect(q.scales == [1.0 / 127, 1, 3.0 / 127])
+        #expect(q.values[1] == -127 && q.values[8] == 127)
+        for (i, (w, back)) in zip(weights, q.dequantised).enumerated() {
+            #expect(abs(w - back) <= q.scales[i / 4] / 2 + 1e-7)
+        }
+        #expect(q.dequantised[4..<8].allSatisfy { $0 == 0 })
+    }
+
+    @Test("A plan stored at fp16 or int8 differs from fp32 by at most the storage's rounding")
+    func storing() throws {
+        let network = Network(try Architecture(parsing: Self.arch))
+        let plan = try InferencePlan(network: network, weights: .random(for: network, using: RandomStream(seed: 5, name: "t")))
+        for precision in WeightPrecision.allCases {
+            let stored = plan.storing(precision)
+            for (a, b) in zip(plan.steps, stored.steps) {
+                guard case let .convolution(_, w, bias) = a.operation, case let .convolution(_, v, storedBias) = b.operation else { continue }
+                #expect(bias == storedBias)
+                let largest = zip(w, v).map { abs($0 - $1) / max(abs($0), 1e-3) }.max() ?? 0
+                switch precision {
+                case .fp32: #expect(w == v)
+                case .fp16: #expect(largest < 1e-3)
+                case .int8: #expect(w != v)
+                }
+            }
+        }
+    }
 }
