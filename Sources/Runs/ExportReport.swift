@@ -47,6 +47,17 @@ struct ExportReport {
                          + "\(f4(m.testAccuracy)) | \(ms("cpu")) | \(ms("vulkan")) | \(kb(m.files["model.onnx"])) | "
                          + "\(kb(m.files["model.bin"])) | \(verified) |")
         }
+        let variants = models.flatMap { m in m.variants.map { (m.hash, $0) } }
+        if !variants.isEmpty {
+            lines += ["", "Weight variants (biases and activations stay fp32; test accuracy from nasd's CPU engine on the stored weights):", "",
+                      "| hash | weights | test acc | files (KB) | verified (max abs diff) |", "|---|---|---:|---|---|"]
+            for (hash, v) in variants {
+                let files = v.files.sorted { $0.key < $1.key }.map { "\($0.key) \(kb($0.value))" }.joined(separator: ", ")
+                let verified = v.verification.isEmpty ? "-"
+                    : v.verification.map { String(format: "%@ %.1e", $0.runtime, $0.maxAbsDiff) }.joined(separator: ", ")
+                lines.append("| \(hash) | \(v.precision.rawValue) | \(f4(v.testAccuracy)) | \(files) | \(verified) |")
+            }
+        }
         if let first = models.first {
             lines += ["", "Final training: \(first.epochs) epochs on \(first.trainingImages) images; accuracy on the 10k test set once per model.",
                       "Latency: batch 1, the median of \(first.latency.first?.launchesMs.count ?? 0) launches per engine, interleaved across models.",

@@ -3,7 +3,7 @@ import Engine
 import Export
 import Foundation
 import Latency
-import Model
+public import Model
 public import RunStore
 public import Search
 import SearchSpace
@@ -33,6 +33,8 @@ public enum ExportFormat: String, Sendable, CaseIterable, Codable {
 public struct ExportOptions: Sendable {
     public var selection: ExportSelection = .pareto
     public var formats: [ExportFormat] = ExportFormat.allCases
+    /// Weight variants besides fp32 (always written): fp16, int8 (ONNX only).
+    public var variants: [WeightPrecision] = []
     public var epochs = 5
     /// Training images (the first of the 50k split); nil for all.
     public var subset: Int?
@@ -89,6 +91,20 @@ public struct ExportedModel: Codable, Sendable {
         }
     }
 
+    /// A weight variant: its own files, test accuracy (nasd's CPU engine on
+    /// the weights the files store) and verification.
+    public struct Variant: Codable, Sendable {
+        public var precision: WeightPrecision
+        public var testAccuracy: Double
+        public var files: [String: Int]
+        public var verification: [Verification]
+
+        enum CodingKeys: String, CodingKey {
+            case precision, files, verification
+            case testAccuracy = "test_accuracy"
+        }
+    }
+
     public var arch, hash: String
     public var candidate: Int
     public var params, macs: Int
@@ -101,11 +117,13 @@ public struct ExportedModel: Codable, Sendable {
     public var files: [String: Int]
     public var latency: [Latency]
     public var verification: [Verification]
+    /// The fp16 and int8 variants asked for.
+    public var variants: [Variant] = []
     public var input: [String: String]
     public var command: String
 
     enum CodingKeys: String, CodingKey {
-        case arch, hash, candidate, params, macs, epochs, seed, files, latency, verification, input, command
+        case arch, hash, candidate, params, macs, epochs, seed, files, latency, verification, variants, input, command
         case searchValAccuracy = "search_val_accuracy", valAccuracy = "val_accuracy", testAccuracy = "test_accuracy"
         case trainingImages = "training_images", trainSeconds = "train_seconds"
     }
@@ -232,14 +250,7 @@ public final class RunExporter {
             "input_normalisation": "x = (pixel / 255 − \(FashionMNIST.mean)) / \(FashionMNIST.standardDeviation)",
             "input_resize": "bilinear from 28×28 grey to \(architecture.resolution)×\(architecture.resolution), one channel",
         ]
-        if options.formats.contains(.onnx) {
-            try ONNXModel(plan: plan, metadata: metadata).serialized().write(to: URL(fileURLWithPath: staging + "/model.onnx"))
-        }
-        if options.formats.contains(.ncnn) {
-            let ncnn = try NCNNModel(plan: plan)
-            try ncnn.param.write(toFile: staging + "/model.param", atomically: true, encoding: .utf8)
-            try ncnn.bin.write(to: URL(fileURLWithPath: staging + "/model.bin"))
-        }
+        let files = try write(plan, .fp32, to: staging, metadata: metadata)
 
         var model = ExportedModel(
             arch: architecture.description, hash: architecture.hash, candidate: candidate.index, params: network.params,
@@ -249,11 +260,20 @@ public final class RunExporter {
             verification: [], input: ["name": ONNXModel.inputName, "normalisation": metadata["input_normalisation"]!,
                                        "resize": metadata["input_resize"]!],
             command: command)
+        let size = { (file: String) in (try? fileManager.attributesOfItem(atPath: staging + "/" + file)[.size] as? Int) ?? 0 }
         if let verifier = options.verifier {
-            model.verification = try verify(plan: plan, test: test, folder: staging, verifier: verifier)
+            model.verification = try verify(plan: plan, files: files, test: test, folder: staging, verifier: verifier)
         }
-        for file in (try? fileManager.contentsOfDirectory(atPath: staging)) ?? [] where !file.hasPrefix(".") {
-            model.files[file] = (try? fileManager.attributesOfItem(atPath: staging + "/" + file)[.size] as? Int) ?? 0
+        for file in files + ["weights.nasd"] { model.files[file] = size(file) }
+        for precision in options.variants where precision != .fp32 {
+            let written = try write(plan, precision, to: staging, metadata: metadata.merging(["weights": precision.rawValue]) { $1 })
+            let stored = plan.storing(precision)
+            var variant = ExportedModel.Variant(precision: precision, testAccuracy: try Self.accuracy(stored, on: test, threads: options.threads),
+                                                files: Dictionary(uniqueKeysWithValues: written.map { ($0, size($0)) }), verification: [])
+            if let verifier = options.verifier {
+                variant.verification = try verify(plan: stored, files: written, test: test, folder: staging, verifier: verifier)
+            }
+            model.variants.append(variant)
         }
         try Self.write(model, to: staging)
         // Whole now: rename into place (an earlier partial copy under the name is replaced).
@@ -264,10 +284,57 @@ public final class RunExporter {
         return model
     }
 
+    /// Writes the asked-for formats of `plan` at `precision` into `folder`
+    /// (`model.onnx`, `model.param` + `model.bin`; `model-fp16.onnx`, …; no
+    /// ncnn file for int8, which ncnn does not store) and names them.
+    private func write(_ plan: InferencePlan, _ precision: WeightPrecision, to folder: String,
+                       metadata: [String: String]) throws -> [String] {
+        let stem = precision == .fp32 ? "model" : "model-\(precision.rawValue)"
+        var files: [String] = []
+        if options.formats.contains(.onnx) {
+            try ONNXModel(plan: plan, precision: precision, metadata: metadata).serialized()
+                .write(to: URL(fileURLWithPath: folder + "/" + stem + ".onnx"))
+            files.append(stem + ".onnx")
+        }
+        if options.formats.contains(.ncnn), precision != .int8 {
+            let ncnn = try NCNNModel(plan: plan, precision: precision)
+            try ncnn.param.write(toFile: folder + "/" + stem + ".param", atomically: true, encoding: .utf8)
+            try ncnn.bin.write(to: URL(fileURLWithPath: folder + "/" + stem + ".bin"))
+            files += [stem + ".param", stem + ".bin"]
+        }
+        return files
+    }
+
+    /// Top-1 accuracy of `plan` on `images` with nasd's CPU engine.
+    static func accuracy(_ plan: InferencePlan, on images: LabelledImages, threads: Int) throws -> Double {
+        let batch = 500
+        let pipeline = try InputPipeline(images, resolution: plan.network.input.height)
+        let engine = try InferenceNetwork(plan: plan, batch: batch, context: try ComputeContext(threads: threads))
+        let classes = plan.network.classes
+        var correct = 0
+        var start = 0
+        while start < pipeline.count {
+            let end = min(start + batch, pipeline.count)
+            // A partial last batch repeats its first image; only real rows count.
+            let indices = Array(start..<end) + Array(repeating: start, count: batch - (end - start))
+            engine.withInput { pipeline.fill($0, indices: indices[...], augmentation: nil) }
+            try engine.run()
+            let logits = engine.logits
+            for row in 0..<(end - start) {
+                let scores = logits[(row * classes)..<((row + 1) * classes)]
+                if scores.indices.max(by: { scores[$0] < scores[$1] }).map({ $0 - row * classes }) == Int(pipeline.labels[start + row]) {
+                    correct += 1
+                }
+            }
+            start = end
+        }
+        return Double(correct) / Double(max(pipeline.count, 1))
+    }
+
     /// The real runtimes on the first test images against the CPU engine's
-    /// logits: onnxruntime for the ONNX file, ncnn's CPU and Vulkan paths
-    /// for the ncnn files.
-    private func verify(plan: InferencePlan, test: LabelledImages, folder: String,
+    /// logits on the same (stored) weights: onnxruntime for an ONNX file,
+    /// ncnn's CPU and Vulkan paths for an ncnn pair.
+    private func verify(plan: InferencePlan, files: [String], test: LabelledImages, folder: String,
                         verifier: (python: String, scripts: String)) throws -> [ExportedModel.Verification] {
         let images = min(256, test.count)
         let pipeline = try InputPipeline(test.subset(Array(0..<images)), resolution: plan.network.input.height)
@@ -286,11 +353,11 @@ public final class RunExporter {
         let data = [scratch + "/inputs.f32", scratch + "/expected.f32", "--shape", "\(images),\(s.channels),\(s.height),\(s.width)",
                     "--classes", "\(plan.network.classes)"]
         var runs: [(runtime: String, script: String, arguments: [String])] = []
-        if options.formats.contains(.onnx) { runs.append(("onnxruntime", "verify_onnx.py", [folder + "/model.onnx"] + data)) }
-        if options.formats.contains(.ncnn) {
-            let files = [folder + "/model.param", folder + "/model.bin"]
-            runs.append(("ncnn-cpu", "verify_ncnn.py", files + data))
-            runs.append(("ncnn-vulkan", "verify_ncnn.py", files + data + ["--vulkan"]))
+        for onnx in files where onnx.hasSuffix(".onnx") { runs.append(("onnxruntime", "verify_onnx.py", [folder + "/" + onnx] + data)) }
+        for param in files where param.hasSuffix(".param") {
+            let pair = [folder + "/" + param, folder + "/" + param.dropLast(".param".count) + ".bin"]
+            runs.append(("ncnn-cpu", "verify_ncnn.py", pair + data))
+            runs.append(("ncnn-vulkan", "verify_ncnn.py", pair + data + ["--vulkan"]))
         }
         struct Report: Decodable {
             let max_abs_diff: Double

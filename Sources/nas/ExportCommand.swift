@@ -1,6 +1,7 @@
 import ArgumentParser
 import Core
 import Foundation
+import Model
 import Runs
 import Search
 
@@ -43,6 +44,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Formats, comma-separated: onnx (model.onnx), ncnn (model.param + model.bin).")
     var formats = "onnx,ncnn"
 
+    @Option(help: "Weight variants, comma-separated: fp32 (always), fp16 (ONNX and ncnn), int8 (ONNX).")
+    var weights = "fp32"
+
     @Option(help: "Epochs of final training.")
     var epochs = 5
 
@@ -70,11 +74,15 @@ struct ExportCommand: ParsableCommand {
     var json = false
 
     private var formatNames: [String] { formats.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    private var precisionNames: [String] { weights.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
 
     func validate() throws {
         try validating {
             _ = try RunName(existing: runName)
             if let baseline { _ = try RunName(existing: baseline) }
+            for name in precisionNames where WeightPrecision(rawValue: name) == nil {
+                throw NasError.invalidInput("--weights: unknown precision '\(name)'; expected fp32, fp16 and int8, comma-separated")
+            }
             for name in formatNames where ExportFormat(rawValue: name) == nil {
                 throw NasError.invalidInput("--formats: unknown format '\(name)'; expected onnx, ncnn or both (onnx,ncnn)")
             }
@@ -89,6 +97,7 @@ struct ExportCommand: ParsableCommand {
         var options = ExportOptions()
         options.selection = top.map { .top($0) } ?? (hashes.isEmpty ? .pareto : .hashes(hashes))
         options.formats = ExportFormat.allCases.filter { formatNames.contains($0.rawValue) }
+        options.variants = WeightPrecision.allCases.filter { $0 != .fp32 && precisionNames.contains($0.rawValue) }
         options.epochs = epochs
         options.subset = subset
         options.threads = threads

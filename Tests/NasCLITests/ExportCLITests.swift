@@ -38,7 +38,8 @@ extension NasSearchCLITests {
         defer { try? FileManager.default.removeItem(atPath: runs) }
         try Self.tinyRun(runs)
         let result = try Self.run(["export", "r", "--runs", runs, "--top", "2", "--epochs", "1", "--subset", "512",
-                                   "--threads", "2", "--launches", "2", "--verify", "--json"], environment: Self.verifierEnvironment)
+                                   "--threads", "2", "--launches", "2", "--weights", "fp32,fp16,int8", "--verify", "--json"],
+                                  environment: Self.verifierEnvironment)
         #expect(result.status == 0, "\(result.stderr)")
         let models = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         #expect(models.count == 2)
@@ -56,6 +57,23 @@ extension NasSearchCLITests {
                 #expect(run["top1_agreement"] as? Double == 1, "\(run)")
                 #expect(run["images"] as? Int == 256)
             }
+            // fp16 (ONNX and ncnn) and int8 (ONNX) variants, each with its own files, test accuracy and checks.
+            let variants = try #require(model["variants"] as? [[String: Any]])
+            #expect(variants.map { $0["precision"] as? String } == ["fp16", "int8"])
+            for variant in variants {
+                let checks = try #require(variant["verification"] as? [[String: Any]])
+                #expect(checks.map { $0["runtime"] as? String }
+                        == (variant["precision"] as? String == "int8" ? ["onnxruntime"] : ["onnxruntime", "ncnn-cpu", "ncnn-vulkan"]))
+                #expect(checks.allSatisfy { ($0["max_abs_diff"] as? Double ?? 1) < 1e-4 && $0["top1_agreement"] as? Double == 1 })
+                let accuracy = try #require(variant["test_accuracy"] as? Double)
+                #expect(accuracy > 0 && accuracy <= 1)
+                let files = try #require(variant["files"] as? [String: Int])
+                #expect(files.keys.allSatisfy { FileManager.default.fileExists(atPath: folder + "/" + $0) })
+            }
+            let sizes = try #require(model["files"] as? [String: Int])
+            let int8 = try #require(variants.last?["files"] as? [String: Int])
+            // Smaller than fp32, though on a tiny network the graph (names, scales) weighs as much as the weights.
+            #expect((int8["model-int8.onnx"] ?? .max) < (sizes["model.onnx"] ?? 0))
             let test = try #require(model["test_accuracy"] as? Double)
             #expect(test > 0 && test <= 1)
             #expect(model["training_images"] as? Int == 512)
