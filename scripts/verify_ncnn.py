@@ -6,7 +6,8 @@ from PyPI), on its CPU path or its Vulkan path, against expected logits.
 INPUTS and EXPECTED are raw little-endian float32 (N×C×H×W images, N×K
 logits from nasd's CPU engine). Prints one JSON object: max_abs_diff,
 top1_agreement, the path used and, with --vulkan, the device ncnn picked.
-Exit status 0 when the model ran; the caller judges the figures.
+Exit status 0 when the model ran, 3 when --vulkan finds no device; the
+caller judges the figures.
 """
 import argparse
 import json
@@ -39,9 +40,10 @@ def main():
     net.opt.use_fp16_arithmetic = False
     if a.vulkan:
         if ncnn.get_gpu_count() == 0:
-            sys.exit("ncnn finds no Vulkan device")
+            print("ncnn finds no Vulkan device", file=sys.stderr)
+            sys.exit(3)  # nasd records the Vulkan check as skipped
         net.opt.use_vulkan_compute = True
-        device = ncnn.get_gpu_info(0).device_name()
+        device = ncnn.get_gpu_info(ncnn.get_default_gpu_index()).device_name()
     if net.load_param(a.param) != 0 or net.load_model(a.bin) != 0:
         sys.exit(f"ncnn refused {a.param} / {a.bin}")
 

@@ -42,7 +42,7 @@ struct ExportReport {
         for m in models {
             let ms = { (engine: String) in f4(m.latency.first { $0.engine == engine }?.medianMs) }
             let verified = m.verification.isEmpty ? "-"
-                : m.verification.map { String(format: "%@ %.1e", $0.runtime, $0.maxAbsDiff) }.joined(separator: ", ")
+                : m.verification.map { $0.skipped == nil ? String(format: "%@ %.1e", $0.runtime, $0.maxAbsDiff) : "\($0.runtime) skipped" }.joined(separator: ", ")
             lines.append("| \(m.hash) | `\(m.arch.replacingOccurrences(of: "|", with: "\\|"))` | \(m.params) | \(m.macs) | \(f4(m.searchValAccuracy)) | \(f4(m.valAccuracy)) | "
                          + "\(f4(m.testAccuracy)) | \(ms("cpu")) | \(ms("vulkan")) | \(kb(m.files["model.onnx"])) | "
                          + "\(kb(m.files["model.bin"])) | \(verified) |")
@@ -54,7 +54,7 @@ struct ExportReport {
             for (hash, v) in variants {
                 let files = v.files.sorted { $0.key < $1.key }.map { "\($0.key) \(kb($0.value))" }.joined(separator: ", ")
                 let verified = v.verification.isEmpty ? "-"
-                    : v.verification.map { String(format: "%@ %.1e", $0.runtime, $0.maxAbsDiff) }.joined(separator: ", ")
+                    : v.verification.map { $0.skipped == nil ? String(format: "%@ %.1e", $0.runtime, $0.maxAbsDiff) : "\($0.runtime) skipped" }.joined(separator: ", ")
                 lines.append("| \(hash) | \(v.precision.rawValue) | \(f4(v.testAccuracy)) | \(files) | \(verified) |")
             }
         }

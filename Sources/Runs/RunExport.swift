@@ -84,9 +84,11 @@ public struct ExportedModel: Codable, Sendable {
         public var images: Int
         public var maxAbsDiff: Double
         public var top1Agreement: Double
+        /// Why this runtime did not run (no Vulkan device); nil when it did.
+        public var skipped: String? = nil
 
         enum CodingKeys: String, CodingKey {
-            case runtime, version, device, images
+            case runtime, version, device, images, skipped
             case maxAbsDiff = "max_abs_diff", top1Agreement = "top1_agreement"
         }
     }
@@ -105,7 +107,23 @@ public struct ExportedModel: Codable, Sendable {
         }
     }
 
+    /// The export settings a model's files follow.
+    public struct Settings: Codable, Sendable, Equatable {
+        public var run: String
+        public var epochs: Int
+        public var subset: Int?
+        public var formats: [ExportFormat]
+        public var variants: [WeightPrecision]
+        public var verified: Bool
+
+        var text: String {
+            "run \(run), \(epochs) epochs, \(subset.map { "\($0)" } ?? "all") images, " + formats.map(\.rawValue).joined(separator: "+")
+                + (variants.isEmpty ? "" : ", " + variants.map(\.rawValue).joined(separator: "+")) + (verified ? ", verified" : "")
+        }
+    }
+
     public var arch, hash: String
+    public var settings: Settings
     public var candidate: Int
     public var params, macs: Int
     public var searchValAccuracy: Double?
@@ -123,7 +141,7 @@ public struct ExportedModel: Codable, Sendable {
     public var command: String
 
     enum CodingKeys: String, CodingKey {
-        case arch, hash, candidate, params, macs, epochs, seed, files, latency, verification, variants, input, command
+        case arch, hash, settings, candidate, params, macs, epochs, seed, files, latency, verification, variants, input, command
         case searchValAccuracy = "search_val_accuracy", valAccuracy = "val_accuracy", testAccuracy = "test_accuracy"
         case trainingImages = "training_images", trainSeconds = "train_seconds"
     }
@@ -171,13 +189,18 @@ public final class RunExporter {
         guard !finished.isEmpty else {
             throw NasError.notFound("run \(name) has no finished candidate to export yet; continue it with `nas resume \(name)`")
         }
+        let proxy = try configuration.proxy.task(in: try configuration.space(), path: configuration.spacePath)
+        if let subset = options.subset, subset < proxy.batch {
+            throw NasError.invalidInput("--subset \(subset) is smaller than one batch of the run's proxy (\(proxy.batch)); raise --subset")
+        }
         switch options.selection {
         case .pareto:
             candidates = Pareto.front(records)
         case let .top(k):
             candidates = Array(finished.sorted { ($0.reward ?? 0, -$0.index) > ($1.reward ?? 0, -$1.index) }.prefix(k))
         case let .hashes(hashes):
-            candidates = try hashes.map { hash throws(NasError) in
+            var seen = Set<String>()
+            candidates = try hashes.filter { seen.insert($0).inserted }.map { hash throws(NasError) in
                 guard let found = finished.first(where: { $0.hash == hash }) else {
                     throw .notFound("run \(name) has no finished candidate \(hash); `nas pareto \(name)` and `nas status \(name)` list them")
                 }
@@ -195,12 +218,16 @@ public final class RunExporter {
         }
         let space = try configuration.space()
         let proxy = try configuration.proxy.task(in: space, path: configuration.spacePath)
+        // A model interrupted earlier is redone from its start, whichever models are asked for now.
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [] where entry.hasSuffix(".partial") {
+            try? FileManager.default.removeItem(atPath: out + "/" + entry)
+        }
         var split: DatasetSplit?
         var test: LabelledImages?
         var models: [ExportedModel] = []
         for (i, candidate) in candidates.enumerated() {
             let folder = out + "/" + candidate.hash
-            if let kept = try? Self.read(folder) {
+            if let kept = try keptModel(folder) {
                 report(.kept(model: i + 1, of: candidates.count, hash: candidate.hash))
                 models.append(kept)
                 continue
@@ -208,6 +235,9 @@ public final class RunExporter {
             report(.started(model: i + 1, of: candidates.count, hash: candidate.hash))
             if split == nil { split = try DatasetSplit.load() }
             if test == nil { test = try FashionMNIST.test() }
+            guard test!.count > 0, split!.train.count > 0 else {
+                throw NasError.environment("the Fashion-MNIST files in \(FashionMNIST.directory) hold no images; reinstall dataset-fashion-mnist")
+            }
             models.append(try export(candidate, proxy: proxy, split: split!, test: test!, folder: folder) { progress in
                 report(.training(model: i + 1, of: candidates.count, progress))
             })
@@ -233,12 +263,13 @@ public final class RunExporter {
                                   context: try ComputeContext(threads: options.threads))
         let result = try trainer.train(progress: progress)
         guard result.divergedAtStep == nil, let validation = result.validationAccuracy else {
-            throw NasError.internal("\(candidate.hash) diverged in final training at step \(result.divergedAtStep ?? 0); export it with fewer --epochs or another seed")
+            throw NasError.invalidInput("\(candidate.hash) diverged in final training at step \(result.divergedAtStep ?? 0) (the loss became NaN or infinite); export it with fewer --epochs")
         }
-        // The only place a run's models meet the test set.
-        let testAccuracy = try trainer.evaluate(test).accuracy
         let weights = try trainer.network.weights()
         let plan = try InferencePlan(network: network, weights: weights)
+        // The only place a run's models meet the test set: the folded model on
+        // the CPU engine, as every variant is measured.
+        let testAccuracy = try Self.accuracy(plan, on: test, threads: options.threads)
 
         let staging = out + "/." + candidate.hash + ".partial"
         let fileManager = FileManager.default
@@ -253,7 +284,7 @@ public final class RunExporter {
         let files = try write(plan, .fp32, to: staging, metadata: metadata)
 
         var model = ExportedModel(
-            arch: architecture.description, hash: architecture.hash, candidate: candidate.index, params: network.params,
+            arch: architecture.description, hash: architecture.hash, settings: settings, candidate: candidate.index, params: network.params,
             macs: network.macs, searchValAccuracy: candidate.valAccuracy, valAccuracy: validation, testAccuracy: testAccuracy,
             epochs: options.epochs, trainingImages: options.subset.map { min($0, split.train.count) } ?? split.train.count,
             seed: seed, trainSeconds: (result.trainSeconds * 100).rounded() / 100, files: [:], latency: [],
@@ -370,17 +401,29 @@ public final class RunExporter {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: verifier.python)
             process.arguments = [verifier.scripts + "/" + run.script] + run.arguments
-            let output = Pipe(), errors = Pipe()
+            let output = Pipe()
             process.standardOutput = output
-            process.standardError = errors
+            // To a file: a verifier's warnings could fill a pipe nobody reads yet and stall both sides.
+            let errorPath = scratch + "/stderr.txt"
+            _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: errorPath)
             do { try process.run() } catch {
                 throw NasError.environment("cannot run \(verifier.python) for --verify (\(error)); create it with scripts/python-env.sh or set NASD_PYTHON")
             }
             let stdout = output.fileHandleForReading.readDataToEndOfFile()
-            let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
+            let stderr = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+            if process.terminationStatus == Self.noVulkanDevice {
+                return .init(runtime: run.runtime, version: "", device: nil, images: 0, maxAbsDiff: 0, top1Agreement: 0,
+                             skipped: "ncnn finds no Vulkan device")
+            }
             guard process.terminationStatus == 0, let report = try? JSONDecoder().decode(Report.self, from: stdout) else {
                 throw NasError.internal("\(run.runtime) refused the model in \(folder): \(stderr.suffix(2000))")
+            }
+            // The verifiers measure; this judges: an fp32 runtime far from the CPU engine is a wrong model.
+            guard report.max_abs_diff <= Self.tolerance, report.top1_agreement >= 0.99 else {
+                throw NasError.internal(String(format: "%@ disagrees with nasd's CPU engine on %@ (max |Δ| %.3g, top-1 agreement %.1f%%); the model was not kept",
+                                               run.runtime, folder, report.max_abs_diff, report.top1_agreement * 100))
             }
             return .init(runtime: run.runtime, version: report.onnxruntime ?? report.ncnn ?? "unknown", device: report.device,
                          images: images, maxAbsDiff: report.max_abs_diff, top1Agreement: report.top1_agreement)
@@ -423,7 +466,8 @@ public final class RunExporter {
                 let sorted = times.sorted()
                 return ExportedModel.Latency(
                     engine: engine.name.rawValue, device: engine.engine?.device.device ?? "none",
-                    fingerprint: engine.engine?.device.id ?? "", medianMs: sorted.isEmpty ? nil : sorted[sorted.count / 2],
+                    fingerprint: engine.engine?.device.id ?? "", medianMs: sorted.isEmpty ? nil
+                        : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2,
                     launchesMs: times.map { ($0 * 1e5).rounded() / 1e5 }, protocolRuns: p.runs, protocolWarmup: p.warmup,
                     error: engine.error)
             }
@@ -431,7 +475,37 @@ public final class RunExporter {
         }
     }
 
-    /// A whole model folder's record; nil (an error) when the folder is not whole.
+    /// What decides a model's files: a folder exported with other settings is not this export's.
+    var settings: ExportedModel.Settings {
+        .init(run: name.text, epochs: options.epochs, subset: options.subset, formats: options.formats,
+              variants: options.variants.filter { $0 != .fp32 }, verified: options.verifier != nil)
+    }
+
+    /// The model already exported in `folder` with these settings; nil when
+    /// there is none. A folder of other settings, or whose files are not all
+    /// there, is refused rather than silently kept or replaced.
+    private func keptModel(_ folder: String) throws -> ExportedModel? {
+        guard FileManager.default.fileExists(atPath: folder) else { return nil }
+        let model: ExportedModel
+        do { model = try Self.read(folder) } catch {
+            throw NasError.damaged("\(folder) is not a whole exported model (\(error)); move it aside, or export to another --out")
+        }
+        guard model.settings == settings else {
+            throw NasError.invalidInput("\(folder) was exported with other settings (\(model.settings.text), now \(settings.text)); export to another --out, or remove it to redo it")
+        }
+        let sizes = model.files.merging(model.variants.flatMap(\.files)) { a, _ in a }
+        for (file, size) in sizes where (try? FileManager.default.attributesOfItem(atPath: folder + "/" + file)[.size] as? Int) != size {
+            throw NasError.damaged("\(folder)/\(file) is missing or changed since it was exported; remove \(folder) to redo it")
+        }
+        return model
+    }
+
+    /// The exit status `verify_ncnn.py` gives when ncnn finds no Vulkan device.
+    static let noVulkanDevice: Int32 = 3
+    /// Largest logit difference a runtime may show against the CPU engine on the same weights.
+    static let tolerance = 1e-3
+
+    /// A whole model folder's record.
     static func read(_ folder: String) throws -> ExportedModel {
         let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/model.json"))
         return try JSONDecoder().decode(ExportedModel.self, from: data)

@@ -65,7 +65,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Another run whose candidates pareto.svg draws beside this one's (a baseline space's search).")
     var baseline: String?
 
-    @Flag(help: "Check each ONNX model with onnx's checker and onnxruntime against the CPU engine.")
+    @Flag(help: "Check every file in the real runtimes against the CPU engine: onnx's checker and onnxruntime, ncnn on its CPU and Vulkan paths (skipped without a device).")
     var verify = false
 
     @OptionGroup var runs: RunsOption
@@ -82,6 +82,9 @@ struct ExportCommand: ParsableCommand {
             if let baseline { _ = try RunName(existing: baseline) }
             for name in precisionNames where WeightPrecision(rawValue: name) == nil {
                 throw NasError.invalidInput("--weights: unknown precision '\(name)'; expected fp32, fp16 and int8, comma-separated")
+            }
+            if precisionNames.contains("int8") && !formatNames.contains("onnx") {
+                throw NasError.invalidInput("--weights int8 is written as ONNX only (ncnn stores fp32 or fp16): add onnx to --formats")
             }
             for name in formatNames where ExportFormat(rawValue: name) == nil {
                 throw NasError.invalidInput("--formats: unknown format '\(name)'; expected onnx, ncnn or both (onnx,ncnn)")
@@ -114,6 +117,16 @@ struct ExportCommand: ParsableCommand {
             guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: scripts + "/verify_onnx.py") else {
                 throw NasError.environment("--verify needs onnx, onnxruntime and ncnn: run scripts/python-env.sh in nasd's folder (or set NASD_PYTHON, and NASD_VERIFIERS to the folder of verify_onnx.py); looked for \(python) and \(scripts)/verify_onnx.py")
             }
+            // The runtimes must import before any model is trained, not after the first.
+            let probe = Process()
+            probe.executableURL = URL(fileURLWithPath: python)
+            probe.arguments = ["-c", "import onnx, onnxruntime, ncnn, numpy"]
+            probe.standardOutput = FileHandle.nullDevice
+            probe.standardError = FileHandle.nullDevice
+            let imported = (try? probe.run()).map { probe.waitUntilExit(); return probe.terminationStatus == 0 } ?? false
+            guard imported, FileManager.default.fileExists(atPath: scripts + "/verify_ncnn.py") else {
+                throw NasError.environment("--verify: \(python) cannot import onnx, onnxruntime and ncnn, or \(scripts) lacks verify_ncnn.py; run scripts/python-env.sh in nasd's folder")
+            }
             options.verifier = (python, scripts)
         }
         let folder = runs.folder
@@ -144,7 +157,7 @@ struct ExportCommand: ParsableCommand {
             rows.append([m.hash, grouped(m.params), grouped(m.macs), String(format: "%.4f", m.valAccuracy),
                          String(format: "%.4f", m.testAccuracy), ms("cpu"), ms("vulkan"),
                          m.files["model.onnx"].map { "\($0 / 1024)" } ?? "-", m.files["model.bin"].map { "\($0 / 1024)" } ?? "-",
-                         m.verification.isEmpty ? "-" : m.verification.map { String(format: "%@ %.0e", $0.runtime, $0.maxAbsDiff) }
+                         m.verification.isEmpty ? "-" : m.verification.map { $0.skipped == nil ? String(format: "%@ %.0e", $0.runtime, $0.maxAbsDiff) : "\($0.runtime) skipped" }
                             .joined(separator: ", ")])
         }
         print("\(models.count) model\(models.count == 1 ? "" : "s") of run \(name) in \(output)")
