@@ -17,32 +17,24 @@ struct ONNXModelTests {
         ProcessInfo.processInfo.environment["NASD_PYTHON"] ?? root.appendingPathComponent(".build/venv/bin/python").path
     }
 
-    /// Runs scripts/verify_onnx.py; its JSON report.
-    static func verify(model: String, inputs: [Float], expected: [Float], shape: [Int], classes: Int) throws -> [String: Any] {
+    /// Runs a verifier script with the venv's Python; its JSON report.
+    static func verifier(_ script: String, _ arguments: [String]) throws -> [String: Any] {
         #expect(FileManager.default.isExecutableFile(atPath: python),
                 "no verifier environment at \(python): run scripts/python-env.sh (make test does)")
-        let folder = (model as NSString).deletingLastPathComponent
-        try inputs.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: folder + "/inputs.f32")) }
-        try expected.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: folder + "/expected.f32")) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root.appendingPathComponent("scripts/verify_onnx.py").path, model, folder + "/inputs.f32",
-                             folder + "/expected.f32", "--shape", shape.map(String.init).joined(separator: ","),
-                             "--classes", "\(classes)"]
-        let out = Pipe(), err = Pipe()
+        process.arguments = [root.appendingPathComponent("scripts/" + script).path] + arguments
+        let out = Pipe()
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-verifier-\(UUID().uuidString).txt").path
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errors) }
         process.standardOutput = out
-        process.standardError = err
+        process.standardError = FileHandle(forWritingAtPath: errors)
         try process.run()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(stderr)")
+        #expect(process.terminationStatus == 0, "\((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")")
         return (try? JSONSerialization.jsonObject(with: stdout) as? [String: Any]) ?? [:]
-    }
-
-    static func architecture(kernel: String) -> String {
-        "r16_w1.0:stem_k3_s1_o16|mb_r1_k\(kernel)_s1_e1_o16|mb_r2_k\(kernel)_s2_e3_o24_se0.25|sep_r1_k\(kernel)_s1_o24"
-            + "|conv_r2_k\(kernel)_s2_o32_se0.25|head_o64"
     }
 
     @Test("Every op and kernel form: onnxruntime's logits equal the CPU engine's within 1e-4 on a batch",
@@ -54,26 +46,13 @@ struct ONNXModelTests {
     func variants(kernel: String, precision: WeightPrecision) throws { try check(kernel: kernel, precision: precision) }
 
     func check(kernel: String, precision: WeightPrecision) throws {
-        let architecture = try Architecture(parsing: Self.architecture(kernel: kernel))
-        let network = Network(architecture)
-        let plan = try InferencePlan(network: network, weights: .random(for: network, seed: 11))
-        let batch = 5
-        let stream = RandomStream(seed: 3, name: "input")
-        let inputs = (0..<batch * network.input.elements).map { _ in Float(stream.normal()) }
-        // The CPU engine on the weights as the model stores them.
-        let engine = try InferenceNetwork(plan: plan.storing(precision), batch: batch, context: try ComputeContext(threads: 1))
-        engine.setInput(inputs)
-        try engine.run()
-
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-onnx-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let fixture = try ExportFixture(kernel: kernel, precision: precision, seed: 11, batch: 5)
+        defer { fixture.remove() }
+        let architecture = fixture.architecture
         let metadata = ["arch": architecture.description, "hash": architecture.hash]
-        let path = folder + "/model.onnx"
-        try ONNXModel(plan: plan, precision: precision, metadata: metadata).serialized().write(to: URL(fileURLWithPath: path))
-
-        let report = try Self.verify(model: path, inputs: inputs, expected: engine.logits,
-                                     shape: [batch, 1, network.input.height, network.input.width], classes: network.classes)
+        let path = fixture.folder + "/model.onnx"
+        try ONNXModel(plan: fixture.plan, precision: precision, metadata: metadata).serialized().write(to: URL(fileURLWithPath: path))
+        let report = try Self.verifier("verify_onnx.py", [path] + fixture.data)
         let difference = try #require(report["max_abs_diff"] as? Double)
         #expect(difference < 1e-4, "max |Δ| \(difference) for kernel \(kernel)")
         #expect(report["top1_agreement"] as? Double == 1)
