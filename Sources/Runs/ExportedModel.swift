@@ -1,0 +1,149 @@
+public import Core
+public import Model
+public import Training
+
+/// Which of a run's finished candidates to export.
+public enum ExportSelection: Sendable, Equatable {
+    /// The Pareto front of validation accuracy against CPU latency.
+    case pareto
+    /// The K best rewards.
+    case top(Int)
+    /// These architectures, by hash.
+    case hashes([String])
+}
+
+/// The files a model is written as.
+public enum ExportFormat: String, Sendable, CaseIterable, Codable {
+    /// `model.onnx`.
+    case onnx
+    /// `model.param` + `model.bin`.
+    case ncnn
+}
+
+/// How the chosen models are finished: the final training (the run's proxy
+/// recipe on the whole training split, or `subset` of it, for `epochs`),
+/// the latency protocol, and whether onnxruntime checks each model.
+public struct ExportOptions: Sendable {
+    public var selection: ExportSelection = .pareto
+    public var formats: [ExportFormat] = ExportFormat.allCases
+    /// Weight variants besides fp32 (always written): fp16, int8 (ONNX only).
+    public var variants: [WeightPrecision] = []
+    public var epochs = 5
+    /// Training images (the first of the 50k split); nil for all.
+    public var subset: Int?
+    public var threads = 1
+    /// Independent launches of the latency protocol per model and engine,
+    /// interleaved across models; their median is reported.
+    public var latencyLaunches = 3
+    /// The Python that runs the verifiers, and the folder holding
+    /// `verify_onnx.py` and `verify_ncnn.py`; nil skips verification.
+    public var verifier: (python: String, scripts: String)?
+
+    public init() {}
+
+    public func validate() throws(NasError) {
+        try Limits.epochs.check(epochs, "--epochs")
+        try Limits.trainingSubset.check(subset, "--subset")
+        try Limits.threads.check(threads, "--threads")
+        try Limits.launches.check(latencyLaunches, "--launches")
+        if case let .top(k) = selection { try Limits.samples.check(k, "--top") }
+        guard !formats.isEmpty else { throw .invalidInput("--formats names no format; give onnx, ncnn or onnx,ncnn") }
+    }
+}
+
+/// What `nas export` writes per model (`model.json`) and reports.
+public struct ExportedModel: Codable, Sendable {
+    public struct Latency: Codable, Sendable {
+        public var engine, device, fingerprint: String
+        /// Median of the launches' medians.
+        public var medianMs: Double?
+        public var launchesMs: [Double]
+        public var protocolRuns, protocolWarmup: Int
+        public var error: String?
+
+        enum CodingKeys: String, CodingKey {
+            case engine, device, fingerprint, error
+            case medianMs = "median_ms", launchesMs = "launches_ms", protocolRuns = "protocol_runs",
+                 protocolWarmup = "protocol_warmup"
+        }
+    }
+
+    /// One runtime's run of one file against the CPU engine.
+    public struct Verification: Codable, Sendable {
+        /// "onnxruntime", "ncnn-cpu" or "ncnn-vulkan".
+        public var runtime: String
+        public var version: String
+        public var device: String?
+        public var images: Int
+        public var maxAbsDiff: Double
+        public var top1Agreement: Double
+        /// Why this runtime did not run (no Vulkan device); nil when it did.
+        public var skipped: String? = nil
+
+        enum CodingKeys: String, CodingKey {
+            case runtime, version, device, images, skipped
+            case maxAbsDiff = "max_abs_diff", top1Agreement = "top1_agreement"
+        }
+    }
+
+    /// A weight variant: its own files, test accuracy (nasd's CPU engine on
+    /// the weights the files store) and verification.
+    public struct Variant: Codable, Sendable {
+        public var precision: WeightPrecision
+        public var testAccuracy: Double
+        public var files: [String: Int]
+        public var verification: [Verification]
+
+        enum CodingKeys: String, CodingKey {
+            case precision, files, verification
+            case testAccuracy = "test_accuracy"
+        }
+    }
+
+    /// The export settings a model's files follow.
+    public struct Settings: Codable, Sendable, Equatable {
+        public var run: String
+        public var epochs: Int
+        public var subset: Int?
+        public var formats: [ExportFormat]
+        public var variants: [WeightPrecision]
+        public var verified: Bool
+
+        var text: String {
+            "run \(run), \(epochs) epochs, \(subset.map { "\($0)" } ?? "all") images, " + formats.map(\.rawValue).joined(separator: "+")
+                + (variants.isEmpty ? "" : ", " + variants.map(\.rawValue).joined(separator: "+")) + (verified ? ", verified" : "")
+        }
+    }
+
+    public var arch, hash: String
+    public var settings: Settings
+    public var candidate: Int
+    public var params, macs: Int
+    public var searchValAccuracy: Double?
+    public var valAccuracy, testAccuracy: Double
+    public var epochs, trainingImages: Int
+    public var seed: UInt64
+    public var trainSeconds: Double
+    /// File name → bytes.
+    public var files: [String: Int]
+    public var latency: [Latency]
+    public var verification: [Verification]
+    /// The fp16 and int8 variants asked for.
+    public var variants: [Variant] = []
+    public var input: [String: String]
+    public var command: String
+
+    enum CodingKeys: String, CodingKey {
+        case arch, hash, settings, candidate, params, macs, epochs, seed, files, latency, verification, variants, input, command
+        case searchValAccuracy = "search_val_accuracy", valAccuracy = "val_accuracy", testAccuracy = "test_accuracy"
+        case trainingImages = "training_images", trainSeconds = "train_seconds"
+    }
+}
+
+/// What the exporter reports as it goes.
+public enum ExportEvent: Sendable {
+    case started(model: Int, of: Int, hash: String)
+    case kept(model: Int, of: Int, hash: String)
+    case training(model: Int, of: Int, TrainingProgress)
+    case measuring(round: Int, of: Int)
+}
