@@ -91,7 +91,12 @@ public final class LatencyPredictor {
         guard let c = try store.correction(device: engine.device) else {
             throw LatencyStoreError.noCorrection(device: "\(engine.device.engine) on \(engine.device.device)")
         }
-        return zip(c, try features(network)).reduce(0) { $0 + $1.0 * $1.1 }
+        let predicted = zip(c, try features(network)).reduce(0) { $0 + $1.0 * $1.1 }
+        // A linear fit extrapolated far from the networks it saw can fall to zero or below.
+        guard predicted > 0 else {
+            throw LatencyPredictorError.outsideFit(architecture: network.architecture.description, predicted: predicted)
+        }
+        return predicted
     }
 }
 
@@ -100,11 +105,14 @@ public enum LatencyPredictorError: ClassifiedError {
     public var kind: ErrorKind { .invalidInput }
 
     case tooFewNetworks(Int)
+    case outsideFit(architecture: String, predicted: Double)
 
     public var description: String {
         switch self {
         case let .tooFewNetworks(n):
             return "only \(n) measured networks: the correction needs at least 3; build the table with more --samples"
+        case let .outsideFit(architecture, predicted):
+            return String(format: "the latency table's fit predicts %.4f ms for %@: the architecture lies outside the networks it was fitted on; build the table on its space (`nas latency table build --space FILE`) or measure it (`nas latency measure`)", predicted, architecture)
         }
     }
 }
