@@ -70,12 +70,18 @@ struct LatencyTableTests {
             _ = try reopened.measuredLatency(arch)
         }
         #expect(again.measurements == 0)
+        // A quick protocol (15–25 timed runs of ~0.03 ms networks, debug build, a shared machine):
+        // one network can be off by half, so the fit is judged on all eight: the typical error
+        // small, none off by a factor of two.
+        var errors: [Double] = []
         for arch in archs {
             let predicted = try reopened.predict(arch)
             let measured = try reopened.measuredLatency(arch)
             #expect(predicted > 0)
-            #expect(abs(predicted - measured) / measured < 0.5, "\(arch): predicted \(predicted), measured \(measured)")
+            errors.append(abs(predicted - measured) / measured)
+            #expect(errors.last! < 1, "\(arch): predicted \(predicted), measured \(measured)")
         }
+        #expect(errors.sorted()[errors.count / 2] < 0.3, "relative errors \(errors)")
     }
 
     @Test("Figures are keyed by fingerprint: another device sees none of them")
