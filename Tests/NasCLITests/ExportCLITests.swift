@@ -16,28 +16,12 @@ extension NasSearchCLITests {
              "NASD_VERIFIERS": NasProcess.root.appendingPathComponent("scripts").path]) { $1 }
     }
 
-    static func run(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = NasProcess.locate()
-        process.arguments = arguments
-        process.currentDirectoryURL = NasProcess.root
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, stdout, stderr)
-    }
-
     @Test("nas export trains, tests and writes each model; onnxruntime and ncnn (CPU and Vulkan) agree with the CPU engine; errors are clear")
     func export() throws {
         let runs = RoomToGrowTests.temporaryRuns()
         defer { try? FileManager.default.removeItem(atPath: runs) }
         try Self.tinyRun(runs)
-        let result = try Self.run(["export", "r", "--runs", runs, "--top", "2", "--epochs", "1", "--subset", "512",
+        let result = try NasProcess.run(["export", "r", "--runs", runs, "--top", "2", "--epochs", "1", "--subset", "512",
                                    "--threads", "2", "--launches", "2", "--weights", "fp32,fp16,int8", "--verify", "--json"],
                                   environment: Self.verifierEnvironment)
         #expect(result.status == 0, "\(result.stderr)")
@@ -116,7 +100,7 @@ extension NasSearchCLITests {
         let format = try NasProcess.run(["export", "r", "--runs", runs, "--formats", "onnx,tflite"])
         #expect(format.status == 2)
         #expect(format.stderr.contains("unknown format 'tflite'"))
-        let noVerifier = try Self.run(["export", "r", "--runs", runs, "--verify"],
+        let noVerifier = try NasProcess.run(["export", "r", "--runs", runs, "--verify"],
                                       environment: ProcessInfo.processInfo.environment.merging(["NASD_PYTHON": "/nonexistent"]) { $1 })
         #expect(noVerifier.status == 1)
         #expect(noVerifier.stderr.contains("scripts/python-env.sh"))
@@ -130,13 +114,7 @@ extension NasSearchCLITests {
         let out = runs + "/out"
         let arguments = ["export", "r", "--runs", runs, "--top", "3", "--epochs", "2", "--subset", "3000", "--threads", "2",
                          "--launches", "1", "--out", out]
-        let process = Process()
-        process.executableURL = NasProcess.locate()
-        process.arguments = arguments
-        process.currentDirectoryURL = NasProcess.root
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try Self.start(arguments)
         // Kill it once the first model is whole. Model folders are named by hash (no dot);
         // staging ones start with a dot; pareto.svg and report.md come last.
         func whole() -> [String] {

@@ -11,11 +11,13 @@ struct NasProcess {
         let stderr: String
     }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs `nas`; `environment` replaces the test's own when given.
+    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Result {
         let process = Process()
         process.executableURL = locate()
         process.arguments = arguments
         process.currentDirectoryURL = root
+        if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

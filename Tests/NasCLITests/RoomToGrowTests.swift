@@ -64,18 +64,10 @@ struct RoomToGrowTests {
         defer { try? FileManager.default.removeItem(atPath: runs) }
         for arguments in [["train", "--arch", NasTrainCLITests.arch, "--subset", "64", "--batch", "64"],
                           ["search", "--space", "SearchSpaces/tiny.yaml", "--budget", "1", "--runs", runs]] {
-            let process = Process()
-            process.executableURL = NasProcess.locate()
-            process.arguments = arguments
-            process.currentDirectoryURL = NasProcess.root
-            process.environment = ProcessInfo.processInfo.environment.merging(["NASD_FASHION_MNIST": runs + "/nowhere"]) { $1 }
-            let err = Pipe()
-            process.standardError = err
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 1, "\(arguments[0]): \(text)")
+            let result = try NasProcess.run(arguments, environment: ProcessInfo.processInfo.environment.merging(
+                ["NASD_FASHION_MNIST": runs + "/nowhere"]) { $1 })
+            let text = result.stderr
+            #expect(result.status == 1, "\(arguments[0]): \(text)")
             #expect(text.contains("dataset-fashion-mnist"), "\(arguments[0]): \(text)")
         }
         #expect(!FileManager.default.fileExists(atPath: runs + "/tiny-evolution-s0"))
