@@ -138,14 +138,17 @@ def apply_layer(kind, op, args):
     raise ValueError(f"unknown layer kind {kind!r}")
 
 
-def build_network(ir, memory_format):
+def build_network(ir, memory_format, init="fan-in-uniform"):
+    """The IR as a module; `init` as nasd's `--init`: fan-in-uniform keeps
+    PyTorch's default initialisation, he-normal redraws as nasd's first recipe."""
     net = IRNetwork(ir)
     net.check_shapes(ir["input"])
     count = sum(p.numel() for p in net.parameters())
     if count != ir["params"]:
         print(f"parameter count mismatch: module {count}, IR {ir['params']}", file=sys.stderr)
     assert count == ir["params"], (count, ir["params"])
-    he_initialise(net)
+    if init == "he-normal":
+        he_initialise(net)
     return net.to(memory_format=memory_format)
 
 
@@ -226,7 +229,7 @@ def augment(x, generator):
 def bench(args, ir, memory_format):
     side = ir["input"][1]
     images, labels = load_split("train", side)
-    net = build_network(ir, memory_format)
+    net = build_network(ir, memory_format, args.init)
     net.train()
     optimizer = sgd(net, args.lr)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
@@ -296,7 +299,7 @@ def train(args, ir, memory_format):
     val_x, val_y = images[val_idx], labels[val_idx]
     del images, labels
 
-    net = build_network(ir, memory_format)
+    net = build_network(ir, memory_format, args.init)
     net.train()
     optimizer = sgd(net, args.lr)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
@@ -376,6 +379,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--init", choices=["fan-in-uniform", "he-normal"], default="fan-in-uniform",
+                   help="weight initialisation, as nasd's --init (fan-in-uniform: PyTorch's default)")
     bench_args = p.add_argument_group("bench")
     bench_args.add_argument("--steps", type=int, default=200)
     bench_args.add_argument("--warmup", type=int, default=20)

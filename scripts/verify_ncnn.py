@@ -1,17 +1,21 @@
 """Runs an ncnn model written by nasd in ncnn itself (the `ncnn` package
 from PyPI), on its CPU path or its Vulkan path, against expected logits.
 
-    verify_ncnn.py MODEL.param MODEL.bin INPUTS EXPECTED --shape N,C,H,W --classes K [--vulkan]
+    verify_ncnn.py MODEL.param MODEL.bin INPUTS EXPECTED --shape N,C,H,W --classes K [--vulkan] [--latency-runs R]
 
 INPUTS and EXPECTED are raw little-endian float32 (N×C×H×W images, N×K
 logits from nasd's CPU engine). Prints one JSON object: max_abs_diff,
-top1_agreement, the path used and, with --vulkan, the device ncnn picked.
+top1_agreement, the path used, with --vulkan the device ncnn picked, and
+with --latency-runs the median milliseconds of R timed one-image runs on one
+thread after --latency-warmup untimed ones.
 Exit status 0 when the model ran, 3 when --vulkan finds no device; the
 caller judges the figures.
 """
 import argparse
 import json
+import statistics
 import sys
+import time
 
 import ncnn
 import numpy as np
@@ -26,6 +30,8 @@ def main():
     p.add_argument("--shape", required=True, help="N,C,H,W of the inputs")
     p.add_argument("--classes", type=int, required=True)
     p.add_argument("--vulkan", action="store_true", help="run on ncnn's Vulkan path (lavapipe where no GPU is present)")
+    p.add_argument("--latency-runs", type=int, default=0, help="timed one-image runs (0: no timing)")
+    p.add_argument("--latency-warmup", type=int, default=10)
     a = p.parse_args()
     n, c, h, w = (int(v) for v in a.shape.split(","))
     images = np.fromfile(a.inputs, dtype="<f4").reshape(n, c, h, w)
@@ -47,14 +53,28 @@ def main():
     if net.load_param(a.param) != 0 or net.load_model(a.bin) != 0:
         sys.exit(f"ncnn refused {a.param} / {a.bin}")
 
-    logits = np.zeros((n, a.classes), dtype=np.float32)
-    for i in range(n):
+    def run(i):
         ex = net.create_extractor()
         ex.input("image", ncnn.Mat(np.ascontiguousarray(images[i])))
         ret, out = ex.extract("logits")
         if ret != 0:
             sys.exit(f"ncnn failed on image {i} (status {ret})")
-        logits[i] = np.array(out).reshape(-1)
+        return np.array(out).reshape(-1)
+
+    logits = np.zeros((n, a.classes), dtype=np.float32)
+    for i in range(n):
+        logits[i] = run(i)
+
+    latency_ms = None
+    if a.latency_runs > 0:
+        for _ in range(a.latency_warmup):
+            run(0)
+        times = []
+        for _ in range(a.latency_runs):
+            start = time.perf_counter()
+            run(0)
+            times.append((time.perf_counter() - start) * 1000)
+        latency_ms = statistics.median(times)
 
     json.dump({
         "max_abs_diff": float(np.max(np.abs(logits - expected))),
@@ -62,6 +82,7 @@ def main():
         "path": "vulkan" if a.vulkan else "cpu",
         "device": device,
         "ncnn": getattr(ncnn, "__version__", "unknown"),
+        "latency_ms": latency_ms,
     }, sys.stdout)
     print()
 

@@ -1,17 +1,21 @@
 """Checks an ONNX model written by nasd with the real tools: onnx's full
 checker, then onnxruntime (CPU) on given inputs against expected logits.
 
-    verify_onnx.py MODEL INPUTS EXPECTED --shape N,C,H,W --classes K
+    verify_onnx.py MODEL INPUTS EXPECTED --shape N,C,H,W --classes K [--latency-runs R]
 
 INPUTS and EXPECTED are raw little-endian float32 (N×C×H×W images, N×K
 logits from nasd's CPU engine). Prints one JSON object: max_abs_diff,
 top1_agreement, the model's opset, its inputs' and outputs' names and shapes
-(a symbolic dimension as its name), and its metadata. Exit status 0 when the
-checks ran; the caller judges the figures.
+(a symbolic dimension as its name), its metadata and, with --latency-runs,
+the median milliseconds of R timed one-image runs on one thread after
+--latency-warmup untimed ones. Exit status 0 when the checks ran; the caller
+judges the figures.
 """
 import argparse
 import json
+import statistics
 import sys
+import time
 
 import numpy as np
 import onnx
@@ -29,6 +33,8 @@ def main():
     p.add_argument("expected")
     p.add_argument("--shape", required=True, help="N,C,H,W of the inputs")
     p.add_argument("--classes", type=int, required=True)
+    p.add_argument("--latency-runs", type=int, default=0, help="timed one-image runs (0: no timing)")
+    p.add_argument("--latency-warmup", type=int, default=10)
     a = p.parse_args()
     n, c, h, w = (int(v) for v in a.shape.split(","))
 
@@ -43,6 +49,18 @@ def main():
     # The whole batch at once: the batch dimension is symbolic.
     (logits,) = session.run(["logits"], {"image": images})
 
+    latency_ms = None
+    if a.latency_runs > 0:
+        one = {"image": np.ascontiguousarray(images[:1])}
+        for _ in range(a.latency_warmup):
+            session.run(["logits"], one)
+        times = []
+        for _ in range(a.latency_runs):
+            start = time.perf_counter()
+            session.run(["logits"], one)
+            times.append((time.perf_counter() - start) * 1000)
+        latency_ms = statistics.median(times)
+
     json.dump({
         "max_abs_diff": float(np.max(np.abs(logits - expected))),
         "top1_agreement": float(np.mean(np.argmax(logits, 1) == np.argmax(expected, 1))),
@@ -52,6 +70,7 @@ def main():
         "metadata": {m.key: m.value for m in model.metadata_props},
         "nodes": sorted({node.op_type for node in model.graph.node}),
         "onnxruntime": ort.__version__,
+        "latency_ms": latency_ms,
     }, sys.stdout)
     print()
 

@@ -1,4 +1,5 @@
 import CDNNL
+import Core
 import Numerics
 import Model
 import SearchSpace
@@ -18,7 +19,8 @@ final class ConvolutionOp: TrainingOp {
     private var gradientReorder: Primitive?
 
     init(layer: Layer, batch: Int, source: Memory, destination: Memory, destinationGradient: Memory,
-         sink: GradientSink?, context: ComputeContext, initialisation: RandomStream) throws(DNNLError) {
+         sink: GradientSink?, context: ComputeContext, initialisation: RandomStream,
+         scheme: WeightInitialisation) throws(DNNLError) {
         let i = layer.inputShape, o = layer.outputShape, g = layer.groups
         let kh = layer.kernel.height, kw = layer.kernel.width
         let weightDims = TensorName.plainShape(of: .weight, in: layer)
@@ -43,10 +45,7 @@ final class ConvolutionOp: TrainingOp {
                                           layout: MemoryDescriptor(biasMD), context: context) : nil
         parameters = [weight] + (bias.map { [$0] } ?? [])
 
-        // He initialisation (fan in), from the run's initialisation stream.
-        let fanIn = Double(i.channels / g * kh * kw)
-        let std = (2.0 / fanIn).squareRoot()
-        try weight.setValues((0..<weight.count).map { _ in Float(initialisation.normal(standardDeviation: std)) })
+        try scheme.initialise(weight: weight, bias: bias, fanIn: i.channels / g * kh * kw, from: initialisation)
 
         // Backward data may want the weights in another layout than forward
         // (1×1 kernels transpose their blocking); then it reads a copy,

@@ -1,4 +1,5 @@
 import CDNNL
+import Core
 import Numerics
 import Model
 import SearchSpace
@@ -12,7 +13,8 @@ final class LinearOp: TrainingOp {
     private let sink: GradientSink?
 
     init(layer: Layer, batch: Int, source: Memory, destination: Memory, destinationGradient: Memory,
-         sink: GradientSink?, context: ComputeContext, initialisation: RandomStream) throws(DNNLError) {
+         sink: GradientSink?, context: ComputeContext, initialisation: RandomStream,
+         scheme: WeightInitialisation) throws(DNNLError) {
         let inputs = layer.inputShape.channels, outputs = layer.outputShape.channels
         let weightDims = TensorName.plainShape(of: .weight, in: layer)
         var src = source.descriptor.raw, dst = destination.descriptor.raw
@@ -28,8 +30,8 @@ final class LinearOp: TrainingOp {
         let bias = try Parameter(name: TensorName(layer, .bias), role: .bias, in: layer, layout: MemoryDescriptor(biasMD),
                                  context: context)
         parameters = [weight, bias]
-        let std = (2.0 / Double(inputs * layer.inputShape.height * layer.inputShape.width)).squareRoot()
-        try weight.setValues((0..<weight.count).map { _ in Float(initialisation.normal(standardDeviation: std)) })
+        try scheme.initialise(weight: weight, bias: bias, fanIn: inputs * layer.inputShape.height * layer.inputShape.width,
+                              from: initialisation)
 
         var weightsChosen = weightLayout.raw
         self.sink = sink

@@ -1,4 +1,5 @@
 import CDNNL
+public import Core
 public import Model
 public import Numerics
 public import SearchSpace
@@ -37,10 +38,11 @@ public final class TrainingNetwork {
     private let batchNorms: [(name: String, op: BatchNormOp)]
 
     /// - Parameters:
-    ///   - initialisation: the stream weights are drawn from (He normal).
+    ///   - initialisation: the stream weights are drawn from, by `scheme`.
     ///   - inputGradient: also compute the gradient of the input (for tests).
     public init(layers: [Layer], input inputShape: TensorShape, batch: Int, context: ComputeContext,
                 layout: ActivationLayout = .blocked, initialisation: RandomStream,
+                scheme: WeightInitialisation = .recommended,
                 inputGradient wantsInputGradient: Bool = false) throws(DNNLError) {
         self.layers = layers
         self.batch = batch
@@ -91,7 +93,7 @@ public final class TrainingNetwork {
             case .conv:
                 ops.append(try ConvolutionOp(layer: layer, batch: batch, source: sources[0], destination: destination,
                                              destinationGradient: destinationGradient, sink: try sinkFor(0),
-                                             context: context, initialisation: initialisation))
+                                             context: context, initialisation: initialisation, scheme: scheme))
             case .batchNorm:
                 // BN's backward always yields the input gradient; with nobody to read it, it goes to scratch.
                 var sink = try sinkFor(0)
@@ -122,7 +124,7 @@ public final class TrainingNetwork {
             case .linear:
                 ops.append(try LinearOp(layer: layer, batch: batch, source: sources[0], destination: destination,
                                         destinationGradient: destinationGradient, sink: try sinkFor(0),
-                                        context: context, initialisation: initialisation))
+                                        context: context, initialisation: initialisation, scheme: scheme))
             }
         }
         self.ops = ops
@@ -133,9 +135,9 @@ public final class TrainingNetwork {
 
     /// Builds the network an architecture decodes to.
     public convenience init(network: Network, batch: Int, context: ComputeContext, layout: ActivationLayout = .blocked,
-                            initialisation: RandomStream) throws(DNNLError) {
+                            initialisation: RandomStream, scheme: WeightInitialisation = .recommended) throws(DNNLError) {
         try self.init(layers: network.layers, input: network.input, batch: batch, context: context, layout: layout,
-                      initialisation: initialisation)
+                      initialisation: initialisation, scheme: scheme)
     }
 
     /// Reference kernels this network runs (empty when every primitive is optimised).
@@ -147,14 +149,14 @@ public final class TrainingNetwork {
     /// others); then channels-last, which has optimised kernels for any count.
     /// The weights drawn are the same either way.
     public static func fastest(network: Network, batch: Int, context: ComputeContext,
-                               initialisation: RandomStream) throws -> TrainingNetwork {
+                               initialisation: RandomStream, scheme: WeightInitialisation = .recommended) throws -> TrainingNetwork {
         let saved = initialisation.state()
         let blocked = try TrainingNetwork(network: network, batch: batch, context: context, layout: .blocked,
-                                          initialisation: initialisation)
+                                          initialisation: initialisation, scheme: scheme)
         if blocked.referenceKernels.isEmpty { return blocked }
         try initialisation.restore(saved)
         return try TrainingNetwork(network: network, batch: batch, context: context, layout: .nhwc,
-                                   initialisation: initialisation)
+                                   initialisation: initialisation, scheme: scheme)
     }
 
     // MARK: Steps

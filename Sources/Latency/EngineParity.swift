@@ -8,25 +8,9 @@ private func maxDifference(_ a: [Float], _ b: [Float]) -> Double {
     Double(zip(a, b).map { abs($0 - $1) }.max() ?? 0)
 }
 
-/// Top-1 and top-5 agreement with the reference, and the largest logit difference.
-private struct Agreement {
-    private(set) var images = 0
-    private(set) var top1 = 0
-    private(set) var top5 = 0
-    private(set) var maxDifference = 0.0
-
-    mutating func add(reference: [Float], engine: [Float]) {
-        images += 1
-        let order = { (z: [Float]) in z.indices.sorted { z[$0] > z[$1] } }
-        let r = order(reference), e = order(engine)
-        if r[0] == e[0] { top1 += 1 }
-        if Set(r.prefix(5)) == Set(e.prefix(5)) { top5 += 1 }
-        maxDifference = max(maxDifference, zip(reference, engine).map { Double(abs($0 - $1)) }.max() ?? 0)
-    }
-
+extension LogitAgreement {
     var summary: ParityReport.EngineSummary {
-        .init(top1Agreement: Double(top1) / Double(max(1, images)), top5Agreement: Double(top5) / Double(max(1, images)),
-              maxLogitDifference: maxDifference)
+        .init(top1Agreement: top1Rate, top5Agreement: top5Rate, maxLogitDifference: maxDifference)
     }
 }
 
@@ -83,7 +67,7 @@ public struct ParityReport: Encodable, Sendable {
             vulkanErrorText = "\(error)"
         }
 
-        var cpuAgreement = Agreement(), gpuAgreement = Agreement()
+        var cpuAgreement = LogitAgreement(), gpuAgreement = LogitAgreement()
         var layers: [ParityReport.LayerDifference] = []
         for i in 0..<images {
             let input = reference.withInput { buffer in

@@ -36,31 +36,43 @@ struct ExportReport {
         var lines = [
             "# Run \(run): exported models", "",
             "![Validation accuracy against CPU latency](pareto.svg)", "",
-            "| hash | arch | params | MACs | val acc (search) | val acc | test acc | cpu ms | vulkan ms | onnx KB | ncnn KB | verified (max abs diff) |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| hash | arch | params | MACs | val acc (search) | val acc | test acc | cpu ms | vulkan ms | onnx KB | ncnn KB | BN fold top-1 / top-5 agreement |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for m in models {
             let ms = { (engine: String) in f4(m.latency.first { $0.engine == engine }?.medianMs) }
-            let verified = m.verification.isEmpty ? "-"
-                : m.verification.map { $0.skipped == nil ? String(format: "%@ %.1e", $0.runtime, $0.maxAbsDiff) : "\($0.runtime) skipped" }.joined(separator: ", ")
+            let fold = m.fold.map { String(format: "%.2f%% / %.2f%%", $0.top1Agreement * 100, $0.top5Agreement * 100) } ?? "-"
             lines.append("| \(m.hash) | `\(m.arch.replacingOccurrences(of: "|", with: "\\|"))` | \(m.params) | \(m.macs) | \(f4(m.searchValAccuracy)) | \(f4(m.valAccuracy)) | "
                          + "\(f4(m.testAccuracy)) | \(ms("cpu")) | \(ms("vulkan")) | \(kb(m.files["model.onnx"])) | "
-                         + "\(kb(m.files["model.bin"])) | \(verified) |")
+                         + "\(kb(m.files["model.bin"])) | \(fold) |")
         }
-        let variants = models.flatMap { m in m.variants.map { (m.hash, $0) } }
-        if !variants.isEmpty {
-            lines += ["", "Weight variants (biases and activations stay fp32; test accuracy from nasd's CPU engine on the stored weights):", "",
-                      "| hash | weights | test acc | files (KB) | verified (max abs diff) |", "|---|---|---:|---|---|"]
-            for (hash, v) in variants {
-                let files = v.files.sorted { $0.key < $1.key }.map { "\($0.key) \(kb($0.value))" }.joined(separator: ", ")
-                let verified = v.verification.isEmpty ? "-"
-                    : v.verification.map { $0.skipped == nil ? String(format: "%@ %.1e", $0.runtime, $0.maxAbsDiff) : "\($0.runtime) skipped" }.joined(separator: ", ")
-                lines.append("| \(hash) | \(v.precision.rawValue) | \(f4(v.testAccuracy)) | \(files) | \(verified) |")
+        // Every file in the runtimes that load it: fp32 and each variant.
+        let rows = models.flatMap { m in
+            [(m.hash, "fp32", m.testAccuracy, m.files.filter { $0.key.hasPrefix("model.") }, m.verification)]
+                + m.variants.map { (m.hash, $0.precision.rawValue, $0.testAccuracy, $0.files, $0.verification) }
+        }
+        if rows.contains(where: { !$0.4.isEmpty }) || rows.count > models.count {
+            let runtimes = ["onnxruntime", "ncnn-cpu", "ncnn-vulkan"]
+            lines += ["", "Per weight variant (biases and activations stay fp32; test accuracy from nasd's CPU engine on the stored weights), "
+                      + "in the runtimes that load the files: their own latency (one image, one thread, median of the timed runs) "
+                      + "and the largest logit difference from nasd's CPU engine on the first test images:", "",
+                      "| hash | weights | test acc | " + runtimes.map { "\($0) ms" }.joined(separator: " | ") + " | max abs diff | files (KB) |",
+                      "|---|---|---:|" + String(repeating: "---:|", count: runtimes.count) + "---:|---|"]
+            for (hash, weights, accuracy, files, verification) in rows {
+                let latency = runtimes.map { runtime in
+                    guard let v = verification.first(where: { $0.runtime == runtime }) else { return "-" }
+                    return v.skipped != nil ? "skipped" : f4(v.latencyMs)
+                }
+                let ran = verification.filter { $0.skipped == nil }
+                let worst = ran.isEmpty ? "-" : String(format: "%.1e", ran.map(\.maxAbsDiff).max()!)
+                let sizes = files.sorted { $0.key < $1.key }.map { "\($0.key) \(kb($0.value))" }.joined(separator: ", ")
+                lines.append("| \(hash) | \(weights) | \(f4(accuracy)) | " + latency.joined(separator: " | ") + " | \(worst) | \(sizes) |")
             }
         }
         if let first = models.first {
             lines += ["", "Final training: \(first.epochs) epochs on \(first.trainingImages) images; accuracy on the 10k test set once per model.",
-                      "Latency: batch 1, the median of \(first.latency.first?.launchesMs.count ?? 0) launches per engine, interleaved across models.",
+                      "Latency on nasd's engines: batch 1, the median of \(first.latency.first?.launchesMs.count ?? 0) launches per engine, interleaved across models.",
+                      "BN fold: the folded model against the trained network over the test set (`fold.txt` per model).",
                       "", "Devices:"]
             for l in first.latency {
                 lines.append("- \(l.engine): \(l.device) (fingerprint \(l.fingerprint))" + (l.error.map { "; \($0)" } ?? ""))

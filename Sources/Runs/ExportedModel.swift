@@ -79,9 +79,14 @@ public struct ExportedModel: Codable, Sendable {
         public var top1Agreement: Double
         /// Why this runtime did not run (no Vulkan device); nil when it did.
         public var skipped: String? = nil
+        /// The runtime's own latency for this file: median of `latencyRuns`
+        /// one-image runs on one thread, after a warm-up.
+        public var latencyMs: Double? = nil
+        public var latencyRuns: Int? = nil
 
         enum CodingKeys: String, CodingKey {
             case runtime, version, device, images, skipped
+            case latencyMs = "latency_ms", latencyRuns = "latency_runs"
             case maxAbsDiff = "max_abs_diff", top1Agreement = "top1_agreement"
         }
     }
@@ -97,6 +102,18 @@ public struct ExportedModel: Codable, Sendable {
         enum CodingKeys: String, CodingKey {
             case precision, files, verification
             case testAccuracy = "test_accuracy"
+        }
+    }
+
+    /// What folding batch norm changed (`fold.txt` has it per unit).
+    public struct Fold: Codable, Sendable {
+        public var images: Int
+        public var top1Agreement, top5Agreement, maxLogitDifference, maxUnitDifference: Double
+
+        enum CodingKeys: String, CodingKey {
+            case images
+            case top1Agreement = "top1_agreement", top5Agreement = "top5_agreement",
+                 maxLogitDifference = "max_logit_abs_diff", maxUnitDifference = "max_unit_abs_diff"
         }
     }
 
@@ -128,13 +145,18 @@ public struct ExportedModel: Codable, Sendable {
     public var files: [String: Int]
     public var latency: [Latency]
     public var verification: [Verification]
+    /// The folded model against the trained network on the test set.
+    public var fold: Fold?
+    /// How the final training's weights started.
+    public var initialisation: WeightInitialisation?
     /// The fp16 and int8 variants asked for.
     public var variants: [Variant] = []
     public var input: [String: String]
     public var command: String
 
     enum CodingKeys: String, CodingKey {
-        case arch, hash, settings, candidate, params, macs, epochs, seed, files, latency, verification, variants, input, command
+        case arch, hash, settings, candidate, params, macs, epochs, seed, files, latency, verification, variants, input, command,
+             fold, initialisation
         case searchValAccuracy = "search_val_accuracy", valAccuracy = "val_accuracy", testAccuracy = "test_accuracy"
         case trainingImages = "training_images", trainSeconds = "train_seconds"
     }

@@ -113,6 +113,7 @@ public final class RunExporter {
         training.subset = options.subset
         training.validationSubset = nil
         training.layout = nil
+        training.initialisation = .recommended
         let trainer = try Trainer(network: network, split: split, configuration: training,
                                   context: try ComputeContext(threads: options.threads))
         let result = try trainer.train(progress: progress)
@@ -136,20 +137,22 @@ public final class RunExporter {
             "input_resize": "bilinear from 28×28 grey to \(architecture.resolution)×\(architecture.resolution), one channel",
         ]
         let files = try write(plan, .fp32, to: staging, metadata: metadata)
+        let fold = try FoldReport(network: network, weights: weights, plan: plan, test: test, threads: options.threads)
+        try fold.text.write(toFile: staging + "/fold.txt", atomically: true, encoding: .utf8)
 
         var model = ExportedModel(
             arch: architecture.description, hash: architecture.hash, settings: settings, candidate: candidate.index, params: network.params,
             macs: network.macs, searchValAccuracy: candidate.valAccuracy, valAccuracy: validation, testAccuracy: testAccuracy,
             epochs: options.epochs, trainingImages: options.subset.map { min($0, split.train.count) } ?? split.train.count,
             seed: seed, trainSeconds: (result.trainSeconds * 100).rounded() / 100, files: [:], latency: [],
-            verification: [], input: ["name": ONNXModel.inputName, "normalisation": metadata["input_normalisation"]!,
+            verification: [], fold: fold.summary, initialisation: training.initialisation, input: ["name": ONNXModel.inputName, "normalisation": metadata["input_normalisation"]!,
                                        "resize": metadata["input_resize"]!],
             command: command)
         let size = { (file: String) in (try? fileManager.attributesOfItem(atPath: staging + "/" + file)[.size] as? Int) ?? 0 }
         if let verifier = options.verifier {
             model.verification = try verify(plan: plan, files: files, test: test, folder: staging, verifier: verifier)
         }
-        for file in files + ["weights.nasd"] { model.files[file] = size(file) }
+        for file in files + ["weights.nasd", "fold.txt"] { model.files[file] = size(file) }
         for precision in options.variants where precision != .fp32 {
             let written = try write(plan, precision, to: staging, metadata: metadata.merging(["weights": precision.rawValue]) { $1 })
             let stored = plan.storing(precision)
@@ -238,11 +241,16 @@ public final class RunExporter {
         let data = [scratch + "/inputs.f32", scratch + "/expected.f32", "--shape", "\(images),\(s.channels),\(s.height),\(s.width)",
                     "--classes", "\(plan.network.classes)"]
         var runs: [(runtime: String, script: String, arguments: [String])] = []
-        for onnx in files where onnx.hasSuffix(".onnx") { runs.append(("onnxruntime", "verify_onnx.py", [folder + "/" + onnx] + data)) }
+        // Each runtime also times the file it loaded (one image, one thread): the only latency
+        // an fp16 or int8 variant has, since nasd's engines compute in fp32.
+        let timed = { (runs: Int, warmup: Int) in ["--latency-runs", "\(runs)", "--latency-warmup", "\(warmup)"] }
+        for onnx in files where onnx.hasSuffix(".onnx") {
+            runs.append(("onnxruntime", "verify_onnx.py", [folder + "/" + onnx] + data + timed(Self.runtimeRuns, 10)))
+        }
         for param in files where param.hasSuffix(".param") {
             let pair = [folder + "/" + param, folder + "/" + param.dropLast(".param".count) + ".bin"]
-            runs.append(("ncnn-cpu", "verify_ncnn.py", pair + data))
-            runs.append(("ncnn-vulkan", "verify_ncnn.py", pair + data + ["--vulkan"]))
+            runs.append(("ncnn-cpu", "verify_ncnn.py", pair + data + timed(Self.runtimeRuns, 10)))
+            runs.append(("ncnn-vulkan", "verify_ncnn.py", pair + data + ["--vulkan"] + timed(Self.runtimeVulkanRuns, 3)))
         }
         struct Report: Decodable {
             let max_abs_diff: Double
@@ -250,6 +258,7 @@ public final class RunExporter {
             let onnxruntime: String?
             let ncnn: String?
             let device: String?
+            let latency_ms: Double?
         }
         return try runs.map { run in
             let process = Process()
@@ -280,7 +289,9 @@ public final class RunExporter {
                                                run.runtime, folder, report.max_abs_diff, report.top1_agreement * 100))
             }
             return .init(runtime: run.runtime, version: report.onnxruntime ?? report.ncnn ?? "unknown", device: report.device,
-                         images: images, maxAbsDiff: report.max_abs_diff, top1Agreement: report.top1_agreement)
+                         images: images, maxAbsDiff: report.max_abs_diff, top1Agreement: report.top1_agreement,
+                         latencyMs: report.latency_ms.map { ($0 * 1e4).rounded() / 1e4 },
+                         latencyRuns: run.runtime == "ncnn-vulkan" ? Self.runtimeVulkanRuns : Self.runtimeRuns)
         }
     }
 
@@ -356,6 +367,8 @@ public final class RunExporter {
 
     /// The exit status `verify_ncnn.py` gives when ncnn finds no Vulkan device.
     static let noVulkanDevice: Int32 = 3
+    /// Timed one-image runs per file in a runtime's CPU path, and in ncnn's Vulkan path (slow on lavapipe).
+    static let runtimeRuns = 50, runtimeVulkanRuns = 10
     /// Largest logit difference a runtime may show against the CPU engine on the same weights.
     static let tolerance = 1e-3
 

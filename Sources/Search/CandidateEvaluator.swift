@@ -80,6 +80,7 @@ public final class CandidateEvaluator {
         // Each candidate's training streams derive from the run seed and its index.
         var training = TrainingConfiguration(proxy: proxy, seed: configuration.seed &* 1_000_003 &+ UInt64(candidate.index))
         training.layout = nil
+        training.initialisation = configuration.initialisation
         let trainStart = Date()
         let result: TrainingResult
         do {

@@ -8,15 +8,17 @@ public import SearchSpace
 ///
 /// Stored as versioned JSON. Version 1 is every configuration written before
 /// the `version` field: those made before `search_proxy` existed have no
-/// `proxy` and trained on the default proxy; later ones name theirs. A
-/// version newer than this build knows is refused, never guessed at.
+/// `proxy` and trained on the default proxy; later ones name theirs.
+/// Versions 1 and 2 predate the weight-initialisation choice and trained
+/// with He-normal weights. A version newer than this build knows is refused,
+/// never guessed at.
 public struct SearchConfiguration: Codable, Sendable, Equatable {
     public enum Strategy: String, Codable, Sendable, CaseIterable { case rl, evolution, random }
     public enum LatencySource: String, Codable, Sendable, CaseIterable { case measured, predicted }
     public enum ProxyChoice: String, Codable, Sendable, CaseIterable { case `default`, search }
 
     /// The version this build writes.
-    public static let currentVersion = 2
+    public static let currentVersion = 3
 
     /// The search-space file's text (a copy: editing the file later changes nothing).
     public var spaceYAML: String
@@ -32,6 +34,8 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
     public var latencyTable: String
     /// Which of the space's proxy tasks trains the candidates.
     public var proxy: ProxyChoice = .default
+    /// How candidates' weights start (new runs: the recommended scheme).
+    public var initialisation: WeightInitialisation = .recommended
 
     public init(spaceYAML: String, spacePath: String, strategy: Strategy, seed: UInt64, budget: Int, hours: Double?,
                 reward: Reward, latency: LatencySource, threads: Int, latencyTable: String, proxy: ProxyChoice = .default) {
@@ -68,7 +72,7 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
     // MARK: Stored form
 
     private enum CodingKeys: String, CodingKey {
-        case version, spaceYAML, spacePath, strategy, seed, budget, hours, reward, latency, threads, latencyTable, proxy
+        case version, spaceYAML, spacePath, strategy, seed, budget, hours, reward, latency, threads, latencyTable, proxy, initialisation
     }
 
     public init(from decoder: any Decoder) throws {
@@ -90,6 +94,7 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
         // Version 1 runs from before `search_proxy` have no proxy: they trained on the default one.
         proxy = version >= 2 ? try c.decode(ProxyChoice.self, forKey: .proxy)
             : try c.decodeIfPresent(ProxyChoice.self, forKey: .proxy) ?? .default
+        initialisation = version >= 3 ? try c.decode(WeightInitialisation.self, forKey: .initialisation) : .heNormal
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -106,6 +111,7 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
         try c.encode(threads, forKey: .threads)
         try c.encode(latencyTable, forKey: .latencyTable)
         try c.encode(proxy, forKey: .proxy)
+        try c.encode(initialisation, forKey: .initialisation)
     }
 
     /// The stored text.

@@ -20,6 +20,8 @@ public struct TrainingConfiguration: Sendable {
     public var seed: UInt64
     /// Activation layout; nil picks the fastest without reference kernels.
     public var layout: ActivationLayout?
+    /// How the weights start; a stored run keeps the scheme it was created with.
+    public var initialisation: WeightInitialisation = .recommended
 
     public init(epochs: Int, subset: Int?, batch: Int, learningRate: Double, warmupEpochs: Double,
                 labelSmoothing: Double, seed: UInt64) {
@@ -96,10 +98,10 @@ public final class Trainer {
         let initialisation = RandomStream(seed: configuration.seed, name: "weights")
         if let layout = configuration.layout {
             network = try TrainingNetwork(network: decoded, batch: configuration.batch, context: context, layout: layout,
-                                          initialisation: initialisation)
+                                          initialisation: initialisation, scheme: configuration.initialisation)
         } else {
             network = try TrainingNetwork.fastest(network: decoded, batch: configuration.batch, context: context,
-                                                  initialisation: initialisation)
+                                                  initialisation: initialisation, scheme: configuration.initialisation)
         }
         let train = configuration.subset.map { split.train.subset(Array(0..<min($0, split.train.count))) } ?? split.train
         trainPipeline = try InputPipeline(train, resolution: architecture.resolution)

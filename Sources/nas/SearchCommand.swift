@@ -64,6 +64,9 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Proxy task: default (the space's `proxy`) or search (its cheaper `search_proxy`).")
     var proxy: SearchConfiguration.ProxyChoice = .default
 
+    @Option(name: .customLong("init"), help: "Candidates' weight initialisation: fan-in-uniform (PyTorch's default, the recommended one) or he-normal (runs made before the choice existed).")
+    var initialisation: WeightInitialisation = .recommended
+
     @OptionGroup var runs: RunsOption
 
     @Flag(help: "Print the final status as JSON.")
@@ -94,9 +97,10 @@ struct SearchCommand: ParsableCommand {
         }
         let reward = Reward(engine: rewardEngine, targetMilliseconds: targetMs ?? parsed.latency.targetMilliseconds,
                             constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft))
-        let configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
+        var configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
                                                 budget: budget, hours: hours, reward: reward, latency: latency,
                                                 threads: threads, latencyTable: runs.folder.latencyTable, proxy: proxy)
+        configuration.initialisation = initialisation
         let search = try runs.folder.create(name, configuration: configuration, space: parsed)
         try drive(search, name: name, runs: runs.folder, json: json)
     }
@@ -191,3 +195,4 @@ extension LatencyEngineName: ExpressibleByArgument {}
 extension SearchConfiguration.Strategy: ExpressibleByArgument {}
 extension SearchConfiguration.LatencySource: ExpressibleByArgument {}
 extension SearchConfiguration.ProxyChoice: ExpressibleByArgument {}
+extension WeightInitialisation: ExpressibleByArgument {}

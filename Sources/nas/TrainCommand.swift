@@ -44,6 +44,9 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Activation layout between layers: auto (blocked unless a kernel would then be a reference one), blocked or nhwc.")
     var layout: LayoutChoice = .auto
 
+    @Option(name: .customLong("init"), help: "Weight initialisation: fan-in-uniform (PyTorch's default, the recommended one) or he-normal (nasd's first recipe).")
+    var initialisation: WeightInitialisation = .recommended
+
     /// The same limits as a space file's proxy section (`Limits`).
     func validate() throws {
         try validating {
@@ -71,6 +74,7 @@ struct TrainingOptions: ParsableArguments {
         if let warmupEpochs { configuration.warmupEpochs = warmupEpochs }
         if let labelSmoothing { configuration.labelSmoothing = labelSmoothing }
         configuration.layout = layout.layout
+        configuration.initialisation = initialisation
         guard (configuration.subset ?? 50_000) >= configuration.batch else {
             throw NasError.invalidInput("the subset (\(configuration.subset ?? 50_000) images) is smaller than one batch (\(configuration.batch)); raise --subset or lower --batch")
         }
@@ -91,8 +95,8 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train an architecture on the Fashion-MNIST proxy task (oneDNN).",
         discussion: """
         Recipe: SGD with Nesterov momentum 0.9, weight decay 4e-5 on conv and linear weights, \
-        linear warm-up then cosine decay per step, optional label smoothing, He initialisation, \
-        random 2-pixel crops and horizontal flips. The 60k training images are split once into \
+        linear warm-up then cosine decay per step, optional label smoothing, PyTorch's default \
+        weight initialisation (--init), random 2-pixel crops and horizontal flips. The 60k training images are split once into \
         50k train and 10k validation (a fixed seed); the 10k test set is read only with --test.
         """
     )

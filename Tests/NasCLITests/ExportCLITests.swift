@@ -30,7 +30,7 @@ extension NasSearchCLITests {
         for model in models {
             let hash = try #require(model["hash"] as? String)
             let folder = runs + "/r/export/" + hash
-            for file in ["model.onnx", "model.param", "model.bin", "weights.nasd", "model.json"] {
+            for file in ["model.onnx", "model.param", "model.bin", "weights.nasd", "model.json", "fold.txt"] {
                 #expect(FileManager.default.fileExists(atPath: folder + "/" + file), "\(hash): \(file)")
             }
             // onnxruntime on model.onnx, ncnn's CPU and Vulkan paths on model.param + model.bin.
@@ -40,7 +40,17 @@ extension NasSearchCLITests {
                 #expect((run["max_abs_diff"] as? Double ?? 1) < 1e-4, "\(run)")
                 #expect(run["top1_agreement"] as? Double == 1, "\(run)")
                 #expect(run["images"] as? Int == 256)
+                // Each runtime times the file it loaded.
+                #expect((run["latency_ms"] as? Double ?? 0) > 0, "\(run)")
             }
+            // BN folding measured: the folded model answers as the trained network over the whole test set.
+            let fold = try #require(model["fold"] as? [String: Any])
+            #expect(fold["images"] as? Int == 10_000)
+            #expect(fold["top1_agreement"] as? Double == 1 && fold["top5_agreement"] as? Double == 1, "\(fold)")
+            #expect((fold["max_unit_abs_diff"] as? Double ?? 1) < 1e-4, "\(fold)")
+            let foldText = try String(contentsOfFile: folder + "/fold.txt", encoding: .utf8)
+            #expect(foldText.contains("stem + stem.bn + stem.act") && foldText.contains("top-1 agreement 100.00% (10000/10000)"), "\(foldText)")
+            #expect(model["initialisation"] as? String == "fan-in-uniform")
             // fp16 (ONNX and ncnn) and int8 (ONNX) variants, each with its own files, test accuracy and checks.
             let variants = try #require(model["variants"] as? [[String: Any]])
             #expect(variants.map { $0["precision"] as? String } == ["fp16", "int8"])
@@ -49,6 +59,7 @@ extension NasSearchCLITests {
                 #expect(checks.map { $0["runtime"] as? String }
                         == (variant["precision"] as? String == "int8" ? ["onnxruntime"] : ["onnxruntime", "ncnn-cpu", "ncnn-vulkan"]))
                 #expect(checks.allSatisfy { ($0["max_abs_diff"] as? Double ?? 1) < 1e-4 && $0["top1_agreement"] as? Double == 1 })
+                #expect(checks.allSatisfy { ($0["latency_ms"] as? Double ?? 0) > 0 }, "\(checks)")
                 let accuracy = try #require(variant["test_accuracy"] as? Double)
                 #expect(accuracy > 0 && accuracy <= 1)
                 let files = try #require(variant["files"] as? [String: Int])
@@ -70,6 +81,7 @@ extension NasSearchCLITests {
         let report = try String(contentsOfFile: runs + "/r/export/report.md", encoding: .utf8)
         for model in models { #expect(report.contains(model["hash"] as? String ?? "?")) }
         #expect(report.contains("![Validation accuracy against CPU latency](pareto.svg)"))
+        #expect(report.contains("| onnxruntime ms | ncnn-cpu ms | ncnn-vulkan ms |") && report.contains("| int8 |"))
         let png = runs + "/r/export/pareto.png"
         let render = Process()
         render.executableURL = URL(fileURLWithPath: "/usr/bin/rsvg-convert")

@@ -12,7 +12,9 @@ struct RoomToGrowTests {
     /// A tiny evolution search made with the build before the restructuring
     /// (commit 60c8346, `nas search --space SearchSpaces/tiny.yaml --strategy
     /// evolution --budget 6 --seed 11 --threads 2`): its candidates and
-    /// validation accuracies, which any later build must reproduce exactly.
+    /// validation accuracies, which any later build must reproduce exactly
+    /// given `--init he-normal` (that build's only initialisation; a run it
+    /// made reads back as he-normal).
     static let pinned: [(arch: String, accuracy: Double)] = [
         ("r20_w1.0:stem_k3_s1_o8|sep_r1_k3_s2_o16|sep_r2_k3_s2_o24_se0.25_noskip|mb_r1_k3f_s1_e1_o32|head_o64", 0.6524),
         ("r20_w0.5:stem_k3_s1_o8|mb_r1_k3_s2_e3_o16_se0.25|sep_r1_k3f_s2_o24|sep_r1_k3f_s1_o32_se0.25_noskip|head_o64", 0.555),
@@ -22,7 +24,18 @@ struct RoomToGrowTests {
         ("r20_w1.0:stem_k3_s1_o8|sep_r1_k3_s2_o16_se0.25|sep_r2_k5s_s2_o24_se0.25|mb_r1_k5s_s1_e1_o32|head_o64", 0.6516),
     ]
     static let pinnedArguments = ["--space", "SearchSpaces/tiny.yaml", "--strategy", "evolution", "--budget", "6", "--seed", "11",
-                                  "--threads", "2"]
+                                  "--threads", "2", "--init", "he-normal"]
+
+    /// The same search with today's default initialisation (fan-in uniform),
+    /// recorded when it became the default.
+    static let pinnedRecommended: [(arch: String, accuracy: Double)] = [
+        ("r20_w1.0:stem_k3_s1_o8|sep_r1_k3_s2_o16|sep_r2_k3_s2_o24_se0.25_noskip|mb_r1_k3f_s1_e1_o32|head_o64", 0.6144),
+        ("r20_w0.5:stem_k3_s1_o8|mb_r1_k3_s2_e3_o16_se0.25|sep_r1_k3f_s2_o24|sep_r1_k3f_s1_o32_se0.25_noskip|head_o64", 0.5487),
+        ("r20_w1.0:stem_k3_s1_o8|sep_r1_k3_s2_o16_se0.25|mb_r2_k3f_s2_e1_o24_noskip|mb_r1_k5s_s1_e1_o32_se0.25|head_o64", 0.6263),
+        ("r16_w1.0:stem_k3_s1_o8|sep_r1_k3f_s2_o16_se0.25|mb_r1_k5s_s2_e3_o24_se0.25|mb_r1_k3f_s1_e1_o32|head_o64", 0.611),
+        ("r20_w0.5:stem_k3_s1_o8|mb_r1_k3_s2_e3_o16|mb_r1_k3_s2_e3_o24|mb_r1_k5s_s1_e3_o32|head_o64", 0.6533),
+        ("r20_w1.0:stem_k3_s1_o8|sep_r1_k3_s2_o16_se0.25|sep_r2_k5s_s2_o24_se0.25|mb_r1_k5s_s1_e1_o32|head_o64", 0.6909),
+    ]
 
     static func candidates(_ status: Any) -> [(arch: String, accuracy: Double)] {
         ((status as! [String: Any])["candidates"] as! [[String: Any]]).map { ($0["arch"] as! String, $0["val_accuracy"] as? Double ?? -1) }
@@ -132,7 +145,7 @@ struct RoomToGrowTests {
 /// The searches run in the serialized search suite: two trainings at once on
 /// two cores oversubscribe OpenMP, whose spinning threads then crawl.
 extension NasSearchCLITests {
-    @Test("A tiny search reproduces the candidates and accuracies of the build before the restructuring")
+    @Test("A tiny search reproduces the candidates and accuracies of the build before the restructuring, and of the default initialisation's first build")
     func pinnedSearch() throws {
         let runs = RoomToGrowTests.temporaryRuns()
         defer { try? FileManager.default.removeItem(atPath: runs) }
@@ -140,6 +153,11 @@ extension NasSearchCLITests {
         let found = RoomToGrowTests.candidates(status)
         #expect(found.map(\.arch) == RoomToGrowTests.pinned.map(\.arch))
         #expect(found.map(\.accuracy) == RoomToGrowTests.pinned.map(\.accuracy))
+
+        let recommended = RoomToGrowTests.candidates(try NasProcess.json(
+            ["search"] + RoomToGrowTests.pinnedArguments.dropLast(2) + ["--runs", runs, "--run", "pin-default", "--json"]))
+        #expect(recommended.map(\.arch) == RoomToGrowTests.pinnedRecommended.map(\.arch), "\(recommended)")
+        #expect(recommended.map(\.accuracy) == RoomToGrowTests.pinnedRecommended.map(\.accuracy), "\(recommended)")
     }
 
     @Test("Ctrl-C stops at a checkpoint-consistent point, says how to resume, and the resumed run equals the pinned one")
