@@ -51,6 +51,9 @@ public enum Limits {
     /// OpenMP threads: more than a machine has only slows oneDNN down, and
     /// far more exhausts its thread stacks.
     public static let threads = Limit(1...256)
+    /// Candidates evaluated at once (`--parallel`), and a run's proposal window.
+    public static let parallel = Limit(1...64)
+    public static let proposalWindow = Limit(1...64)
 
     // A search.
     public static let budget = Limit(1...10_000_000)

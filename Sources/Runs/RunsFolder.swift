@@ -50,13 +50,16 @@ public struct RunsFolder: Sendable {
     /// exists; the store is written under a staging name and renamed into
     /// place once its configuration is committed. So a run either exists
     /// whole or not at all, and a run that cannot start leaves its name free.
-    /// `space` is the configuration's space when the caller has parsed it already.
-    public func create(_ name: RunName, configuration: SearchConfiguration, space parsed: SearchSpace? = nil) throws -> SearchRun {
+    /// `space` is the configuration's space when the caller has parsed it
+    /// already; `parallel` candidates are evaluated at once.
+    public func create(_ name: RunName, configuration: SearchConfiguration, space parsed: SearchSpace? = nil,
+                       parallel: Int = 1) throws -> SearchRun {
         try configuration.validate()
+        try Limits.parallel.check(parallel, "--parallel")
         let space = try parsed ?? configuration.space()
         let final = try directory(name)
         guard !FileManager.default.fileExists(atPath: final + "/run.sqlite") else { throw RunsFolderError.exists(name: name, folder: final) }
-        let evaluator = try CandidateEvaluator(configuration: configuration, space: space)
+        let evaluators = try Self.evaluators(configuration, space, parallel)
 
         let fileManager = FileManager.default
         removeAbandonedStaging(for: name)
@@ -76,7 +79,12 @@ public struct RunsFolder: Sendable {
             throw error
         }
         let store = try SQLiteRunStore(path: try databasePath(name))
-        return try SearchRun(store: store, evaluator: evaluator)
+        return try SearchRun(store: store, evaluators: evaluators)
+    }
+
+    /// One evaluator per candidate evaluated at once (no more than the window lets run).
+    private static func evaluators(_ configuration: SearchConfiguration, _ space: SearchSpace, _ parallel: Int) throws -> [CandidateEvaluator] {
+        try (0..<min(parallel, configuration.proposalWindow)).map { _ in try CandidateEvaluator(configuration: configuration, space: space) }
     }
 
     /// `.creating-<name>-<host>-`: a runs folder may be shared between
@@ -102,8 +110,9 @@ public struct RunsFolder: Sendable {
         try SearchRun.initialise(store, with: configuration)
     }
 
-    /// Reopens a run to continue it from its last checkpoint.
-    public func resume(_ name: RunName) throws -> SearchRun {
+    /// Reopens a run to continue it from its last checkpoint, `parallel` candidates at once.
+    public func resume(_ name: RunName, parallel: Int = 1) throws -> SearchRun {
+        try Limits.parallel.check(parallel, "--parallel")
         let opened = Date()
         let (store, configuration) = try open(name)
         // A configuration stored by an older build is checked against today's limits.
@@ -111,7 +120,7 @@ public struct RunsFolder: Sendable {
             throw SearchRunError.damaged(location: store.location, reason: "its configuration is out of range (\(error))")
         }
         let space = try configuration.space()
-        let search = try SearchRun(store: store, evaluator: try CandidateEvaluator(configuration: configuration, space: space))
+        let search = try SearchRun(store: store, evaluators: try Self.evaluators(configuration, space, parallel))
         search.resumedAt = opened
         try store.log("resumed", "at step \(search.completed)")
         return search

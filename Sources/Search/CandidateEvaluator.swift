@@ -22,6 +22,9 @@ public final class CandidateEvaluator {
     /// The engines latency is taken on: the CPU always (the Pareto front is
     /// accuracy against CPU latency), and Vulkan when the reward counts it.
     private let latencyEngines: [(name: LatencyEngineName, predictor: LatencyPredictor)]
+    /// Shared by evaluators working side by side: their latency measurements
+    /// wait for the others' trainings to park.
+    public var gate: MeasurementGate?
 
     /// Loads the data, opens the engines and checks the latency table: every
     /// way the environment can fail, before any candidate is evaluated.
@@ -83,9 +86,14 @@ public final class CandidateEvaluator {
         training.initialisation = configuration.initialisation
         let trainStart = Date()
         let result: TrainingResult
+        gate?.beginTraining()
         do {
+            defer { gate?.endTraining() }
             let trainer = try Trainer(network: network, split: split, configuration: training, context: context)
-            result = try trainer.train(progress: progress)
+            result = try trainer.train { step in
+                gate?.stepBoundary()
+                try progress(step)
+            }
             candidate.trainSeconds = Date().timeIntervalSince(trainStart)
         } catch {
             candidate.trainSeconds = Date().timeIntervalSince(trainStart)
@@ -95,12 +103,20 @@ public final class CandidateEvaluator {
             throw SearchRunError.diverged(step: result.divergedAtStep ?? 0)
         }
         candidate.valAccuracy = accuracy
-        let latencyStart = Date()
-        defer { candidate.latencySeconds = Date().timeIntervalSince(latencyStart) }
-        for (name, predictor) in latencyEngines {
-            let predicted = configuration.latency == .predicted
-            let value = predicted ? try predictor.predict(network) : try predictor.measuredLatency(network)
-            candidate.record(latency: value, on: name, predicted: predicted, fingerprint: predictor.engine.device.id)
+        let predicted = configuration.latency == .predicted
+        var latencySeconds = 0.0
+        // Waiting at the gate is not measuring: the time starts once the engine has the machine.
+        let measure = { () throws -> [(LatencyEngineName, Double, String)] in
+            let start = Date()
+            defer { latencySeconds = Date().timeIntervalSince(start) }
+            return try self.latencyEngines.map { name, predictor in
+                (name, predicted ? try predictor.predict(network) : try predictor.measuredLatency(network), predictor.engine.device.id)
+            }
+        }
+        let latencies = try predicted ? measure() : (gate.map { try $0.exclusively(measure) } ?? measure())
+        candidate.latencySeconds = latencySeconds
+        for (name, value, fingerprint) in latencies {
+            candidate.record(latency: value, on: name, predicted: predicted, fingerprint: fingerprint)
         }
         candidate.status = .done
     }

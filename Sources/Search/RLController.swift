@@ -33,7 +33,10 @@ public final class RLController: Controller {
         var second: [Double]
     }
 
-    public init(decisionSizes: [Int], hidden: Int = 32, batchSize: Int = 5, epochs: Int = 4, clip: Double = 0.2,
+    /// PPO's batch: the policy changes only between batches.
+    public static let defaultBatchSize = 5
+
+    public init(decisionSizes: [Int], hidden: Int = 32, batchSize: Int = RLController.defaultBatchSize, epochs: Int = 4, clip: Double = 0.2,
                 learningRate: Double = 0.01, baselineDecay: Double = 0.9, stream: RandomStream) {
         self.batchSize = batchSize
         self.epochs = epochs

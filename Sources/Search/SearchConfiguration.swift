@@ -10,7 +10,8 @@ public import SearchSpace
 /// the `version` field: those made before `search_proxy` existed have no
 /// `proxy` and trained on the default proxy; later ones name theirs.
 /// Versions 1 and 2 predate the weight-initialisation choice and trained
-/// with He-normal weights. A version newer than this build knows is refused,
+/// with He-normal weights, and the proposal window: they proposed one
+/// candidate at a time, each after the previous one's result. A version newer than this build knows is refused,
 /// never guessed at.
 public struct SearchConfiguration: Codable, Sendable, Equatable {
     public enum Strategy: String, Codable, Sendable, CaseIterable { case rl, evolution, random }
@@ -36,6 +37,11 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
     public var proxy: ProxyChoice = .default
     /// How candidates' weights start (new runs: the recommended scheme).
     public var initialisation: WeightInitialisation = .recommended
+    /// Candidates proposed together, before any of their results is seen:
+    /// windows start at multiples of it, and up to this many candidates of a
+    /// window can be evaluated at once (`--parallel`) with the same run as
+    /// one at a time. New runs take the strategy's `window`.
+    public var proposalWindow: Int
 
     public init(spaceYAML: String, spacePath: String, strategy: Strategy, seed: UInt64, budget: Int, hours: Double?,
                 reward: Reward, latency: LatencySource, threads: Int, latencyTable: String, proxy: ProxyChoice = .default) {
@@ -50,6 +56,7 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
         self.threads = threads
         self.latencyTable = latencyTable
         self.proxy = proxy
+        proposalWindow = strategy.window
     }
 
     public var spaceHash: String { Architecture.hashText(spaceYAML) }
@@ -67,12 +74,13 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
         try Limits.hours.check(hours, "--hours")
         try Limits.threads.check(threads, "--threads")
         try Limits.targetMilliseconds.check(reward.targetMilliseconds, "--target-ms")
+        try Limits.proposalWindow.check(proposalWindow, "proposal window")
     }
 
     // MARK: Stored form
 
     private enum CodingKeys: String, CodingKey {
-        case version, spaceYAML, spacePath, strategy, seed, budget, hours, reward, latency, threads, latencyTable, proxy, initialisation
+        case version, spaceYAML, spacePath, strategy, seed, budget, hours, reward, latency, threads, latencyTable, proxy, initialisation, proposalWindow
     }
 
     public init(from decoder: any Decoder) throws {
@@ -95,6 +103,7 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
         proxy = version >= 2 ? try c.decode(ProxyChoice.self, forKey: .proxy)
             : try c.decodeIfPresent(ProxyChoice.self, forKey: .proxy) ?? .default
         initialisation = version >= 3 ? try c.decode(WeightInitialisation.self, forKey: .initialisation) : .heNormal
+        proposalWindow = version >= 3 ? try c.decode(Int.self, forKey: .proposalWindow) : 1
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -112,6 +121,7 @@ public struct SearchConfiguration: Codable, Sendable, Equatable {
         try c.encode(latencyTable, forKey: .latencyTable)
         try c.encode(proxy, forKey: .proxy)
         try c.encode(initialisation, forKey: .initialisation)
+        try c.encode(proposalWindow, forKey: .proposalWindow)
     }
 
     /// The stored text.
@@ -158,6 +168,19 @@ public enum SearchConfigurationError: ClassifiedError, Equatable {
 
 extension SearchConfiguration.Strategy {
     /// A new controller of this strategy for a space with these decision sizes.
+    /// A new run's proposal window. Random search proposes independently of
+    /// results, and the RL controller updates its policy once per PPO batch
+    /// (5), so for them a window changes nothing: the run is the one-at-a-time
+    /// run. Aging evolution's window (Real et al. propose asynchronously too)
+    /// lets a child's parent be chosen before the last few results are in.
+    public var window: Int {
+        switch self {
+        case .random: return 8
+        case .rl: return RLController.defaultBatchSize
+        case .evolution: return 4
+        }
+    }
+
     public func controller(decisionSizes sizes: [Int], stream: RandomStream) -> any Controller {
         switch self {
         case .random: return RandomController(decisionSizes: sizes, stream: stream)

@@ -8,7 +8,8 @@ public import Training
 /// What the loop reports as it goes.
 public enum SearchEvent: Sendable {
     case started(index: Int, architecture: String)
-    case training(TrainingProgress)
+    /// Candidate `index` finished a training step (with `--parallel`, several candidates report in turn).
+    case training(index: Int, TrainingProgress)
     case finished(CandidateRecord)
 }
 
@@ -17,35 +18,52 @@ public enum SearchOutcome: Sendable, Equatable {
     /// The budget (count or hours) is spent.
     case finished
     /// `stop.request()` was called: everything finished is committed, the
-    /// candidate in progress will be redone from its start on resume.
+    /// candidates in progress will be redone from their start on resume.
     case stopped
 }
 
-/// The loop that drives a run: propose → reuse a finished result for the
-/// same architecture, or evaluate (`CandidateEvaluator`) → controller update
-/// → checkpoint, the finished candidate and the checkpoint in one
-/// transaction. Killed at any instant and resumed, it continues from the
-/// last checkpoint: the cut-off candidate is redone from its start with the
-/// same proposal, and nothing finished is lost or repeated.
+/// The loop that drives a run: propose a window of candidates → reuse a
+/// finished result for the same architecture, or evaluate
+/// (`CandidateEvaluator`, up to `parallel` at once) → commit in index order,
+/// each finished candidate with a checkpoint in one transaction → controller
+/// update once the window is in. Killed at any instant and resumed, it
+/// continues from the last checkpoint: candidates cut off are redone from
+/// their start with the same proposals, and nothing finished is lost or
+/// repeated.
+///
+/// Windows start at multiples of the run's proposal window, and a
+/// checkpoint inside a window holds the controller as it was at the
+/// window's start, so a resumed run proposes the same window again and
+/// skips what is committed. The number of candidates evaluated at once
+/// changes nothing but the speed: each trains on the run's thread count
+/// with streams derived from its index.
 public final class SearchRun {
     public let configuration: SearchConfiguration
     public let store: any RunStore
     public let space: SearchSpace
-    private let evaluator: CandidateEvaluator
+    private let evaluators: [CandidateEvaluator]
     private let controller: any Controller
     private var step: Int
+    /// Wall-clock seconds of the run's earlier sessions (from the last checkpoint).
+    private var earlierSeconds: Double?
     /// Stops the loop from another thread (a signal handler, a daemon's request).
     public let stop = StopRequest()
 
     /// Opens a run on `store` from its last checkpoint (or from the start, for
-    /// a new one), evaluating candidates with `evaluator`, whose configuration
-    /// is the run's. The evaluator is built first so that a run fails to start
-    /// (no data, no device) before anything of it exists.
-    public init(store: any RunStore, evaluator: CandidateEvaluator) throws {
+    /// a new one), evaluating candidates with `evaluators` side by side (one
+    /// per candidate at once, each with its own compute context), whose
+    /// configuration is the run's. The evaluators are built first so that a
+    /// run fails to start (no data, no device) before anything of it exists.
+    public init(store: any RunStore, evaluators: [CandidateEvaluator]) throws {
+        precondition(!evaluators.isEmpty, "a search needs an evaluator")
         self.store = store
-        configuration = evaluator.configuration
-        space = evaluator.space
-        self.evaluator = evaluator
+        configuration = evaluators[0].configuration
+        space = evaluators[0].space
+        self.evaluators = evaluators
+        if evaluators.count > 1 {
+            let gate = MeasurementGate()
+            for evaluator in evaluators { evaluator.gate = gate }
+        }
         let sizes = space.decisions.map(\.choices.count)
         let stream = RandomStream(seed: configuration.seed, name: "controller")
         controller = configuration.strategy.controller(decisionSizes: sizes, stream: stream)
@@ -55,7 +73,20 @@ public final class SearchRun {
                 throw SearchRunError.damaged(location: store.location, reason: "checkpoint \(checkpoint.step): \(error)")
             }
             step = checkpoint.step
+            earlierSeconds = (try? JSONDecoder().decode(Clock.self, from: checkpoint.streams))?.wallSeconds
         }
+    }
+
+    public convenience init(store: any RunStore, evaluator: CandidateEvaluator) throws {
+        try self.init(store: store, evaluators: [evaluator])
+    }
+
+    /// What a checkpoint keeps besides the controller: the run's wall-clock
+    /// time so far, which `--hours` counts (summing candidates' times would
+    /// count twice what trained side by side).
+    private struct Clock: Codable {
+        var wallSeconds: Double
+        enum CodingKeys: String, CodingKey { case wallSeconds = "wall_seconds" }
     }
 
     /// The configuration stored in `store`; a missing, unreadable or too new
@@ -80,72 +111,112 @@ public final class SearchRun {
     /// Candidates finished so far.
     public var completed: Int { step }
 
+    /// Candidates evaluated at once: the evaluators, within the proposal window.
+    public var parallel: Int { min(evaluators.count, configuration.proposalWindow) }
+
     /// When the run was reopened, until the first training step is logged.
     public var resumedAt: Date?
 
     /// Runs until the budget (count or hours) is spent or a stop is requested.
     @discardableResult
     public func run(_ report: (SearchEvent) -> Void = { _ in }) throws -> SearchOutcome {
-        // The time budget counts the whole run, earlier sessions included:
-        // the seconds its finished candidates took, plus this session's.
-        let spent = try store.candidates().filter { $0.status == .done || $0.status == .failed }
-            .map { ($0.trainSeconds ?? 0) + ($0.latencySeconds ?? 0) + ($0.overheadSeconds ?? 0) }.reduce(0, +)
+        // The time budget counts the whole run, earlier sessions included. Runs whose
+        // checkpoints predate the clock count their candidates' times.
+        var spent = earlierSeconds ?? 0
+        if earlierSeconds == nil {
+            for candidate in try store.candidates() where candidate.status == .done || candidate.status == .failed {
+                spent += (candidate.trainSeconds ?? 0) + (candidate.latencySeconds ?? 0) + (candidate.overheadSeconds ?? 0)
+            }
+        }
         let start = Date()
+        let elapsed: () -> Double = { [spent] in spent + Date().timeIntervalSince(start) }
         while step < configuration.budget {
             if stop.isRequested { return try stopped() }
-            if let hours = configuration.hours, spent + Date().timeIntervalSince(start) >= hours * 3600 {
+            if let hours = configuration.hours, elapsed() >= hours * 3600 {
                 try store.log("time-budget", String(format: "%.2f h spent: stopping at step %d of %d", hours, step, configuration.budget))
                 break
             }
-            do { try evaluateNext(report) } catch is SearchStopped { return try stopped() }
+            do { try evaluateWindow(report, elapsed: elapsed) } catch is SearchStopped { return try stopped() }
         }
         try store.log("stopped", "at step \(step)")
         return .finished
     }
 
     private func stopped() throws -> SearchOutcome {
-        try store.log("stopped", "on request at step \(step); the candidate in progress is redone on resume")
+        try store.log("stopped", "on request at step \(step); the candidates in progress are redone on resume")
         return .stopped
     }
 
     /// Duration of the last commit, charged to the next candidate's overhead.
     private var lastCommitSeconds = 0.0
 
-    private func evaluateNext(_ report: (SearchEvent) -> Void) throws {
-        let stepStart = Date()
-        let tokens = controller.propose()
-        let architecture = space.architecture(tokens: tokens)
-        let network = Network(architecture)
-        var candidate = CandidateRecord(index: step, arch: architecture.description, hash: architecture.hash,
-                                        params: network.params, macs: network.macs)
-        report(.started(index: step, architecture: candidate.arch))
-        candidate.status = .training
-        try store.save(candidate)
-
-        if let earlier = try store.finished(hash: candidate.hash), earlier.index != candidate.index {
-            candidate.reuse(earlier)
-            evaluator.score(&candidate)
-        } else {
-            try evaluator.evaluate(network, into: &candidate) { progress in
-                if stop.isRequested { throw SearchStopped() }
-                if let resumedAt, progress.step == 1, progress.epoch == 1 {
-                    try? store.log("first-step", String(format: "first training step %.2f s after the run was reopened",
-                                                        Date().timeIntervalSince(resumedAt)))
-                    self.resumedAt = nil
-                }
-                report(.training(progress))
-            }
+    /// Proposes the window `step` is in, evaluates what is not committed yet,
+    /// commits in index order, and lets the controller learn from the whole window.
+    private func evaluateWindow(_ report: (SearchEvent) -> Void, elapsed: @escaping () -> Double) throws {
+        let proposalStart = Date()
+        let window = configuration.proposalWindow
+        let first = step - step % window, end = min(first + window, configuration.budget)
+        let windowState = try controller.state()
+        var candidates: [(tokens: [Int], record: CandidateRecord, network: Network)] = []
+        for index in first..<end {
+            let tokens = controller.propose()
+            let architecture = space.architecture(tokens: tokens)
+            let network = Network(architecture)
+            candidates.append((tokens, CandidateRecord(index: index, arch: architecture.description, hash: architecture.hash,
+                                                       params: network.params, macs: network.macs), network))
         }
-        candidate.finishedAt = Date()
-        controller.observe(tokens: tokens, reward: candidate.reward ?? Reward.failed)
-        let checkpoint = Checkpoint(step: step + 1, controller: try controller.state(), streams: Data("{}".utf8))
-        candidate.overheadSeconds = Date().timeIntervalSince(stepStart) - (candidate.trainSeconds ?? 0)
-            - (candidate.latencySeconds ?? 0) + lastCommitSeconds
-        let commitStart = Date()
-        try store.commit(candidate, checkpoint: checkpoint)
-        lastCommitSeconds = Date().timeIntervalSince(commitStart)
-        step += 1
-        report(.finished(candidate))
+        // Committed before a resume: their stored results, for the controller.
+        let committed = Dictionary(try store.candidates().filter { (first..<step).contains($0.index) }.map { ($0.index, $0) },
+                                   uniquingKeysWith: { a, _ in a })
+        // Each architecture is evaluated once. A repeat, of an earlier window or of
+        // an earlier candidate of this one, reuses the first result when its turn
+        // to commit comes, or is evaluated then if that result failed (as one at a time).
+        var seen = Set((first..<step).map { candidates[$0 - first].record.hash })
+        var work = Set<Int>()
+        for index in step..<end where seen.insert(candidates[index - first].record.hash).inserted {
+            if try store.finished(hash: candidates[index - first].record.hash) == nil { work.insert(index) }
+        }
+        let overhead = Date().timeIntervalSince(proposalStart) / Double(max(end - step, 1))
+
+        let pool = EvaluationPool(evaluators: Array(evaluators.prefix(parallel)), store: store, stop: stop)
+        defer { pool.finish() }
+        for index in work.sorted() { pool.enqueue(candidates[index - first].record, candidates[index - first].network) }
+        func relay(_ event: SearchEvent) {
+            if case .training = event, let resumedAt = self.resumedAt {
+                try? self.store.log("first-step", String(format: "first training step %.2f s after the run was reopened",
+                                                         Date().timeIntervalSince(resumedAt)))
+                self.resumedAt = nil
+            }
+            report(event)
+        }
+        var observed: [(tokens: [Int], reward: Double)] = (first..<step).map {
+            (candidates[$0 - first].tokens, committed[$0]?.reward ?? Reward.failed)
+        }
+        while step < end {
+            var candidate = candidates[step - first].record
+            if !work.contains(step), let earlier = try store.finished(hash: candidate.hash) {
+                relay(.started(index: step, architecture: candidate.arch))
+                candidate.reuse(earlier)
+                evaluators[0].score(&candidate)
+            } else {
+                if !work.contains(step) { pool.enqueue(candidate, candidates[step - first].network) }
+                candidate = try pool.result(step, report: relay)
+            }
+            candidate.finishedAt = Date()
+            candidate.overheadSeconds = overhead + lastCommitSeconds
+            observed.append((candidates[step - first].tokens, candidate.reward ?? Reward.failed))
+            // The window's last commit carries the controller after it learnt from the whole
+            // window; the others its state at the window's start, to propose the window again.
+            let last = step + 1 == end
+            if last { for (tokens, reward) in observed { controller.observe(tokens: tokens, reward: reward) } }
+            let clock = try JSONEncoder().encode(Clock(wallSeconds: elapsed()))
+            let checkpoint = Checkpoint(step: step + 1, controller: last ? try controller.state() : windowState, streams: clock)
+            let commitStart = Date()
+            try store.commit(candidate, checkpoint: checkpoint)
+            lastCommitSeconds = Date().timeIntervalSince(commitStart)
+            step += 1
+            report(.finished(candidate))
+        }
     }
 }
 

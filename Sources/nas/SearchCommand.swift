@@ -67,6 +67,8 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .customLong("init"), help: "Candidates' weight initialisation: fan-in-uniform (PyTorch's default, the recommended one) or he-normal (runs made before the choice existed).")
     var initialisation: WeightInitialisation = .recommended
 
+    @OptionGroup var parallel: ParallelOption
+
     @OptionGroup var runs: RunsOption
 
     @Flag(help: "Print the final status as JSON.")
@@ -78,6 +80,7 @@ struct SearchCommand: ParsableCommand {
             try Limits.hours.check(hours, "--hours")
             try Limits.targetMilliseconds.check(targetMs, "--target-ms")
             try Limits.threads.check(threads, "--threads")
+            try parallel.check()
             if let runName { _ = try RunName(runName) }
         }
     }
@@ -101,7 +104,7 @@ struct SearchCommand: ParsableCommand {
                                                 budget: budget, hours: hours, reward: reward, latency: latency,
                                                 threads: threads, latencyTable: runs.folder.latencyTable, proxy: proxy)
         configuration.initialisation = initialisation
-        let search = try runs.folder.create(name, configuration: configuration, space: parsed)
+        let search = try runs.folder.create(name, configuration: configuration, space: parsed, parallel: parallel.parallel)
         try drive(search, name: name, runs: runs.folder, json: json)
     }
 }
@@ -113,17 +116,27 @@ struct ResumeCommand: ParsableCommand {
     @Argument(help: "Run name (a folder under --runs).")
     var runName: String
 
+    @OptionGroup var parallel: ParallelOption
+
     @OptionGroup var runs: RunsOption
 
     @Flag(help: "Print the final status as JSON.")
     var json = false
 
-    func validate() throws { try validating { _ = try RunName(existing: runName) } }
+    func validate() throws { try validating { _ = try RunName(existing: runName); try parallel.check() } }
 
     func run() throws {
         let name = try RunName(existing: runName)
-        try drive(try runs.folder.resume(name), name: name, runs: runs.folder, json: json)
+        try drive(try runs.folder.resume(name, parallel: parallel.parallel), name: name, runs: runs.folder, json: json)
     }
+}
+
+/// `--parallel`: candidates evaluated at once; any value gives the same run.
+struct ParallelOption: ParsableArguments {
+    @Option(help: "Candidates evaluated at once, each on --threads threads (\(Limits.parallel.text); at most the run's proposal window: random 8, rl 5, evolution 4; runs made before the window existed evaluate one at a time). Any value gives the same run, only faster or slower.")
+    var parallel = 1
+
+    func check() throws(NasError) { try Limits.parallel.check(parallel, "--parallel") }
 }
 
 /// Ctrl-C asks the search to stop at the next training step: everything
@@ -149,6 +162,7 @@ func drive(_ search: SearchRun, name: RunName, runs: RunsFolder, json: Bool) thr
     let target = search.configuration.reward.targetMilliseconds
     let engine = search.configuration.reward.engine
     var current = ""
+    var labels: [Int: String] = [:]
     var finished = try search.store.candidates().filter { $0.status == .done }
     let started = Date()
     let startStep = search.completed
@@ -167,12 +181,18 @@ func drive(_ search: SearchRun, name: RunName, runs: RunsFolder, json: Bool) thr
     let outcome = try search.run { event in
         switch event {
         case let .started(index, architecture):
-            current = "candidate \(index + 1)/\(budget) \(Architecture.hashText(architecture))"
+            labels[index] = "candidate \(index + 1)/\(budget) \(Architecture.hashText(architecture))"
+            guard index == search.completed else { break }
+            current = labels[index]!
             bar.update(fraction: Double(index) / Double(budget), detail: "\(current)  \(summary(index))", force: true)
-        case let .training(p):
+        case let .training(index, p):
+            // With --parallel the bar follows the candidate the run commits next.
+            guard index == search.completed else { break }
+            current = labels[index] ?? current
             bar.update(fraction: p.fraction, detail: String(format: "%@ epoch %d/%d step %d/%d loss %.3f", current, p.epoch,
                                                              p.epochs, p.step, p.stepsPerEpoch, p.loss))
         case let .finished(candidate):
+            current = labels.removeValue(forKey: candidate.index) ?? current
             if candidate.status == .done { finished.append(candidate) }
             bar.update(fraction: Double(candidate.index + 1) / Double(budget),
                        detail: String(format: "%@ %@ accuracy %.4f reward %.4f  %@", current, candidate.status.rawValue,

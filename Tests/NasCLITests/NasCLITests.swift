@@ -320,6 +320,32 @@ struct NasSearchCLITests {
         #expect(Self.candidates(whole).allSatisfy { $0[1] == "done" })
     }
 
+    @Test("With --parallel 2, killed at random points and resumed (two at a time, then one), a run ends with the one-at-a-time run's candidates",
+          arguments: ["rl", "evolution"])
+    func parallelKillAndResume(strategy: String) throws {
+        let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        // Two windows (rl: 5, evolution: 4), one thread per candidate so two fit the two cores.
+        let common = ["--space", "SearchSpaces/tiny.yaml", "--strategy", strategy, "--budget", "9", "--seed", "4",
+                      "--threads", "1", "--runs", runs]
+        let whole = try NasProcess.json(["search"] + common + ["--run", "whole", "--parallel", "1", "--json"])
+
+        var pick = SplitMix(seed: UInt64(strategy.count) + 7)
+        var process = try Self.start(["search"] + common + ["--run", "cut", "--parallel", "2"])
+        for _ in 0..<600 where !FileManager.default.fileExists(atPath: runs + "/cut/run.sqlite") { usleep(50_000) }
+        for round in 0..<3 {
+            usleep(UInt32(500_000 + pick.next() % 2_000_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            process = try Self.start(["resume", "cut", "--runs", runs, "--parallel", round == 2 ? "1" : "2"])
+        }
+        process.waitUntilExit()
+        let resumed = try NasProcess.json(["status", "cut", "--runs", runs, "--json"])
+        #expect(Self.candidates(resumed) == Self.candidates(whole))
+        #expect(Self.candidates(whole).count == 9)
+        #expect(Self.candidates(whole).allSatisfy { $0[1] == "done" })
+    }
+
     @Test("A candidate that fails is recorded with its reason and the worst reward; the run goes on")
     func failures() throws {
         let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path

@@ -60,6 +60,8 @@ struct RunsTests {
         #expect(configuration.proxy == .default)
         // It trained with He-normal weights, and a resume must too, whatever the default is now.
         #expect(configuration.initialisation == .heNormal)
+        // And it proposed one candidate at a time.
+        #expect(configuration.proposalWindow == 1)
         #expect(configuration.strategy == .random && configuration.budget == 2 && configuration.seed == 3)
         let status = try RunStatus(store, name: try RunName("old"), configuration: configuration)
         #expect(status.done == 2)
