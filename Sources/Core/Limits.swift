@@ -66,6 +66,8 @@ public enum Limits {
     public static let warmupRuns = Limit(0...1_000_000)
     /// Independent launches of a measurement protocol whose medians are pooled.
     public static let launches = Limit(1...25)
+    /// Alternating rounds of a back-to-back benchmark.
+    public static let rounds = Limit(1...25)
     /// Timed runs behind a latency table's entries: fewer than 5 say nothing of the spread.
     public static let tableRuns = Limit(5...1_000_000)
 

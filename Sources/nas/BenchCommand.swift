@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (run them from a release build).",
-        subcommands: [TrainBench.self, ControllerBench.self]
+        subcommands: [TrainBench.self, ControllerBench.self, SearchBench.self]
     )
 
     struct TrainBench: ParsableCommand {

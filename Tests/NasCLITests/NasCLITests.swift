@@ -346,6 +346,20 @@ struct NasSearchCLITests {
         #expect(Self.candidates(whole).allSatisfy { $0[1] == "done" })
     }
 
+    @Test("nas bench search runs the loop under each setting and reports candidates per hour; bad settings exit 2")
+    func benchSearch() throws {
+        let report = try NasProcess.json(["bench", "search", "--space", "SearchSpaces/tiny.yaml", "--budget", "2",
+                                          "--settings", "1x2,2x1", "--json"]) as! [String: Any]
+        let results = try #require(report["results"] as? [[String: Any]])
+        #expect(results.map { "\($0["parallel"] ?? "-")x\($0["threads"] ?? "-")" } == ["1x2", "2x1"])
+        #expect(results.allSatisfy { ($0["candidates_per_hour"] as? Double ?? 0) > 0 && ($0["train_seconds"] as? Double ?? 0) > 0 })
+        #expect(results.first?["ratio"] as? Double == 1)
+        for bad in ["1x2,abc", "0x2", "2x0", ""] {
+            let result = try NasProcess.run(["bench", "search", "--settings", bad])
+            #expect(result.status == 2, "\(bad): \(result.stderr)")
+        }
+    }
+
     @Test("A candidate that fails is recorded with its reason and the worst reward; the run goes on")
     func failures() throws {
         let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-search-\(UUID().uuidString)").path

@@ -48,7 +48,8 @@ struct RoomToGrowTests {
                       (["--hours", "nan"], "--hours must be in"),
                       (["--target-ms", "inf"], "--target-ms must be in"),
                       (["--run", "../outside"], "is not a run name"),
-                      (["--run", ".hidden"], "is not a run name")])
+                      (["--run", ".hidden"], "is not a run name"),
+                      (["--parallel", "0"], "--parallel must be in 1...64, got 0")])
     func badSearchOptions(options: [String], message: String) throws {
         let runs = Self.temporaryRuns()
         defer { try? FileManager.default.removeItem(atPath: runs) }
