@@ -19,7 +19,7 @@ public struct SearchThroughput: Encodable, Sendable {
     public struct Result: Encodable, Sendable {
         public let parallel, threads, candidates: Int
         public let wallSeconds: [Double]
-        /// From the median round.
+        /// From the median of the rounds' wall times.
         public let candidatesPerHour: Double
         /// Summed over candidates (with several at once, more than the wall time).
         public let trainSeconds, latencySeconds, overheadSeconds: Double
@@ -69,7 +69,10 @@ public struct SearchThroughput: Encodable, Sendable {
                                    records.compactMap(\.overheadSeconds).reduce(0, +))
             }
         }
-        let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+        let median = { (values: [Double]) -> Double in
+            let sorted = values.sorted(), middle = sorted.count / 2
+            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        }
         let first = median(walls[settings[0]]!)
         let round2 = { (x: Double) in (x * 100).rounded() / 100 }
         space = base.spacePath

@@ -58,8 +58,8 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Latency for the reward: measured (the whole network) or predicted (latency table).")
     var latency: SearchConfiguration.LatencySource = .measured
 
-    @Option(help: "OpenMP threads for training (\(Limits.threads.text)).")
-    var threads = min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
+    @Option(help: "OpenMP threads per candidate's training (\(Limits.threads.text); part of the run: results depend on it). Default with --parallel: the cores shared out; else 1 when the proxy's batch is at most 64 (small batches use one core best, so candidates train side by side), all cores otherwise.")
+    var threads: Int?
 
     @Option(help: "Proxy task: default (the space's `proxy`) or search (its cheaper `search_proxy`).")
     var proxy: SearchConfiguration.ProxyChoice = .default
@@ -100,11 +100,17 @@ struct SearchCommand: ParsableCommand {
         }
         let reward = Reward(engine: rewardEngine, targetMilliseconds: targetMs ?? parsed.latency.targetMilliseconds,
                             constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft))
+        // What `nas bench search` found fastest on 2 cores: two candidates on one thread each at the
+        // search proxy's batch 32 (1.29× one candidate on two threads); at batch 128, parity.
+        let cores = min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
+        let batch = try self.proxy.task(in: parsed, path: space).batch
+        let threads = self.threads ?? parallel.parallel.map { max(1, cores / $0) } ?? (batch <= 64 ? 1 : cores)
         var configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
                                                 budget: budget, hours: hours, reward: reward, latency: latency,
                                                 threads: threads, latencyTable: runs.folder.latencyTable, proxy: proxy)
         configuration.initialisation = initialisation
-        let search = try runs.folder.create(name, configuration: configuration, space: parsed, parallel: parallel.parallel)
+        let search = try runs.folder.create(name, configuration: configuration, space: parsed,
+                                            parallel: parallel.parallel ?? max(1, cores / threads))
         try drive(search, name: name, runs: runs.folder, json: json)
     }
 }
@@ -127,14 +133,17 @@ struct ResumeCommand: ParsableCommand {
 
     func run() throws {
         let name = try RunName(existing: runName)
-        try drive(try runs.folder.resume(name, parallel: parallel.parallel), name: name, runs: runs.folder, json: json)
+        let cores = min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
+        let (_, stored) = try runs.folder.open(name)
+        try drive(try runs.folder.resume(name, parallel: parallel.parallel ?? max(1, cores / stored.threads)),
+                  name: name, runs: runs.folder, json: json)
     }
 }
 
 /// `--parallel`: candidates evaluated at once; any value gives the same run.
 struct ParallelOption: ParsableArguments {
-    @Option(help: "Candidates evaluated at once, each on --threads threads (\(Limits.parallel.text); at most the run's proposal window: random 8, rl 5, evolution 4; runs made before the window existed evaluate one at a time). Any value gives the same run, only faster or slower.")
-    var parallel = 1
+    @Option(help: "Candidates evaluated at once, each on --threads threads (\(Limits.parallel.text); at most the run's proposal window: random 8, rl 5, evolution 4; runs made before the window existed evaluate one at a time). Any value gives the same run, only faster or slower. Default: the cores shared out among the run's threads per candidate.")
+    var parallel: Int?
 
     func check() throws(NasError) { try Limits.parallel.check(parallel, "--parallel") }
 }
