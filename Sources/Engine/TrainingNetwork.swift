@@ -19,6 +19,9 @@ public enum ActivationLayout: String, CaseIterable, Sendable, Codable {
         case .blocked: return ComputeContext.isa.hasPrefix("avx512") ? dnnl_aBcd16b : dnnl_aBcd8b
         }
     }
+
+    /// Channels per block in the blocked layout.
+    var channelBlock: Int { ComputeContext.isa.hasPrefix("avx512") ? 16 : 8 }
 }
 
 /// An IR network instantiated for training at one batch size: every
@@ -116,7 +119,7 @@ public final class TrainingNetwork {
                                               destinationGradient: destinationGradient,
                                               sinks: [try sinkFor(0), try sinkFor(1)],
                                               product: try pool.scratch(sources[0].descriptor, purpose: "product"),
-                                              context: context))
+                                              batch: batch, layout: layout, context: context))
             case .globalAveragePool:
                 ops.append(try GlobalAveragePoolOp(layer: layer, source: sources[0], destination: destination,
                                                    destinationGradient: destinationGradient, sink: try sinkFor(0),
