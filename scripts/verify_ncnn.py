@@ -13,12 +13,12 @@ caller judges the figures.
 """
 import argparse
 import json
-import statistics
 import sys
-import time
 
 import ncnn
 import numpy as np
+
+from runtime_timing import median_ms
 
 
 def main():
@@ -65,16 +65,7 @@ def main():
     for i in range(n):
         logits[i] = run(i)
 
-    latency_ms = None
-    if a.latency_runs > 0:
-        for _ in range(a.latency_warmup):
-            run(0)
-        times = []
-        for _ in range(a.latency_runs):
-            start = time.perf_counter()
-            run(0)
-            times.append((time.perf_counter() - start) * 1000)
-        latency_ms = statistics.median(times)
+    latency_ms = median_ms(lambda: run(0), a.latency_runs, a.latency_warmup)
 
     json.dump({
         "max_abs_diff": float(np.max(np.abs(logits - expected))),

@@ -13,13 +13,13 @@ judges the figures.
 """
 import argparse
 import json
-import statistics
 import sys
-import time
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+
+from runtime_timing import median_ms
 
 
 def shape(value_info):
@@ -49,17 +49,8 @@ def main():
     # The whole batch at once: the batch dimension is symbolic.
     (logits,) = session.run(["logits"], {"image": images})
 
-    latency_ms = None
-    if a.latency_runs > 0:
-        one = {"image": np.ascontiguousarray(images[:1])}
-        for _ in range(a.latency_warmup):
-            session.run(["logits"], one)
-        times = []
-        for _ in range(a.latency_runs):
-            start = time.perf_counter()
-            session.run(["logits"], one)
-            times.append((time.perf_counter() - start) * 1000)
-        latency_ms = statistics.median(times)
+    one = {"image": np.ascontiguousarray(images[:1])}
+    latency_ms = median_ms(lambda: session.run(["logits"], one), a.latency_runs, a.latency_warmup)
 
     json.dump({
         "max_abs_diff": float(np.max(np.abs(logits - expected))),

@@ -8,8 +8,8 @@ public enum WeightInitialisation: String, Sendable, Codable, CaseIterable {
     case heNormal = "he-normal"
     /// PyTorch's default (`kaiming_uniform_` with a = √5, which reduces to
     /// U(±1/√fan-in)), biases U(±1/√fan-in) too. Smaller starting weights
-    /// than He's: on mbv2-fm's 5-epoch recipe it is worth about +0.7 points
-    /// of validation accuracy (README, "Final training").
+    /// than He's: on mbv2-fm's 5-epoch recipe it is worth about one point of
+    /// validation accuracy (README, "Accuracy (final training)").
     case fanInUniform = "fan-in-uniform"
 
     /// The default for new runs and trainings.

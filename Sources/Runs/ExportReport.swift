@@ -47,11 +47,13 @@ struct ExportReport {
                          + "\(kb(m.files["model.bin"])) | \(fold) |")
         }
         // Every file in the runtimes that load it: fp32 and each variant.
-        let rows = models.flatMap { m in
+        typealias Row = (hash: String, weights: String, accuracy: Double, files: [String: Int], verification: [ExportedModel.Verification])
+        let rows = models.flatMap { m -> [Row] in
             [(m.hash, "fp32", m.testAccuracy, m.files.filter { $0.key.hasPrefix("model.") }, m.verification)]
                 + m.variants.map { (m.hash, $0.precision.rawValue, $0.testAccuracy, $0.files, $0.verification) }
         }
-        if rows.contains(where: { !$0.4.isEmpty }) || rows.count > models.count {
+        // Worth a table when a runtime ran the files or there are variants to compare.
+        if rows.contains(where: { !$0.verification.isEmpty }) || rows.count > models.count {
             let runtimes = ["onnxruntime", "ncnn-cpu", "ncnn-vulkan"]
             lines += ["", "Per weight variant (biases and activations stay fp32; test accuracy from nasd's CPU engine on the stored weights), "
                       + "in the runtimes that load the files: their own latency (one image, one thread, median of the timed runs) "

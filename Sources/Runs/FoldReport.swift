@@ -28,14 +28,13 @@ struct FoldReport {
     let units: [Unit]
     let unitImages: Int
     let agreement: LogitAgreement
-
-    /// Images per forward pass: small enough that the trainer's network (which
-    /// allocates gradients too) stays well under a gigabyte on mbv2-fm.
-    static let batch = 100
+    /// The folded model's top-1 accuracy on the test set: the exported
+    /// model's test accuracy, counted on the same pass.
+    let foldedAccuracy: Double
 
     init(network: Network, weights: NetworkWeights, plan: InferencePlan, test: LabelledImages, threads: Int) throws {
         let context = try ComputeContext(threads: threads)
-        let batch = min(Self.batch, max(test.count, 1))
+        let batch = min(TestBatches.size, max(test.count, 1))
         let reference = try TrainingNetwork(network: network, batch: batch, context: context, layout: .nhwc,
                                             initialisation: .init(seed: 0, name: "unused"))
         try reference.load(weights)
@@ -44,36 +43,34 @@ struct FoldReport {
         let classes = network.classes
         var agreement = LogitAgreement()
         var units: [Unit] = []
-        var start = 0
-        while start < pipeline.count {
-            let end = min(start + batch, pipeline.count)
-            // A partial last batch repeats its first image; only real rows count.
-            let indices = Array(start..<end) + Array(repeating: start, count: batch - (end - start))
-            reference.withInput { pipeline.fill($0, indices: indices[...], augmentation: nil) }
-            folded.withInput { pipeline.fill($0, indices: indices[...], augmentation: nil) }
+        var correct = 0
+        try TestBatches.forEach(in: pipeline, batch: batch) { start, indices, rows in
+            reference.withInput { pipeline.fill($0, indices: indices, augmentation: nil) }
+            folded.withInput { pipeline.fill($0, indices: indices, augmentation: nil) }
             try reference.forward(training: false)
             try folded.run()
             if start == 0 {
                 units = try plan.steps.map { step in
                     let expected = try reference.output(ofLayer: step.output)
                     let actual = try folded.output(ofLayer: step.output) ?? []
-                    let rows = (end - start) * expected.count / batch
+                    let values = rows * expected.count / batch
                     return Unit(layers: step.layers.map { network.layers[$0].name }.joined(separator: " + "),
-                                maxDifference: zip(expected.prefix(rows), actual).map { Double(abs($0 - $1)) }.max() ?? 0,
-                                maxMagnitude: expected.prefix(rows).map { Double(abs($0)) }.max() ?? 0)
+                                maxDifference: zip(expected.prefix(values), actual).map { Double(abs($0 - $1)) }.max() ?? 0,
+                                maxMagnitude: expected.prefix(values).map { Double(abs($0)) }.max() ?? 0)
                 }
             }
             let trained = reference.logits, logits = folded.logits
-            for row in 0..<(end - start) {
+            for row in 0..<rows {
                 let slice = (row * classes)..<((row + 1) * classes)
                 agreement.add(reference: trained[slice], engine: logits[slice])
+                if TestBatches.correct(logits, row: row, classes: classes, label: pipeline.labels[start + row]) { correct += 1 }
             }
-            start = end
         }
         arch = network.architecture.description
         self.units = units
         self.unitImages = min(batch, pipeline.count)
         self.agreement = agreement
+        foldedAccuracy = Double(correct) / Double(max(pipeline.count, 1))
     }
 
     /// The figures `model.json` keeps.

@@ -113,7 +113,6 @@ public final class RunExporter {
         training.subset = options.subset
         training.validationSubset = nil
         training.layout = nil
-        training.initialisation = .recommended
         let trainer = try Trainer(network: network, split: split, configuration: training,
                                   context: try ComputeContext(threads: options.threads))
         let result = try trainer.train(progress: progress)
@@ -122,9 +121,10 @@ public final class RunExporter {
         }
         let weights = try trainer.network.weights()
         let plan = try InferencePlan(network: network, weights: weights)
-        // The only place a run's models meet the test set: the folded model on
-        // the CPU engine, as every variant is measured.
-        let testAccuracy = try Self.accuracy(plan, on: test, threads: options.threads)
+        // The only place a run's models meet the test set: the folded model on the CPU
+        // engine, as every variant is measured, on the pass that checks the folding.
+        let fold = try FoldReport(network: network, weights: weights, plan: plan, test: test, threads: options.threads)
+        let testAccuracy = fold.foldedAccuracy
 
         let staging = out + "/." + candidate.hash + ".partial"
         let fileManager = FileManager.default
@@ -137,7 +137,6 @@ public final class RunExporter {
             "input_resize": "bilinear from 28×28 grey to \(architecture.resolution)×\(architecture.resolution), one channel",
         ]
         let files = try write(plan, .fp32, to: staging, metadata: metadata)
-        let fold = try FoldReport(network: network, weights: weights, plan: plan, test: test, threads: options.threads)
         try fold.text.write(toFile: staging + "/fold.txt", atomically: true, encoding: .utf8)
 
         var model = ExportedModel(
@@ -195,26 +194,18 @@ public final class RunExporter {
 
     /// Top-1 accuracy of `plan` on `images` with nasd's CPU engine.
     static func accuracy(_ plan: InferencePlan, on images: LabelledImages, threads: Int) throws -> Double {
-        let batch = 500
+        let batch = TestBatches.size
         let pipeline = try InputPipeline(images, resolution: plan.network.input.height)
         let engine = try InferenceNetwork(plan: plan, batch: batch, context: try ComputeContext(threads: threads))
-        let classes = plan.network.classes
         var correct = 0
-        var start = 0
-        while start < pipeline.count {
-            let end = min(start + batch, pipeline.count)
-            // A partial last batch repeats its first image; only real rows count.
-            let indices = Array(start..<end) + Array(repeating: start, count: batch - (end - start))
-            engine.withInput { pipeline.fill($0, indices: indices[...], augmentation: nil) }
+        try TestBatches.forEach(in: pipeline, batch: batch) { start, indices, rows in
+            engine.withInput { pipeline.fill($0, indices: indices, augmentation: nil) }
             try engine.run()
             let logits = engine.logits
-            for row in 0..<(end - start) {
-                let scores = logits[(row * classes)..<((row + 1) * classes)]
-                if scores.indices.max(by: { scores[$0] < scores[$1] }).map({ $0 - row * classes }) == Int(pipeline.labels[start + row]) {
-                    correct += 1
-                }
+            for row in 0..<rows where TestBatches.correct(logits, row: row, classes: plan.network.classes,
+                                                          label: pipeline.labels[start + row]) {
+                correct += 1
             }
-            start = end
         }
         return Double(correct) / Double(max(pipeline.count, 1))
     }

@@ -51,9 +51,10 @@ public struct RunsFolder: Sendable {
     /// place once its configuration is committed. So a run either exists
     /// whole or not at all, and a run that cannot start leaves its name free.
     /// `space` is the configuration's space when the caller has parsed it
-    /// already; `parallel` candidates are evaluated at once.
+    /// already; `parallel` candidates are evaluated at once (nil: as many as
+    /// the cores hold at the run's threads each).
     public func create(_ name: RunName, configuration: SearchConfiguration, space parsed: SearchSpace? = nil,
-                       parallel: Int = 1) throws -> SearchRun {
+                       parallel: Int? = nil) throws -> SearchRun {
         try configuration.validate()
         try Limits.parallel.check(parallel, "--parallel")
         let space = try parsed ?? configuration.space()
@@ -82,9 +83,16 @@ public struct RunsFolder: Sendable {
         return try SearchRun(store: store, evaluators: evaluators)
     }
 
-    /// One evaluator per candidate evaluated at once (no more than the window lets run).
-    private static func evaluators(_ configuration: SearchConfiguration, _ space: SearchSpace, _ parallel: Int) throws -> [CandidateEvaluator] {
-        try (0..<min(parallel, configuration.proposalWindow)).map { _ in try CandidateEvaluator(configuration: configuration, space: space) }
+    /// One evaluator per candidate evaluated at once (no more than the window
+    /// lets run); by default the cores shared out among the run's threads.
+    private static func evaluators(_ configuration: SearchConfiguration, _ space: SearchSpace, _ parallel: Int?) throws -> [CandidateEvaluator] {
+        let count = min(parallel ?? max(1, machineCores / configuration.threads), configuration.proposalWindow)
+        return try (0..<count).map { _ in try CandidateEvaluator(configuration: configuration, space: space) }
+    }
+
+    /// The cores this process may use, within the thread limit.
+    public static var machineCores: Int {
+        min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
     }
 
     /// `.creating-<name>-<host>-`: a runs folder may be shared between
@@ -110,8 +118,9 @@ public struct RunsFolder: Sendable {
         try SearchRun.initialise(store, with: configuration)
     }
 
-    /// Reopens a run to continue it from its last checkpoint, `parallel` candidates at once.
-    public func resume(_ name: RunName, parallel: Int = 1) throws -> SearchRun {
+    /// Reopens a run to continue it from its last checkpoint, `parallel`
+    /// candidates at once (nil: as many as the cores hold).
+    public func resume(_ name: RunName, parallel: Int? = nil) throws -> SearchRun {
         try Limits.parallel.check(parallel, "--parallel")
         let opened = Date()
         let (store, configuration) = try open(name)

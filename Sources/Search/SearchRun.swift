@@ -165,9 +165,9 @@ public final class SearchRun {
             candidates.append((tokens, CandidateRecord(index: index, arch: architecture.description, hash: architecture.hash,
                                                        params: network.params, macs: network.macs), network))
         }
-        // Committed before a resume: their stored results, for the controller.
-        let committed = Dictionary(try store.candidates().filter { (first..<step).contains($0.index) }.map { ($0.index, $0) },
-                                   uniquingKeysWith: { a, _ in a })
+        // Committed before a resume into the middle of the window: their stored results, for the controller.
+        let committed = step == first ? [:] : Dictionary(
+            try store.candidates().filter { (first..<step).contains($0.index) }.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
         // Each architecture is evaluated once. A repeat, of an earlier window or of
         // an earlier candidate of this one, reuses the first result when its turn
         // to commit comes, or is evaluated then if that result failed (as one at a time).

@@ -102,15 +102,14 @@ struct SearchCommand: ParsableCommand {
                             constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft))
         // What `nas bench search` found fastest on 2 cores: two candidates on one thread each at the
         // search proxy's batch 32 (1.29× one candidate on two threads); at batch 128, parity.
-        let cores = min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
+        let cores = RunsFolder.machineCores
         let batch = try self.proxy.task(in: parsed, path: space).batch
         let threads = self.threads ?? parallel.parallel.map { max(1, cores / $0) } ?? (batch <= 64 ? 1 : cores)
         var configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
                                                 budget: budget, hours: hours, reward: reward, latency: latency,
                                                 threads: threads, latencyTable: runs.folder.latencyTable, proxy: proxy)
         configuration.initialisation = initialisation
-        let search = try runs.folder.create(name, configuration: configuration, space: parsed,
-                                            parallel: parallel.parallel ?? max(1, cores / threads))
+        let search = try runs.folder.create(name, configuration: configuration, space: parsed, parallel: parallel.parallel)
         try drive(search, name: name, runs: runs.folder, json: json)
     }
 }
@@ -133,10 +132,7 @@ struct ResumeCommand: ParsableCommand {
 
     func run() throws {
         let name = try RunName(existing: runName)
-        let cores = min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
-        let (_, stored) = try runs.folder.open(name)
-        try drive(try runs.folder.resume(name, parallel: parallel.parallel ?? max(1, cores / stored.threads)),
-                  name: name, runs: runs.folder, json: json)
+        try drive(try runs.folder.resume(name, parallel: parallel.parallel), name: name, runs: runs.folder, json: json)
     }
 }
 
