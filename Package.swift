@@ -21,7 +21,7 @@ let package = Package(
         .library(name: "Core", targets: ["Core"]),
         .library(name: "SearchSpace", targets: ["SearchSpace"]),
         .library(name: "Model", targets: ["Model"]),
-        .library(name: "Numerics", targets: ["Numerics"]),
+        .library(name: "GSLNumerics", targets: ["GSLNumerics"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Latency", targets: ["Latency"]),
@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "Search", targets: ["Search"]),
         .library(name: "Runs", targets: ["Runs"]),
         .library(name: "Export", targets: ["Export"]),
+        .library(name: "Daemon", targets: ["Daemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,6 +42,15 @@ let package = Package(
         // ONNX models are protocol buffers: the runtime only; the Swift for
         // onnx.proto is generated once and committed (scripts/generate-onnx-swift.sh).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // The daemon's HTTP server (`nas serve`): Hummingbird 2 on SwiftNIO, with
+        // Unix-socket listening, streamed bodies for server-sent events and
+        // graceful shutdown through swift-service-lifecycle.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Hummingbird's own dependencies, named for the daemon's graceful shutdown
+        // (ServiceGroup), its logger and the bound channel's address.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // oneDNN (libdnnl-dev): training and CPU inference kernels.
@@ -66,28 +76,28 @@ let package = Package(
         // the weights and their one naming scheme: what every engine, exporter
         // and the latency model read. No C.
         .target(name: "Model", dependencies: ["Core", "SearchSpace"], swiftSettings: strict),
-        .target(name: "Numerics", dependencies: ["CGSL", "Core"], swiftSettings: strict),
-        .target(name: "Engine", dependencies: ["CDNNL", "Core", "Model", "SearchSpace", "Numerics"], swiftSettings: strict),
+        .target(name: "GSLNumerics", dependencies: ["CGSL", "Core"], swiftSettings: strict),
+        .target(name: "Engine", dependencies: ["CDNNL", "Core", "Model", "SearchSpace", "GSLNumerics"], swiftSettings: strict),
         .target(name: "VulkanEngine", dependencies: ["CVulkan", "Core", "Model", "SearchSpace"], swiftSettings: strict),
         .target(
             name: "Latency",
-            dependencies: ["Core", "Model", "Engine", "VulkanEngine", "SearchSpace", "Numerics",
+            dependencies: ["Core", "Model", "Engine", "VulkanEngine", "SearchSpace", "GSLNumerics",
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
-        .target(name: "Training", dependencies: ["Core", "Model", "Engine", "SearchSpace", "Numerics", "CZlib"], swiftSettings: strict),
+        .target(name: "Training", dependencies: ["Core", "Model", "Engine", "SearchSpace", "GSLNumerics", "CZlib"], swiftSettings: strict),
         // A run's storage behind a protocol; SQLite through GRDB implements it.
         .target(name: "RunStore", dependencies: ["Core", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .target(
             name: "Search",
-            dependencies: ["Core", "Numerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore", "VulkanEngine"],
+            dependencies: ["Core", "GSLNumerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore", "VulkanEngine"],
             swiftSettings: strict
         ),
         // Runs as a library: names, the runs folder, opening and reporting
         // runs. What the CLI and the daemon share.
         .target(
             name: "Runs",
-            dependencies: ["Core", "Numerics", "SearchSpace", "Model", "Engine", "Training", "Latency", "Search", "RunStore", "Export"],
+            dependencies: ["Core", "GSLNumerics", "SearchSpace", "Model", "Engine", "Training", "Latency", "Search", "RunStore", "Export"],
             swiftSettings: strict
         ),
         // Models leave the machine: ONNX written from the inference plan.
@@ -96,11 +106,22 @@ let package = Package(
             dependencies: ["Core", "Model", "SearchSpace", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strict
         ),
+        // `nas serve`: runs driven by a scheduler, served over HTTP (openapi.yaml).
+        .target(
+            name: "Daemon",
+            dependencies: ["Core", "SearchSpace", "Search", "RunStore", "Runs",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["openapi.yaml"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "nas",
             dependencies: [
-                "Core", "SearchSpace", "Model", "Numerics", "Engine", "Training", "Latency", "VulkanEngine", "Search",
-                "RunStore", "Runs", "Export",
+                "Core", "SearchSpace", "Model", "GSLNumerics", "Engine", "Training", "Latency", "VulkanEngine", "Search",
+                "RunStore", "Runs", "Export", "Daemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict,
@@ -108,19 +129,20 @@ let package = Package(
         ),
 
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
-        .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "Numerics"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "SearchSpace", "Numerics"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Model", "SearchSpace", "Numerics"]),
-        .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "Model", "SearchSpace", "Numerics"]),
-        .testTarget(name: "SearchTests", dependencies: ["Search", "Numerics"]),
+        .testTarget(name: "GSLNumericsTests", dependencies: ["GSLNumerics"]),
+        .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace", "GSLNumerics"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "SearchSpace", "GSLNumerics"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Model", "SearchSpace", "GSLNumerics"]),
+        .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "Model", "SearchSpace", "GSLNumerics"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "GSLNumerics"]),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"]),
         // Fixtures/ holds a run database from an earlier build; tests read it by path.
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "SearchSpace", "Core"], exclude: ["Fixtures"]),
-        .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "Model", "SearchSpace", "Numerics"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "SearchSpace", "Numerics"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Engine", "Model", "SearchSpace", "Numerics", "Core"]),
+        .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "Model", "SearchSpace", "GSLNumerics"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "SearchSpace", "GSLNumerics"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Engine", "Model", "SearchSpace", "GSLNumerics", "Core"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "Search"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Runs", "Core"]),
     ]
 )

@@ -1,4 +1,4 @@
-// GSL's headers, as Numerics uses them. GSL's CBLAS calls resolve to OpenBLAS
+// GSL's headers, as GSLNumerics uses them. GSL's CBLAS calls resolve to OpenBLAS
 // (see Package.swift), so GSL_RANGE_CHECK and friends stay at their defaults.
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_rng.h>

@@ -1,5 +1,5 @@
 /// A source of random draws, as the pure-Swift modules need them (sampling a
-/// search space, drawing test weights). Numerics' `RandomStream` (GSL's
+/// search space, drawing test weights). GSLNumerics' `RandomStream` (GSL's
 /// MT19937, checkpointable) is the implementation a run uses; the protocol
 /// keeps GSL out of the modules that only draw.
 public protocol RandomSource: AnyObject {

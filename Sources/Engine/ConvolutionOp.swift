@@ -1,6 +1,6 @@
 import CDNNL
 import Core
-import Numerics
+import GSLNumerics
 import Model
 import SearchSpace
 

@@ -1,5 +1,5 @@
 public import Model
-import Numerics
+import GSLNumerics
 public import SearchSpace
 
 extension NetworkWeights {

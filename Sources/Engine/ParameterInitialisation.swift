@@ -1,5 +1,5 @@
 public import Core
-import Numerics
+import GSLNumerics
 
 extension WeightInitialisation {
     /// Draws `weight` (then `bias`, when the scheme draws biases) from

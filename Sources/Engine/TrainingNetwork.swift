@@ -1,7 +1,7 @@
 import CDNNL
 public import Core
 public import Model
-public import Numerics
+public import GSLNumerics
 public import SearchSpace
 
 /// How activations are laid out between layers. One layout for the whole

@@ -1,7 +1,7 @@
 public import Core
 import Engine
 public import Model
-import Numerics
+import GSLNumerics
 public import SearchSpace
 public import VulkanEngine
 

@@ -1,7 +1,7 @@
 public import Core
 import Engine
 import Foundation
-import Numerics
+import GSLNumerics
 public import SearchSpace
 
 /// Predicts a network's latency from a table of its operator units' latencies,

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import GSLNumerics
 
 /// One latency measurement: robust statistics of N timed runs, in milliseconds.
 public struct LatencySample: Sendable, Codable, Equatable {

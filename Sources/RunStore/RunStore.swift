@@ -102,7 +102,9 @@ public protocol RunStore: AnyObject {
     func finished(hash: String) throws(RunStoreError) -> CandidateRecord?
 
     /// Saves a checkpoint together with the candidate that completes its
-    /// step: the two never disagree after a crash. Keeps the latest
+    /// step, and logs that candidate's event (`CommitEvent`): the three never
+    /// disagree after a crash, so a reader following the event log (the
+    /// daemon's event stream) misses no candidate. Keeps the latest
     /// `checkpointsKept` checkpoints.
     func commit(_ candidate: CandidateRecord?, checkpoint: Checkpoint) throws(RunStoreError)
     func latestCheckpoint() throws(RunStoreError) -> Checkpoint?
@@ -110,8 +112,35 @@ public protocol RunStore: AnyObject {
     func checkpointSteps() throws(RunStoreError) -> [Int]
 
     func log(_ kind: String, _ message: String) throws(RunStoreError)
-    /// The event log, oldest first.
-    func events() throws(RunStoreError) -> [RunEvent]
+    /// The events logged after event `id` (0: all), oldest first.
+    func events(after id: Int) throws(RunStoreError) -> [RunEvent]
+}
+
+extension RunStore {
+    /// The whole event log, oldest first.
+    public func events() throws(RunStoreError) -> [RunEvent] { try events(after: 0) }
+}
+
+/// The event a commit logs: `candidate-done` or `candidate-failed`, its
+/// message the candidate as JSON with the checkpoint's step.
+public struct CommitEvent: Codable, Sendable {
+    public let step: Int
+    public let candidate: CandidateRecord
+
+    public init(_ candidate: CandidateRecord, checkpoint: Checkpoint) {
+        step = checkpoint.step
+        self.candidate = candidate
+    }
+
+    public var kind: String { candidate.status == .failed ? "candidate-failed" : "candidate-done" }
+
+    public var message: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        // A record of plain numbers and strings always encodes.
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
 }
 
 /// How many of the latest checkpoints a run keeps: resuming needs the latest

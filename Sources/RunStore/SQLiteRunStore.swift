@@ -141,8 +141,13 @@ public final class SQLiteRunStore: RunStore {
     /// Saves a checkpoint together with the candidate that completes its step,
     /// in one transaction: the two never disagree after a crash.
     public func commit(_ candidate: CandidateRecord?, checkpoint: Checkpoint) throws(RunStoreError) {
+        let event = candidate.map { CommitEvent($0, checkpoint: checkpoint) }
         try write { db in
             try candidate.map(CandidateRow.init)?.save(db)
+            if let event {
+                try db.execute(sql: "INSERT INTO event (at, kind, message) VALUES (?, ?, ?)",
+                               arguments: [Date(), event.kind, event.message])
+            }
             try db.execute(sql: "INSERT OR REPLACE INTO checkpoint (step, controller, streams, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [checkpoint.step, checkpoint.controller, checkpoint.streams, Date()])
             try db.execute(sql: "DELETE FROM checkpoint WHERE step <= ?", arguments: [checkpoint.step - checkpointsKept])
@@ -170,9 +175,9 @@ public final class SQLiteRunStore: RunStore {
         }
     }
 
-    public func events() throws(RunStoreError) -> [RunEvent] {
+    public func events(after id: Int) throws(RunStoreError) -> [RunEvent] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, at, kind, message FROM event ORDER BY id").map {
+            try Row.fetchAll(db, sql: "SELECT id, at, kind, message FROM event WHERE id > ? ORDER BY id", arguments: [id]).map {
                 RunEvent(id: $0["id"], at: $0["at"], kind: $0["kind"], message: $0["message"])
             }
         }

@@ -1,6 +1,6 @@
 import Core
 import Foundation
-import Numerics
+import GSLNumerics
 public import RunStore
 public import Search
 public import SearchSpace

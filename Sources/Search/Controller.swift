@@ -1,6 +1,6 @@
 public import Core
 public import Foundation
-public import Numerics
+public import GSLNumerics
 
 /// A search strategy: proposes token sequences (one choice per decision of
 /// the space) and learns from their rewards. Its whole state, random streams

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import GSLNumerics
 
 /// MnasNet's controller network: an LSTM that emits one token per decision
 /// of the search space. Step t reads the embedding of the token chosen at

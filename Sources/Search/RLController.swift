@@ -1,5 +1,5 @@
 public import Foundation
-public import Numerics
+public import GSLNumerics
 
 /// MnasNet's reinforcement-learning controller: `PolicyNetwork` samples one
 /// token per decision; after each batch of candidates the policy is updated

@@ -1,5 +1,5 @@
 public import Core
-public import Numerics
+public import GSLNumerics
 import Foundation
 public import SearchSpace
 

@@ -1,6 +1,6 @@
 public import Core
 public import Foundation
-import Numerics
+import GSLNumerics
 public import RunStore
 public import SearchSpace
 public import Training
@@ -138,7 +138,7 @@ public final class SearchRun {
             }
             do { try evaluateWindow(report, elapsed: elapsed) } catch is SearchStopped { return try stopped() }
         }
-        try store.log("stopped", "at step \(step)")
+        try store.log("finished", "at step \(step) of \(configuration.budget)")
         return .finished
     }
 

@@ -1,4 +1,4 @@
-import Numerics
+import GSLNumerics
 
 /// The fixed split of the 60k Fashion-MNIST training images into 50k for
 /// training and 10k for validation. Every run uses the same split (its seed is

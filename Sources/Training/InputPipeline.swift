@@ -1,5 +1,5 @@
 import Foundation
-public import Numerics
+public import GSLNumerics
 
 /// Turns images into network input: resized once to the architecture's
 /// resolution (bilinear), normalised, then per batch augmented (random crop

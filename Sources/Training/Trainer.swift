@@ -1,7 +1,7 @@
 public import Core
 public import Engine
 import Foundation
-import Numerics
+import GSLNumerics
 public import SearchSpace
 
 /// How one candidate is trained: the proxy task plus the fixed recipe.

@@ -1,7 +1,7 @@
 import Core
 public import Engine
 import Foundation
-import Numerics
+import GSLNumerics
 public import SearchSpace
 
 /// Steady-state training speed (`nas bench train`): whole SGD steps (copy

@@ -2,7 +2,7 @@ import ArgumentParser
 import Core
 import Engine
 import Foundation
-import Numerics
+import GSLNumerics
 import SearchSpace
 import Training
 

@@ -3,7 +3,7 @@ import Core
 import Foundation
 import Model
 import Runs
-import Numerics
+import GSLNumerics
 import Engine
 import Latency
 import SearchSpace

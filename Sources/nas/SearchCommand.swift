@@ -74,43 +74,35 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Print the final status as JSON.")
     var json = false
 
-    func validate() throws {
-        try validating {
-            try Limits.budget.check(budget, "--budget")
-            try Limits.hours.check(hours, "--hours")
-            try Limits.targetMilliseconds.check(targetMs, "--target-ms")
-            try Limits.threads.check(threads, "--threads")
-            try parallel.check()
-            if let runName { _ = try RunName(runName) }
-        }
+    /// The options as the request the daemon's `POST /runs` also takes.
+    private func request(spaceYAML: String = "") -> SearchRequest {
+        var request = SearchRequest(spaceYAML: spaceYAML, spacePath: space)
+        request.strategy = strategy
+        request.budget = budget
+        request.hours = hours
+        request.seed = seed
+        request.runName = runName
+        request.engine = engine
+        request.targetMs = targetMs
+        request.constraint = constraint
+        request.latency = latency
+        request.threads = threads
+        request.proxy = proxy
+        request.initialisation = initialisation
+        request.parallel = parallel.parallel
+        return request
     }
+
+    func validate() throws { try validating { try request().check(.option) } }
 
     func run() throws {
         guard let text = try? String(contentsOfFile: space, encoding: .utf8) else {
             throw NasError.notFound("\(space): cannot be read; give the path of a search-space YAML file (shipped under SearchSpaces/)")
         }
-        let parsed = try SearchSpace(yaml: text, path: space)
-        let name = try runName.map { name throws(NasError) in try RunName(name) }
-            ?? RunName.derived(from: [parsed.name, strategy.rawValue, "s\(seed)"])
-        let spaceEngine = parsed.latency.engine
-        let rewardEngine = engine ?? spaceEngine
-        // A target is meaningful on its own engine only: a phone GPU and a CPU core differ by far more than the trade.
-        guard rewardEngine == spaceEngine || targetMs != nil else {
-            throw NasError.invalidInput("\(space)'s latency target (\(parsed.latency.targetMilliseconds) ms) is for the \(spaceEngine.rawValue) engine; give --target-ms for \(rewardEngine.rawValue)")
-        }
-        let reward = Reward(engine: rewardEngine, targetMilliseconds: targetMs ?? parsed.latency.targetMilliseconds,
-                            constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft))
-        // What `nas bench search` found fastest on 2 cores: two candidates on one thread each at the
-        // search proxy's batch 32 (1.29× one candidate on two threads); at batch 128, parity.
-        let cores = RunsFolder.machineCores
-        let batch = try self.proxy.task(in: parsed, path: space).batch
-        let threads = self.threads ?? parallel.parallel.map { max(1, cores / $0) } ?? (batch <= 64 ? 1 : cores)
-        var configuration = SearchConfiguration(spaceYAML: text, spacePath: space, strategy: strategy, seed: seed,
-                                                budget: budget, hours: hours, reward: reward, latency: latency,
-                                                threads: threads, latencyTable: runs.folder.latencyTable, proxy: proxy)
-        configuration.initialisation = initialisation
-        let search = try runs.folder.create(name, configuration: configuration, space: parsed, parallel: parallel.parallel)
-        try drive(search, name: name, runs: runs.folder, json: json)
+        let prepared = try request(spaceYAML: text).prepare(.option, latencyTable: runs.folder.latencyTable)
+        let search = try runs.folder.create(prepared.name, configuration: prepared.configuration, space: prepared.space,
+                                            parallel: prepared.parallel)
+        try drive(search, name: prepared.name, runs: runs.folder, json: json)
     }
 }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Core
 import Foundation
-import Numerics
+import GSLNumerics
 import SearchSpace
 
 struct SpaceCommand: ParsableCommand {

@@ -1,6 +1,6 @@
 import Engine
 import Model
-import Numerics
+import GSLNumerics
 import SearchSpace
 import Testing
 

@@ -1,7 +1,7 @@
 import Engine
 import Foundation
 import Model
-import Numerics
+import GSLNumerics
 import SearchSpace
 
 /// A network of every op (MBConv with and without expansion, SE, separable,

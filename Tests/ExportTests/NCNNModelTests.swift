@@ -3,7 +3,7 @@ import Engine
 import Export
 import Foundation
 import Model
-import Numerics
+import GSLNumerics
 import SearchSpace
 import Testing
 

@@ -2,7 +2,7 @@ import Foundation
 import Engine
 import Latency
 import Model
-import Numerics
+import GSLNumerics
 import SearchSpace
 import Testing
 

@@ -1,5 +1,5 @@
 import Model
-import Numerics
+import GSLNumerics
 import SearchSpace
 import Testing
 

@@ -29,7 +29,9 @@ struct RunStoreTests {
         #expect(try reopened.candidates().map(\.status) == [.done])
         #expect(try reopened.finished(hash: "abc")?.valAccuracy == 0.8)
         #expect(try reopened.latestCheckpoint() == Checkpoint(step: 1, controller: Data([1, 2, 3]), streams: Data([4])))
-        #expect(try reopened.events().map(\.kind) == ["candidate"])
+        #expect(try reopened.events().map(\.kind) == ["candidate-done", "candidate"])
+        #expect(try reopened.events(after: reopened.events()[0].id).map(\.kind) == ["candidate"])
+        #expect(try reopened.events()[0].message.contains(#""step":1"#))
     }
 
     @Test("Only the latest checkpoints are kept, the newest always whole")

@@ -132,7 +132,7 @@ struct ArchitectureGrammarTests {
     }
 }
 
-/// A tiny deterministic generator for test inputs (independent of Numerics).
+/// A tiny deterministic generator for test inputs (independent of GSLNumerics).
 struct SplitMix {
     var state: UInt64
     init(seed: UInt64) { state = seed }

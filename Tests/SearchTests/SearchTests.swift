@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import GSLNumerics
 @testable import Search
 import Testing
 

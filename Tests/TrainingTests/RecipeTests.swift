@@ -1,7 +1,7 @@
 import Engine
 import Foundation
 import Model
-import Numerics
+import GSLNumerics
 import SearchSpace
 import Testing
 @testable import Training

@@ -1,5 +1,5 @@
 import Testing
-@testable import Numerics
+@testable import GSLNumerics
 
 @Suite("Random streams")
 struct RandomStreamTests {

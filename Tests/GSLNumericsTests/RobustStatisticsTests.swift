@@ -1,5 +1,5 @@
 import Testing
-import Numerics
+import GSLNumerics
 
 @Suite("Robust statistics")
 struct RobustStatisticsTests {

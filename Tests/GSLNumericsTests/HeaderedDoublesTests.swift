@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import GSLNumerics
 import Testing
 
 @Suite("Headered doubles")

@@ -1,0 +1,173 @@
+public import Core
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+public import Runs
+import ServiceLifecycle
+
+/// Where the daemon listens: a Unix socket (the default, `nasd.sock` in the
+/// runs directory, mode 0600: only its user reaches it) or a TCP address.
+public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    case unix(path: String)
+    case tcp(host: String, port: Int)
+
+    /// `unix:PATH` or `HOST:PORT` (`[::1]:PORT` for IPv6).
+    public init(parsing text: String) throws(NasError) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard !path.isEmpty else { throw .invalidInput("--listen unix: needs a socket path, such as unix:Runs/nasd.sock") }
+            self = .unix(path: path)
+            return
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw .invalidInput("--listen '\(text)' is neither unix:PATH nor HOST:PORT (such as 127.0.0.1:8080)")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw .invalidInput("--listen '\(text)' has no host; use 127.0.0.1:\(port) for this machine only") }
+        self = .tcp(host: host, port: port)
+    }
+
+    /// Loopback and Unix sockets are reachable from this machine only; any
+    /// other address needs a token.
+    public var needsToken: Bool {
+        guard case let .tcp(host, _) = self else { return false }
+        return !(host == "localhost" || host == "::1" || host.hasPrefix("127."))
+    }
+
+    public var description: String {
+        switch self {
+        case let .unix(path): return "unix:\(path)"
+        case let .tcp(host, port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        }
+    }
+}
+
+/// `nas serve`'s settings.
+public struct DaemonOptions: Sendable {
+    public var runs: RunsFolder
+    public var listen: ListenAddress
+    /// Requests must carry `Authorization: Bearer <token>` when set.
+    public var token: String?
+    /// Runs searching at once.
+    public var workers: Int
+    /// Where `POST /runs` finds the spaces it names.
+    public var spaces: String
+
+    public init(runs: RunsFolder, listen: ListenAddress?, token: String?, workers: Int, spaces: String) {
+        self.runs = runs
+        self.listen = listen ?? .unix(path: runs.path + "/nasd.sock")
+        self.token = token
+        self.workers = workers
+        self.spaces = spaces
+    }
+}
+
+public enum Daemon {
+    /// Seconds a shutdown waits for active runs to checkpoint, within the 10 s promised.
+    static let shutdownSeconds = 8.0
+
+    /// Serves until SIGTERM or SIGINT: then it stops taking requests, asks
+    /// active runs to stop at their next training step (everything finished
+    /// is committed), and returns. Runs it was driving stay in its queue
+    /// file, and the next daemon resumes them. `ready` is called with the
+    /// address bound (the port chosen, when 0 was asked).
+    public static func serve(_ options: DaemonOptions, ready: @escaping @Sendable (String) -> Void) async throws {
+        if options.listen.needsToken, options.token == nil {
+            throw NasError.invalidInput("listening on \(options.listen) reaches beyond this machine, so requests need a token: give --token-file FILE or set NASD_TOKEN (or listen on 127.0.0.1 or a unix: socket)")
+        }
+        if let token = options.token, token.count < 16 {
+            throw NasError.invalidInput("the token is \(token.count) characters; use at least 16 random ones (such as `openssl rand -hex 32`)")
+        }
+        try FileManager.default.createDirectory(atPath: options.runs.path, withIntermediateDirectories: true)
+        let lock = try DaemonLock(runs: options.runs.path)
+        let scheduler = RunScheduler(folder: options.runs, workers: options.workers)
+        try scheduler.start()
+        let lifecycle = Lifecycle()
+
+        let router = Router()
+        router.add(middleware: ErrorMiddleware())
+        if let token = options.token { router.add(middleware: TokenMiddleware(token: token)) }
+        Routes(scheduler: scheduler, folder: options.runs, spaces: options.spaces, lifecycle: lifecycle).register(on: router)
+
+        let address: BindAddress
+        switch options.listen {
+        case let .unix(path):
+            // Only the daemon of this runs directory (it holds the lock) gets here, so a socket file left is stale.
+            unlink(path)
+            address = .unixDomainSocket(path: path)
+        case let .tcp(host, port):
+            address = .hostname(host, port: port)
+        }
+        var logger = Logger(label: "nasd")
+        logger.logLevel = .warning
+        // The socket is created with the umask's mode: 0600 from the first instant, no window to connect.
+        let previousMask = umask(0o177)
+        let listen = options.listen
+        let app = Application(router: router, configuration: .init(address: address, serverName: "nasd"),
+                              onServerRunning: { channel in
+            umask(previousMask)
+            switch listen {
+            case .unix: ready(listen.description)
+            case let .tcp(host, _):
+                let port = channel.localAddress?.port ?? 0
+                ready(ListenAddress.tcp(host: host, port: port).description)
+            }
+        }, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: app), .init(service: SchedulerService(scheduler: scheduler, lifecycle: lifecycle))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        withExtendedLifetime(lock) {}
+        if case let .unix(path) = options.listen { unlink(path) }
+    }
+}
+
+/// Stops the runs first when the daemon shuts down (services stop in
+/// reverse order, so before the HTTP server): streams end, new work is
+/// refused, active runs checkpoint.
+private struct SchedulerService: Service {
+    let scheduler: RunScheduler
+    let lifecycle: Lifecycle
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        lifecycle.beginStopping()
+        let scheduler = self.scheduler
+        _ = try await blocking { scheduler.shutdown(timeout: Daemon.shutdownSeconds) }
+    }
+}
+
+/// Every error a route throws becomes the API's JSON error (APIError), and
+/// a path the router does not know a JSON 404.
+private struct ErrorMiddleware: RouterMiddleware {
+    func handle(_ request: Request, context: BasicRequestContext,
+                next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        do { return try await next(request, context) } catch let error as HTTPError where error.status == .notFound {
+            return APIError(DaemonError.noRoute(request.uri.path)).response
+        } catch let error as HTTPError where error.status == .methodNotAllowed {
+            return APIError(DaemonError.noRoute("\(request.method) \(request.uri.path)")).response
+        } catch {
+            return APIError(error).response
+        }
+    }
+}
+
+/// `Authorization: Bearer <token>` on every request, compared in constant
+/// time (the time taken says nothing of how much of a guess was right).
+private struct TokenMiddleware: RouterMiddleware {
+    let token: [UInt8]
+
+    init(token: String) { self.token = Array(token.utf8) }
+
+    func handle(_ request: Request, context: BasicRequestContext,
+                next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        let header = request.headers[.authorization] ?? ""
+        let given = header.hasPrefix("Bearer ") ? Array(header.dropFirst(7).utf8) : []
+        var difference = UInt8(given.count == token.count ? 0 : 1)
+        for i in 0..<token.count { difference |= token[i] ^ (i < given.count ? given[i] : 0) }
+        guard difference == 0 else { return APIError(DaemonError.unauthorized).response }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,246 @@
+import Core
+import Foundation
+import RunStore
+import Runs
+import Search
+
+/// The daemon's runs at work: a queue, `workers` runs searching at once, each
+/// on a thread of its own (a search is synchronous compute), and what each
+/// is doing right now for the event streams. The runs the daemon owes work to
+/// (queued or active) are kept in `<runs>/nasd-queue.json`, rewritten
+/// atomically on every change, so a daemon that is killed or rebooted takes
+/// them up again when it starts; what they had finished is in their stores.
+final class RunScheduler: @unchecked Sendable {
+    enum State: String, Codable, Sendable {
+        case queued, active, stopping
+    }
+
+    /// What an active run is doing between commits: the candidate in progress
+    /// and its training step. Sent as events without ids (they are not in the
+    /// run's log, and a client that reconnects needs only the latest).
+    struct Live: Sendable {
+        var sequence = 0
+        var kind = ""
+        var json = ""
+    }
+
+    let folder: RunsFolder
+    let workers: Int
+    private let lock = NSLock()
+    private let wake = NSCondition()
+    private var queue: [RunName] = []
+    private var active: [RunName: (search: SearchRun?, state: State)] = [:]
+    /// Runs created by a request, opened already (engines and data loaded), waiting for a worker.
+    private var opened: [RunName: SearchRun] = [:]
+    private var live: [RunName: Live] = [:]
+    /// Why a run the daemon drove stopped with an error, by run.
+    private var failures: [RunName: String] = [:]
+    private var accepting = true
+    private var threads: [Thread] = []
+    private let idle = DispatchGroup()
+
+    init(folder: RunsFolder, workers: Int) {
+        self.folder = folder
+        self.workers = workers
+    }
+
+    private var queuePath: String { folder.path + "/nasd-queue.json" }
+
+    /// Starts the workers, after taking up the runs an earlier daemon left queued or active.
+    func start() throws {
+        if let data = FileManager.default.contents(atPath: queuePath) {
+            guard let names = try? JSONDecoder().decode([String].self, from: data) else {
+                throw NasError.damaged("\(queuePath) is not a list of run names; remove it (the runs themselves are untouched) and resume them with `nas resume`")
+            }
+            for text in names {
+                guard let name = try? RunName(existing: text), folder.names().contains(name) else { continue }
+                queue.append(name)
+            }
+        }
+        try persist()
+        for slot in 0..<workers {
+            let thread = Thread { [self] in work() }
+            thread.name = "nasd-worker-\(slot)"
+            idle.enter()
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    // MARK: Requests
+
+    /// A new run: created whole (or not at all) by `RunsFolder.create`, then queued.
+    func submit(_ prepared: SearchRequest.Prepared) throws -> RunName {
+        guard isAccepting else { throw NasError.environment("the daemon is shutting down; submit the run again when it is back") }
+        // Candidates at once: the run's share of the cores, as the CLI's default shares them among candidates.
+        let parallel = prepared.parallel ?? max(1, RunsFolder.machineCores / workers / prepared.configuration.threads)
+        let search = try folder.create(prepared.name, configuration: prepared.configuration, space: prepared.space,
+                                       parallel: parallel)
+        try enqueue(prepared.name, opened: search)
+        return prepared.name
+    }
+
+    /// Queues an existing run to continue from its last checkpoint.
+    func resume(_ name: RunName) throws {
+        let (store, configuration) = try folder.open(name)
+        let completed = try store.latestCheckpoint()?.step ?? 0
+        guard completed < configuration.budget else {
+            throw DaemonError.conflict("run \(name) has finished its budget (\(completed) of \(configuration.budget) candidates); start a new run to search further")
+        }
+        try enqueue(name, opened: nil)
+    }
+
+    private func enqueue(_ name: RunName, opened search: SearchRun?) throws {
+        try lock.withLock { () throws in
+            guard accepting else { throw NasError.environment("the daemon is shutting down; resume the run when it is back") }
+            if let state = stateLocked(name) {
+                throw DaemonError.conflict("run \(name) is already \(state.rawValue); stop it first with POST /runs/\(name)/stop")
+            }
+            queue.append(name)
+            if let search { opened[name] = search }
+            failures[name] = nil
+            try persist()
+        }
+        wake.lock()
+        wake.broadcast()
+        wake.unlock()
+    }
+
+    /// Stops a run: a queued one leaves the queue, an active one stops at its
+    /// next training step (what it finished is committed; the candidate in
+    /// progress is redone on resume).
+    func stop(_ name: RunName) throws -> State {
+        try lock.withLock { () throws -> State in
+            if let position = queue.firstIndex(of: name) {
+                queue.remove(at: position)
+                opened[name] = nil
+                try persist()
+                return .queued
+            }
+            guard let entry = active[name] else {
+                throw DaemonError.conflict("run \(name) is not running; start it again with POST /runs/\(name)/resume")
+            }
+            entry.search?.stop.request()
+            active[name] = (entry.search, .stopping)
+            return .stopping
+        }
+    }
+
+    func state(_ name: RunName) -> State? { lock.withLock { stateLocked(name) } }
+
+    private func stateLocked(_ name: RunName) -> State? {
+        if let entry = active[name] { return entry.state }
+        return queue.contains(name) ? .queued : nil
+    }
+
+    func failure(_ name: RunName) -> String? { lock.withLock { failures[name] } }
+
+    func live(_ name: RunName) -> Live? { lock.withLock { live[name] } }
+
+    /// Runs queued and active, for health and metrics.
+    var counts: (queued: Int, active: Int) { lock.withLock { (queue.count, active.count) } }
+
+    var isAccepting: Bool { lock.withLock { accepting } }
+
+    // MARK: Shutdown
+
+    /// Stops accepting, asks every active run to stop at its next training
+    /// step, and waits for the workers (at most `timeout` seconds). The runs
+    /// stay in the queue file, so the next daemon resumes them.
+    func shutdown(timeout: Double) -> Bool {
+        lock.withLock {
+            accepting = false
+            for entry in active.values { entry.search?.stop.request() }
+        }
+        wake.lock()
+        wake.broadcast()
+        wake.unlock()
+        return idle.wait(timeout: .now() + timeout) == .success
+    }
+
+    // MARK: Workers
+
+    private func work() {
+        defer { idle.leave() }
+        while let (name, search) = next() {
+            drive(name, opened: search)
+        }
+    }
+
+    /// The next queued run, made active; nil once the daemon shuts down.
+    private func next() -> (RunName, SearchRun?)? {
+        wake.lock()
+        defer { wake.unlock() }
+        while true {
+            let taken: (RunName, SearchRun?)?? = lock.withLock {
+                guard accepting else { return .some(nil) }
+                guard !queue.isEmpty else { return nil }
+                let name = queue.removeFirst()
+                let search = opened.removeValue(forKey: name)
+                active[name] = (search, .active)
+                return .some((name, search))
+            }
+            if let taken { return taken }
+            wake.wait()
+        }
+    }
+
+    private func drive(_ name: RunName, opened: SearchRun?) {
+        var outcome: SearchOutcome?
+        do {
+            let parallel = max(1, RunsFolder.machineCores / workers)
+            let search = try opened ?? folder.resume(name, parallel: parallel)
+            let stopNow = lock.withLock { () -> Bool in
+                let state = active[name]?.state ?? .active
+                active[name] = (search, state)
+                return state == .stopping || !accepting
+            }
+            if stopNow { search.stop.request() }
+            outcome = try search.run { [self] event in publish(name, event) }
+        } catch {
+            lock.withLock { failures[name] = "\(error)" }
+            if let store = try? folder.open(name).store { try? store.log("failed", "\(error)") }
+        }
+        lock.withLock {
+            let state = active.removeValue(forKey: name)?.state
+            live[name] = nil
+            // Stopped by a shutdown: still owed, so the next daemon resumes it.
+            if outcome == .stopped, state != .stopping, !accepting {
+                queue.insert(name, at: 0)
+            }
+            try? persist()
+        }
+    }
+
+    private func publish(_ name: RunName, _ event: SearchEvent) {
+        let kind: String, fields: [String: Any]
+        switch event {
+        case let .started(index, architecture):
+            kind = "candidate-started"
+            fields = ["index": index, "arch": architecture]
+        case let .training(index, p):
+            kind = "progress"
+            fields = ["index": index, "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "steps_per_epoch": p.stepsPerEpoch,
+                      "loss": p.loss.isFinite ? p.loss : -1, "images_per_second": p.imagesPerSecond, "fraction": p.fraction]
+        case .finished:
+            return  // in the run's log, committed with its candidate
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+        lock.withLock {
+            var entry = live[name] ?? Live()
+            entry.sequence += 1
+            entry.kind = kind
+            entry.json = String(decoding: data, as: UTF8.self)
+            live[name] = entry
+        }
+    }
+
+    /// Writes the runs owed work (queued and active, in order) atomically. Called under `lock`.
+    private func persist() throws {
+        let names = (active.keys.sorted() + queue).map(\.text)
+        let data = try JSONEncoder().encode(names)
+        do { try data.write(to: URL(fileURLWithPath: queuePath), options: .atomic) } catch {
+            throw NasError.environment("cannot write \(queuePath) (\(error)); check that the runs directory is writable")
+        }
+    }
+}
