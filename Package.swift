@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "SearchSpace", "GSLNumerics"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Engine", "Model", "SearchSpace", "GSLNumerics", "Core"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
-        .testTarget(name: "NasCLITests", dependencies: ["nas", "Search"]),
+        .testTarget(name: "NasCLITests", dependencies: ["nas", "Search", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Runs", "Core"]),
     ]
 )

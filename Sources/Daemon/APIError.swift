@@ -53,7 +53,7 @@ struct APIError: Error {
             if case let .unprocessable(field, _)? = error as? DaemonError { return field }
             return nil
         }()
-        switch error as? DaemonError {
+        switch error as? DaemonError ?? (error is RunsFolderError ? .conflict("\(error)") : nil) {
         case .conflict?: (status, code) = (.conflict, "conflict")
         case .unauthorized?: (status, code) = (.unauthorized, "unauthorized")
         case .bodyTooLarge?: (status, code) = (.contentTooLarge, "body_too_large")

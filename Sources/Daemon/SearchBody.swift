@@ -25,10 +25,8 @@ struct SearchBody {
             throw InvalidField(field: unknown, message: "'\(unknown)' is not an option of a search; the options are \(known.sorted().joined(separator: ", "))")
         }
         let body: Fields
-        do { body = try JSONDecoder().decode(Fields.self, from: data) } catch let DecodingError.typeMismatch(type, context) {
-            throw Self.wrongType(context, type)
-        } catch let DecodingError.dataCorrupted(context) {
-            throw Self.wrongType(context, nil)
+        do { body = try JSONDecoder().decode(Fields.self, from: data) } catch {
+            throw Self.culprit(in: fields)
         }
         var request: SearchRequest
         switch (body.space, body.spaceYAML) {
@@ -85,14 +83,21 @@ extension SearchBody {
         }
     }
 
-    private static func wrongType(_ context: DecodingError.Context, _ type: Any.Type?) -> InvalidField {
-        let key = context.codingPath.first?.stringValue ?? "body"
-        let expected = switch type {
-        case is String.Type?: "a string"
-        case is Double.Type?: "a number"
-        default: key == "seed" ? "a whole number from 0" : ["budget", "threads", "parallel"].contains(key) ? "a whole number" : "of another type"
+    /// The field that failed to decode: each is decoded alone until one
+    /// fails (the decoder's own error does not always name it).
+    private static func culprit(in fields: [String: Any]) -> InvalidField {
+        for key in fields.keys.sorted() {
+            guard let single = try? JSONSerialization.data(withJSONObject: [key: fields[key]!]),
+                  (try? JSONDecoder().decode(Fields.self, from: single)) == nil else { continue }
+            let expected = switch key {
+            case "budget", "threads", "parallel": "a whole number from 1"
+            case "seed": "a whole number from 0"
+            case "hours", "target_ms": "a number"
+            default: "a string"
+            }
+            return InvalidField(field: key, message: "'\(key)' must be \(expected)")
         }
-        return InvalidField(field: key, message: "'\(key)' must be \(expected)")
+        return InvalidField(field: "body", message: "the body cannot be read as a search's options")
     }
 
     private static func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ text: String?, _ type: T.Type) throws -> T?

@@ -1,0 +1,235 @@
+import Foundation
+import Testing
+import Yams
+
+/// `nas serve` as a user runs it: a real daemon process on a real socket,
+/// real runs trained on the tiny space, SIGTERM and kill -9. In the
+/// serialized search suite: it trains.
+extension NasSearchCLITests {
+    /// A running `nas serve` and the line it printed when ready.
+    final class Daemon {
+        let process: Process
+        let client: HTTPClient
+
+        init(runs: String, arguments: [String] = ["--listen", "127.0.0.1:0"], token: String? = nil,
+             environment: [String: String]? = nil) throws {
+            process = Process()
+            process.executableURL = NasProcess.locate()
+            process.arguments = ["serve", "--runs", runs] + arguments
+            process.currentDirectoryURL = NasProcess.root
+            if let environment { process.environment = environment }
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // The first line says where it listens; read byte by byte so nothing after it is swallowed.
+            var line = Data()
+            while let byte = try out.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
+                line.append(byte)
+            }
+            let text = String(decoding: line, as: UTF8.self)
+            guard text.hasPrefix("nasd listening on ") else { throw DaemonStartError(text: text) }
+            client = HTTPClient(listening: text, token: token)
+        }
+
+        /// SIGTERM, then the exit status and the seconds it took.
+        func terminate() -> (status: Int32, seconds: Double) {
+            let start = Date()
+            process.terminate()
+            process.waitUntilExit()
+            return (process.terminationStatus, Date().timeIntervalSince(start))
+        }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        /// Polls the run until `condition` holds on its summary (at most `timeout` seconds).
+        func wait(for run: String, timeout: Double = 120, _ condition: ([String: Any]) -> Bool) throws -> [String: Any] {
+            let deadline = Date().addingTimeInterval(timeout)
+            while true {
+                let summary = try client.get("/runs/\(run)").json()
+                if condition(summary) || Date() > deadline { return summary }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
+    }
+
+    struct DaemonStartError: Error { let text: String }
+
+    static let tinyRequest = #"{"space": "tiny", "strategy": "evolution", "budget": 8, "seed": 2, "threads": 2, "run": "d"}"#
+
+    @Test("nas serve: a run started over HTTP trains, streams its events from the log with resumable ids, pages its candidates; bad requests get the right status and field; SIGTERM exits 0 quickly")
+    func serve() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let daemon = try Daemon(runs: runs)
+        let client = daemon.client
+
+        #expect(try client.get("/healthz").json()["status"] as? String == "ok")
+        let document = try client.get("/openapi.yaml")
+        #expect(document.status == 200)
+        #expect(document.text + "\n" == (try String(contentsOf: NasProcess.root.appendingPathComponent("Sources/Daemon/openapi.yaml"), encoding: .utf8)))
+
+        // Refusals: each with its status, code and field, and no run made by any of them.
+        let refusals: [(reply: HTTPClient.Reply, status: Int, field: String?)] = [
+            (try client.post("/runs", json: #"{"space": "tiny"}"#, contentType: "text/plain"), 415, nil),
+            (try client.post("/runs", json: "[1, 2]"), 422, nil),
+            (try client.post("/runs", json: "{not json"), 422, nil),
+            (try client.post("/runs", json: #"{"space": "tiny", "budgt": 3}"#), 400, "budgt"),
+            (try client.post("/runs", json: #"{"space": "tiny", "budget": 0}"#), 400, "budget"),
+            (try client.post("/runs", json: #"{"space": "tiny", "budget": 2.5}"#), 400, "budget"),
+            (try client.post("/runs", json: #"{"space": "tiny", "strategy": "genetic"}"#), 400, "strategy"),
+            (try client.post("/runs", json: #"{"space": "../../etc/passwd"}"#), 400, "space"),
+            (try client.post("/runs", json: #"{"space_yaml": "name: [unclosed"}"#), 400, "space"),
+            (try client.post("/runs", json: #"{"space": "tiny", "run": "../escape"}"#), 400, "run"),
+            (try client.post("/runs", json: #"{"space": "tiny", "engine": "vulkan"}"#), 400, "target_ms"),
+            (try client.post("/runs", json: "{\"space_yaml\": \"" + String(repeating: "x", count: 70_000) + "\"}"), 413, nil),
+            (try client.get("/runs/nothing-here"), 404, nil),
+            (try client.get("/no/such/route"), 404, nil),
+        ]
+        for (reply, status, field) in refusals {
+            #expect(reply.status == status, "\(reply.text)")
+            #expect(reply.error.field == field, "\(reply.text)")
+            #expect((reply.error.code ?? "").isEmpty == false)
+        }
+        #expect((try client.get("/runs").json()["runs"] as? [Any])?.isEmpty == true)
+
+        let created = try client.post("/runs", json: Self.tinyRequest)
+        #expect(created.status == 201, "\(created.text)")
+        #expect(created.headers["location"] == "/runs/d")
+        #expect(try client.post("/runs", json: Self.tinyRequest).status == 409)
+        #expect(try client.get("/runs/d/candidates?limit=0").error.field == "limit")
+        let finished = try daemon.wait(for: "d") { $0["state"] as? String == "finished" }
+        #expect(finished["done"] as? Int == 8)
+
+        // The event log: created, one commit event per candidate (ids rising), finished.
+        let stream = try client.get("/runs/d/events?follow=false")
+        #expect(stream.headers["content-type"] == "text/event-stream")
+        let events = Self.events(stream.text)
+        #expect(events.first?.kind == "created")
+        #expect(events.filter { $0.kind == "candidate-done" }.count == 8)
+        #expect(events.last?.kind == "finished")
+        let ids = events.compactMap(\.id)
+        #expect(ids == ids.sorted() && Set(ids).count == ids.count && ids.count == events.count)
+        let fourth = events.filter { $0.kind == "candidate-done" }[3]
+        let resumed = Self.events(try client.get("/runs/d/events?follow=false", headers: ["Last-Event-ID": "\(fourth.id!)"]).text)
+        #expect(resumed.map(\.id) == events.map(\.id).filter { $0! > fourth.id! })
+        #expect(try client.get("/runs/d/events?follow=false", headers: ["Last-Event-ID": "x"]).status == 400)
+
+        // Pages of candidates walk the run once, in index order.
+        var seen: [Int] = [], after = -1
+        while true {
+            let page = try client.get("/runs/d/candidates?limit=3&after=\(after)").json()
+            seen += (page["candidates"] as! [[String: Any]]).map { $0["index"] as! Int }
+            guard let next = page["next_after"] as? Int else { break }
+            after = next
+        }
+        #expect(seen == Array(0..<8))
+        let front = try client.get("/runs/d/pareto").json()["front"] as! [[String: Any]]
+        #expect(!front.isEmpty)
+        #expect(try client.post("/runs/d/stop").status == 409)
+        #expect(try client.post("/runs/d/resume").status == 409)
+
+        // A second daemon on the same runs directory is refused, naming the first.
+        let second = try NasProcess.run(["serve", "--runs", runs, "--listen", "127.0.0.1:0"])
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("pid \(daemon.process.processIdentifier)"))
+
+        let (status, seconds) = daemon.terminate()
+        #expect(status == 0)
+        #expect(seconds < 10)
+    }
+
+    @Test("nas serve: SIGTERM mid-run and kill -9 mid-run; each new daemon resumes the run by itself, and it ends with the candidates of nas search with the same options")
+    func serveResumesExactly() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let whole = try NasProcess.json(["search", "--space", "SearchSpaces/tiny.yaml", "--strategy", "evolution", "--budget", "8",
+                                         "--seed", "2", "--threads", "2", "--runs", runs, "--run", "whole", "--json"])
+
+        var daemon = try Daemon(runs: runs)
+        #expect(try daemon.client.post("/runs", json: Self.tinyRequest).status == 201)
+        _ = try daemon.wait(for: "d") { ($0["done"] as? Int ?? 0) >= 2 }
+        let (status, seconds) = daemon.terminate()
+        #expect(status == 0)
+        #expect(seconds < 10)
+
+        daemon = try Daemon(runs: runs)
+        #expect(try daemon.client.get("/runs/d").json()["state"] as? String == "active")
+        _ = try daemon.wait(for: "d") { ($0["done"] as? Int ?? 0) >= 5 }
+        daemon.kill9()
+
+        daemon = try Daemon(runs: runs)
+        let finished = try daemon.wait(for: "d") { $0["state"] as? String == "finished" }
+        #expect(finished["done"] as? Int == 8)
+        let served = try daemon.client.get("/runs/d").json()["status"] as Any
+        #expect(Self.candidates(served) == Self.candidates(whole))
+        #expect(daemon.terminate().status == 0)
+    }
+
+    @Test("nas serve: the default Unix socket is mode 0600; beyond loopback a token is required, checked on every request")
+    func serveAccess() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let local = try Daemon(runs: runs, arguments: [])
+        let socket = runs + "/nasd.sock"
+        let mode = (try FileManager.default.attributesOfItem(atPath: socket)[.posixPermissions] as? Int) ?? 0
+        #expect(mode & 0o777 == 0o600)
+        #expect(try local.client.get("/healthz").status == 200)
+        #expect(local.terminate().status == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket))
+
+        let open = try NasProcess.run(["serve", "--runs", runs, "--listen", "0.0.0.0:0"])
+        #expect(open.status == 2)
+        #expect(open.stderr.contains("--token-file"))
+        let short = runs + "/short-token"
+        try "abc".write(toFile: short, atomically: true, encoding: .utf8)
+        #expect(try NasProcess.run(["serve", "--runs", runs, "--listen", "0.0.0.0:0", "--token-file", short]).status == 2)
+
+        let token = "0123456789abcdef0123456789abcdef"
+        let file = runs + "/token"
+        try (token + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let guarded = try Daemon(runs: runs, arguments: ["--listen", "0.0.0.0:0", "--token-file", file], token: token)
+        #expect(try guarded.client.get("/runs").status == 200)
+        var anonymous = guarded.client
+        anonymous.token = nil
+        #expect(try anonymous.get("/runs").status == 401)
+        anonymous.token = String(token.dropLast()) + "0"
+        #expect(try anonymous.get("/runs").error.code == "unauthorized")
+        #expect(guarded.terminate().status == 0)
+    }
+
+    /// Every path and method the document lists answers with a status the document lists for it.
+    @Test("nas serve: every operation in openapi.yaml exists and answers with a documented status")
+    func serveMatchesDocument() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let daemon = try Daemon(runs: runs)
+        let document = try #require(try Yams.load(yaml: daemon.client.get("/openapi.yaml").text) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        var checked = 0
+        for (path, item) in paths {
+            for method in ["get", "post"] {
+                guard let operation = item[method] as? [String: Any] else { continue }
+                let documented = Set((operation["responses"] as! [String: Any]).keys.compactMap { Int($0) })
+                let concrete = path.replacingOccurrences(of: "{run}", with: "no-such-run") + (path.hasSuffix("events") ? "?follow=false" : "")
+                let reply = method == "get" ? try daemon.client.get(concrete) : try daemon.client.post(concrete, json: "{}")
+                #expect(documented.contains(reply.status), "\(method) \(path): \(reply.status) \(reply.text)")
+                checked += 1
+            }
+        }
+        #expect(checked == 10)
+        #expect(daemon.terminate().status == 0)
+    }
+
+    static func events(_ text: String) -> [(id: Int?, kind: String)] {
+        text.components(separatedBy: "\n\n").compactMap { block in
+            let lines = block.split(separator: "\n")
+            guard let kind = lines.first(where: { $0.hasPrefix("event: ") })?.dropFirst(7) else { return nil }
+            let id = lines.first(where: { $0.hasPrefix("id: ") }).flatMap { Int($0.dropFirst(4)) }
+            return (id, String(kind))
+        }
+    }
+}
