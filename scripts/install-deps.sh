@@ -15,6 +15,8 @@ packages=(
   libsqlite3-dev         # SQLite, under GRDB (latency table, run store)
   binutils               # readelf, used by the tests to check the BLAS link order
   librsvg2-bin           # rsvg-convert, used by the tests to render pareto.svg
+  chromium               # a real browser, in which the tests drive the daemon's dashboard
+  chromium-driver        # WebDriver for it (Selenium, in the build's Python environment)
 )
 
 missing=()

@@ -82,14 +82,21 @@ public enum Daemon {
         }
         try FileManager.default.createDirectory(atPath: options.runs.path, withIntermediateDirectories: true)
         let lock = try DaemonLock(runs: options.runs.path)
-        let scheduler = RunScheduler(folder: options.runs, workers: options.workers)
+        let metrics = DaemonMetrics()
+        let scheduler = RunScheduler(folder: options.runs, workers: options.workers, metrics: metrics)
         try scheduler.start()
+        let exports = ExportJobs(folder: options.runs)
+        exports.start()
         let lifecycle = Lifecycle()
 
         let router = Router()
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
         if let token = options.token { router.add(middleware: TokenMiddleware(token: token)) }
-        Routes(scheduler: scheduler, folder: options.runs, spaces: options.spaces, lifecycle: lifecycle).register(on: router)
+        let routes = Routes(scheduler: scheduler, exports: exports, folder: options.runs, spaces: options.spaces,
+                            lifecycle: lifecycle)
+        routes.register(on: router)
+        Dashboard(routes: routes, token: options.token).register(on: router)
 
         let address: BindAddress
         switch options.listen {
@@ -116,7 +123,8 @@ public enum Daemon {
             }
         }, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: app), .init(service: SchedulerService(scheduler: scheduler, lifecycle: lifecycle))],
+            services: [.init(service: app),
+                       .init(service: SchedulerService(scheduler: scheduler, exports: exports, lifecycle: lifecycle))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         withExtendedLifetime(lock) {}
@@ -129,13 +137,29 @@ public enum Daemon {
 /// refused, active runs checkpoint.
 private struct SchedulerService: Service {
     let scheduler: RunScheduler
+    let exports: ExportJobs
     let lifecycle: Lifecycle
 
     func run() async throws {
         try? await gracefulShutdown()
         lifecycle.beginStopping()
+        // An export in progress is not waited for: it is taken up again at the next start, its finished models kept.
+        exports.stop()
         let scheduler = self.scheduler
         _ = try await blocking { scheduler.shutdown(timeout: Daemon.shutdownSeconds) }
+    }
+}
+
+/// Counts every request by route pattern (not path: a run's name would make
+/// a series per run) and final status, refusals included.
+private struct MetricsMiddleware: RouterMiddleware {
+    let metrics: DaemonMetrics
+
+    func handle(_ request: Request, context: BasicRequestContext,
+                next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        let response = try await next(request, context)
+        metrics.request(route: context.endpointPath ?? "NotFound", method: request.method.rawValue, status: response.status.code)
+        return response
     }
 }
 
@@ -154,20 +178,29 @@ private struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// `Authorization: Bearer <token>` on every request, compared in constant
-/// time (the time taken says nothing of how much of a guess was right).
+/// The token on every request but the sign-in page's: `Authorization:
+/// Bearer <token>` from scripts, or the cookie `/login` sets for browsers
+/// (SameSite=Strict, so another site's page cannot post with it). A
+/// dashboard page asked for without it leads to the sign-in page.
 private struct TokenMiddleware: RouterMiddleware {
-    let token: [UInt8]
-
-    init(token: String) { self.token = Array(token.utf8) }
+    let token: String
 
     func handle(_ request: Request, context: BasicRequestContext,
                 next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if path == "/login" { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
-        let given = header.hasPrefix("Bearer ") ? Array(header.dropFirst(7).utf8) : []
-        var difference = UInt8(given.count == token.count ? 0 : 1)
-        for i in 0..<token.count { difference |= token[i] ^ (i < given.count ? given[i] : 0) }
-        guard difference == 0 else { return APIError(DaemonError.unauthorized).response }
+        let bearer = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : nil
+        let cookie = (request.headers[.cookie] ?? "").split(separator: ";").lazy
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.hasPrefix(Dashboard.cookie + "=") }
+            .map { String($0.dropFirst(Dashboard.cookie.count + 1)) }
+        guard TokenCheck.matches(bearer ?? cookie ?? "", token) else {
+            if request.method == .get, path == "/" || path.hasPrefix("/ui/") {
+                return Response(status: .seeOther, headers: [.location: "/login"])
+            }
+            return APIError(DaemonError.unauthorized).response
+        }
         return try await next(request, context)
     }
 }

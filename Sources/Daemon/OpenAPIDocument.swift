@@ -32,6 +32,68 @@ paths:
           content:
             application/json:
               schema: { $ref: "#/components/schemas/Health" }
+  /metrics:
+    get:
+      operationId: metrics
+      summary: "Prometheus text: candidates finished and failed per run, training images/s, an evaluation-seconds histogram, queue length, active runs, HTTP requests by route, method and status."
+      responses:
+        "200":
+          description: The exposition.
+          content:
+            text/plain:
+              schema: { type: string }
+        "401": { $ref: "#/components/responses/Error" }
+  /:
+    get:
+      operationId: dashboard
+      summary: The dashboard's list of runs (HTML).
+      responses:
+        "200":
+          description: The page.
+          content:
+            text/html:
+              schema: { type: string }
+        "303": { description: Without the token, to /login. }
+  /ui/runs/{run}:
+    parameters: [{ $ref: "#/components/parameters/Run" }]
+    get:
+      operationId: dashboardRun
+      summary: A run's dashboard page (HTML), live through its event stream, with stop and resume.
+      responses:
+        "200":
+          description: The page.
+          content:
+            text/html:
+              schema: { type: string }
+        "303": { description: Without the token, to /login. }
+        "400": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+  /login:
+    get:
+      operationId: loginPage
+      summary: The sign-in form (HTML).
+      security: [{}]
+      responses:
+        "200":
+          description: The form.
+          content:
+            text/html:
+              schema: { type: string }
+    post:
+      operationId: login
+      summary: "Takes the token (form field token) and keeps it in an HttpOnly, SameSite=Strict cookie, nasd_token."
+      security: [{}]
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              properties:
+                token: { type: string }
+      responses:
+        "303": { description: "Signed in: the cookie is set, on to /." }
+        "400": { description: This daemon needs no token. }
+        "401": { description: Not this daemon's token. }
   /openapi.yaml:
     get:
       operationId: openapi
@@ -166,6 +228,46 @@ paths:
         "401": { $ref: "#/components/responses/Error" }
         "404": { $ref: "#/components/responses/Error" }
         "409": { $ref: "#/components/responses/Error" }
+  /runs/{run}/exports:
+    parameters: [{ $ref: "#/components/parameters/Run" }]
+    post:
+      operationId: createExport
+      summary: Export models of the run (the options of `nas export`) as a job; jobs run one at a time, and one cut off by a restart runs again, keeping its finished models.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/ExportRequest" }
+      responses:
+        "202":
+          description: The job is recorded and queued.
+          headers:
+            Location: { schema: { type: string } }
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ExportJob" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "415": { $ref: "#/components/responses/Error" }
+        "422": { $ref: "#/components/responses/Error" }
+  /runs/{run}/exports/{id}:
+    parameters:
+      - { $ref: "#/components/parameters/Run" }
+      - { name: id, in: path, required: true, schema: { type: integer } }
+    get:
+      operationId: getExport
+      summary: An export job, its progress and the models written so far (each as its model.json).
+      responses:
+        "200":
+          description: The job.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ExportJob" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
   /runs/{run}/events:
     parameters: [{ $ref: "#/components/parameters/Run" }]
     get:
@@ -249,18 +351,45 @@ components:
         proxy: { type: string, enum: [default, search] }
         init: { type: string, enum: [fan-in-uniform, he-normal] }
         parallel: { type: integer, minimum: 1 }
+    ExportRequest:
+      type: object
+      description: "`nas export`'s options in JSON; one of pareto (the default), top and arch."
+      additionalProperties: false
+      properties:
+        pareto: { type: boolean }
+        top: { type: integer, minimum: 1 }
+        arch: { type: array, items: { type: string }, description: Candidate hashes. }
+        formats: { type: array, items: { type: string, enum: [onnx, ncnn] } }
+        weights: { type: array, items: { type: string, enum: [fp32, fp16, int8] } }
+        epochs: { type: integer, minimum: 1 }
+        subset: { type: integer, minimum: 1 }
+        threads: { type: integer, minimum: 1 }
+        launches: { type: integer, minimum: 1 }
+    ExportJob:
+      type: object
+      required: [id, run, state, request, created_at, progress, models]
+      properties:
+        id: { type: integer }
+        run: { type: string }
+        state: { type: string, enum: [queued, running, done, failed] }
+        request: { type: string, description: The body the job was started with. }
+        created_at: { type: string, format: date-time }
+        finished_at: { type: string, format: date-time }
+        error: { type: string }
+        progress: { type: [string, "null"] }
+        models: { type: array, items: { type: object, description: "A model's model.json, as `nas export --json` prints it." } }
     RunSummary:
       type: object
-      required: [name, state, strategy, done, budget, seed, best_reward, failure]
+      required: [name, state, strategy, done, budget, seed]
       properties:
         name: { type: string }
-        state: { type: string, enum: [queued, active, stopping, idle, finished, failed] }
+        state: { type: string, enum: [queued, active, stopping, idle, finished, failed, damaged] }
         strategy: { type: string }
         done: { type: integer }
         budget: { type: integer }
         seed: { type: integer }
-        best_reward: { type: [number, "null"] }
-        failure: { type: [string, "null"] }
+        best_reward: { type: number, description: Absent until a candidate has a reward. }
+        failure: { type: string, description: "Why the daemon's last drive of the run failed, or why it cannot be read (state damaged)." }
     RunDetail:
       allOf:
         - { $ref: "#/components/schemas/RunSummary" }

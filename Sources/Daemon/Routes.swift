@@ -11,6 +11,7 @@ import Search
 /// creating a run loads the data set and the engines.
 struct Routes: Sendable {
     let scheduler: RunScheduler
+    let exports: ExportJobs
     let folder: RunsFolder
     let spaces: String
     let lifecycle: Lifecycle
@@ -23,12 +24,25 @@ struct Routes: Sendable {
             let (queued, active) = scheduler.counts
             return try json(Health(status: lifecycle.isStopping ? "stopping" : "ok", queued: queued, active: active))
         }
+        router.get("metrics") { _, _ in
+            let (queued, active) = scheduler.counts
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: scheduler.metrics.exposition(queued: queued, active: active))))
+        }
         router.get("openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
         }
         router.get("runs") { _, _ in
-            try await blocking { [self] in try json(RunList(runs: folder.names().map { try summary($0) })) }
+            // One unreadable run does not hide the others: it is listed as damaged, with why.
+            try await blocking { [self] in
+                try json(RunList(runs: folder.names().map { name in
+                    do { return try summary(name) } catch {
+                        return RunSummary(name: name.text, state: "damaged", strategy: "", done: 0, budget: 0, seed: 0,
+                                          bestReward: nil, failure: "\(error)")
+                    }
+                }))
+            }
         }
         router.post("runs") { request, _ in
             let data = try await body(of: request)
@@ -82,6 +96,24 @@ struct Routes: Sendable {
             return try await blocking { [self] in
                 try scheduler.resume(name)
                 return try json(StateChange(run: name.text, state: scheduler.state(name)?.rawValue ?? "queued"), status: .accepted)
+            }
+        }
+        router.post("runs/:run/exports") { request, context in
+            let name = try runName(context)
+            let data = try await body(of: request)
+            let export = try ExportBody(json: data).request
+            let job = try await blocking { [exports] in try exports.submit(name, body: data, request: export) }
+            return try json(ExportView(job: job, progress: nil, models: []), status: .accepted,
+                            headers: [.location: "/runs/\(name)/exports/\(job.id)"])
+        }
+        router.get("runs/:run/exports/:id") { _, context in
+            let name = try runName(context)
+            guard let id = context.parameters.get("id").flatMap(Int.init) else {
+                throw InvalidField(field: "id", message: "an export id is a whole number, as POST /runs/\(name)/exports returned")
+            }
+            return try await blocking { [exports] in
+                let (job, progress, models) = try exports.status(name, id)
+                return try json(ExportView(job: job, progress: progress, models: models))
             }
         }
         router.get("runs/:run/events") { request, context in
@@ -139,6 +171,22 @@ struct Routes: Sendable {
     struct Front: Encodable { let run: String; let front: [RunStatus.Candidate] }
 
     struct StateChange: Encodable { let run, state: String }
+
+    /// An export job: its record, what it is doing now, the models written so far.
+    struct ExportView: Encodable {
+        let job: ExportJobs.Job
+        let progress: String?
+        let models: [ExportedModel]
+
+        func encode(to encoder: any Encoder) throws {
+            try job.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(progress, forKey: .progress)
+            try container.encode(models, forKey: .models)
+        }
+
+        enum Key: String, CodingKey { case progress, models }
+    }
 
     /// A run's state as the daemon sees it: queued, active or stopping while
     /// it owns the run's work; otherwise finished (budget spent), failed (the

@@ -26,6 +26,7 @@ final class RunScheduler: @unchecked Sendable {
 
     let folder: RunsFolder
     let workers: Int
+    let metrics: DaemonMetrics
     private let lock = NSLock()
     private let wake = NSCondition()
     private var queue: [RunName] = []
@@ -39,9 +40,10 @@ final class RunScheduler: @unchecked Sendable {
     private var threads: [Thread] = []
     private let idle = DispatchGroup()
 
-    init(folder: RunsFolder, workers: Int) {
+    init(folder: RunsFolder, workers: Int, metrics: DaemonMetrics) {
         self.folder = folder
         self.workers = workers
+        self.metrics = metrics
     }
 
     private var queuePath: String { folder.path + "/nasd-queue.json" }
@@ -219,10 +221,12 @@ final class RunScheduler: @unchecked Sendable {
             kind = "candidate-started"
             fields = ["index": index, "arch": architecture]
         case let .training(index, p):
+            metrics.training(run: name.text, imagesPerSecond: p.imagesPerSecond)
             kind = "progress"
             fields = ["index": index, "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "steps_per_epoch": p.stepsPerEpoch,
                       "loss": p.loss.isFinite ? p.loss : -1, "images_per_second": p.imagesPerSecond, "fraction": p.fraction]
-        case .finished:
+        case let .finished(candidate):
+            metrics.committed(run: name.text, candidate)
             return  // in the run's log, committed with its candidate
         }
         let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)

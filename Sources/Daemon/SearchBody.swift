@@ -13,21 +13,10 @@ struct SearchBody {
 
     /// `spaces`: the folder `space` names a file in (the daemon's `--spaces`).
     init(json data: Data, spaces: String) throws {
-        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-            throw DaemonError.unprocessable(field: nil, "the body is not JSON; send an object such as {\"space\": \"mnasnet-fm\", \"budget\": 20}")
-        }
-        guard let fields = object as? [String: Any] else {
-            throw DaemonError.unprocessable(field: nil, "the body must be a JSON object of nas search's options, such as {\"space\": \"mnasnet-fm\"}")
-        }
-        let known: Set = ["space", "space_yaml", "strategy", "budget", "hours", "seed", "run", "engine", "target_ms",
-                          "constraint", "latency", "threads", "proxy", "init", "parallel"]
-        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
-            throw InvalidField(field: unknown, message: "'\(unknown)' is not an option of a search; the options are \(known.sorted().joined(separator: ", "))")
-        }
-        let body: Fields
-        do { body = try JSONDecoder().decode(Fields.self, from: data) } catch {
-            throw Self.culprit(in: fields)
-        }
+        let body = try JSONBody.decode(Fields.self, from: data, of: "a search", example: #"{"space": "mnasnet-fm", "budget": 20}"#,
+                                       types: ["budget": "a whole number from 1", "threads": "a whole number from 1",
+                                               "parallel": "a whole number from 1", "seed": "a whole number from 0",
+                                               "hours": "a number", "target_ms": "a number"])
         var request: SearchRequest
         switch (body.space, body.spaceYAML) {
         case let (name?, nil):
@@ -71,7 +60,7 @@ struct SearchBody {
 
 extension SearchBody {
     /// The fields and their JSON types; null or absent means the default.
-    private struct Fields: Decodable {
+    private struct Fields: Decodable, KnownFields {
         var space, spaceYAML, strategy, run, engine, constraint, latency, proxy, initialisation: String?
         var budget, threads, parallel: Int?
         var seed: UInt64?
@@ -81,31 +70,47 @@ extension SearchBody {
             case space, strategy, run, engine, constraint, latency, proxy, budget, threads, parallel, seed, hours
             case spaceYAML = "space_yaml", initialisation = "init", targetMs = "target_ms"
         }
+
+        static let names = ["space", "space_yaml", "strategy", "budget", "hours", "seed", "run", "engine", "target_ms",
+                            "constraint", "latency", "threads", "proxy", "init", "parallel"]
     }
 
-    /// The field that failed to decode: each is decoded alone until one
-    /// fails (the decoder's own error does not always name it).
-    private static func culprit(in fields: [String: Any]) -> InvalidField {
-        for key in fields.keys.sorted() {
-            guard let single = try? JSONSerialization.data(withJSONObject: [key: fields[key]!]),
-                  (try? JSONDecoder().decode(Fields.self, from: single)) == nil else { continue }
-            let expected = switch key {
-            case "budget", "threads", "parallel": "a whole number from 1"
-            case "seed": "a whole number from 0"
-            case "hours", "target_ms": "a number"
-            default: "a string"
-            }
-            return InvalidField(field: key, message: "'\(key)' must be \(expected)")
-        }
-        return InvalidField(field: "body", message: "the body cannot be read as a search's options")
-    }
-
-    private static func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ text: String?, _ type: T.Type) throws -> T?
+    static func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ text: String?, _ type: T.Type) throws -> T?
     where T.RawValue == String {
         guard let text else { return nil }
         guard let value = T(rawValue: text) else {
             throw InvalidField(field: key, message: "'\(key)' is '\(text)'; choose one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return value
+    }
+}
+
+/// A body's fields as the route knows them.
+protocol KnownFields { static var names: [String] { get } }
+
+/// A request body decoded strictly: a JSON object, no unknown key (a typo
+/// would otherwise be ignored silently), and a field of the wrong type named.
+enum JSONBody {
+    /// `types`: what each non-string field must be, for the message.
+    static func decode<T: Decodable & KnownFields>(_ type: T.Type, from data: Data, of what: String, example: String,
+                                                   types: [String: String]) throws -> T {
+        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+            throw DaemonError.unprocessable(field: nil, "the body is not JSON; send an object such as \(example)")
+        }
+        guard let fields = object as? [String: Any] else {
+            throw DaemonError.unprocessable(field: nil, "the body must be a JSON object of \(what)'s options, such as \(example)")
+        }
+        if let unknown = fields.keys.sorted().first(where: { !T.names.contains($0) }) {
+            throw InvalidField(field: unknown, message: "'\(unknown)' is not an option of \(what); the options are \(T.names.sorted().joined(separator: ", "))")
+        }
+        do { return try JSONDecoder().decode(T.self, from: data) } catch {
+            // Each field decoded alone until one fails: the decoder's own error does not always name it.
+            for key in fields.keys.sorted() {
+                guard let single = try? JSONSerialization.data(withJSONObject: [key: fields[key]!]),
+                      (try? JSONDecoder().decode(T.self, from: single)) == nil else { continue }
+                throw InvalidField(field: key, message: "'\(key)' must be \(types[key] ?? "a string")")
+            }
+            throw InvalidField(field: "body", message: "the body cannot be read as \(what)'s options")
+        }
     }
 }

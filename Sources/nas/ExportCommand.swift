@@ -73,44 +73,32 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Print the exported models as JSON.")
     var json = false
 
-    private var formatNames: [String] { formats.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-    private var precisionNames: [String] { weights.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    /// The options as the request the daemon's `POST /runs/{run}/exports` also takes.
+    private var request: ExportRequest {
+        var request = ExportRequest()
+        request.pareto = pareto
+        request.top = top
+        request.hashes = hashes
+        request.formats = formats.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        request.weights = weights.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        request.epochs = epochs
+        request.subset = subset
+        request.threads = threads
+        request.launches = launches
+        return request
+    }
 
     func validate() throws {
         try validating {
             _ = try RunName(existing: runName)
             if let baseline { _ = try RunName(existing: baseline) }
-            for name in precisionNames where WeightPrecision(rawValue: name) == nil {
-                throw NasError.invalidInput("--weights: unknown precision '\(name)'; expected fp32, fp16 and int8, comma-separated")
-            }
-            if precisionNames.contains("int8") && !formatNames.contains("onnx") {
-                throw NasError.invalidInput("--weights int8 is written as ONNX only (ncnn stores fp32 or fp16): add onnx to --formats")
-            }
-            for name in formatNames where ExportFormat(rawValue: name) == nil {
-                throw NasError.invalidInput("--formats: unknown format '\(name)'; expected onnx, ncnn or both (onnx,ncnn)")
-            }
-            if [pareto, top != nil, !hashes.isEmpty].filter({ $0 }).count > 1 {
-                throw NasError.invalidInput("choose one of --pareto, --top K and --arch HASH…")
-            }
-            try options().validate()
+            _ = try request.options(.option)
         }
-    }
-
-    func options() -> ExportOptions {
-        var options = ExportOptions()
-        options.selection = top.map { .top($0) } ?? (hashes.isEmpty ? .pareto : .hashes(hashes))
-        options.formats = ExportFormat.allCases.filter { formatNames.contains($0.rawValue) }
-        options.variants = WeightPrecision.allCases.filter { $0 != .fp32 && precisionNames.contains($0.rawValue) }
-        options.epochs = epochs
-        options.subset = subset
-        options.threads = threads
-        options.latencyLaunches = launches
-        return options
     }
 
     func run() throws {
         let name = try RunName(existing: runName)
-        var options = options()
+        var options = try request.options(.option)
         if verify {
             let python = ProcessInfo.processInfo.environment["NASD_PYTHON"] ?? ".build/venv/bin/python"
             let scripts = ProcessInfo.processInfo.environment["NASD_VERIFIERS"] ?? "scripts"

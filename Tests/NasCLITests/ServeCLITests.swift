@@ -129,6 +129,45 @@ extension NasSearchCLITests {
         #expect(seen == Array(0..<8))
         let front = try client.get("/runs/d/pareto").json()["front"] as! [[String: Any]]
         #expect(!front.isEmpty)
+        // Metrics count what happened: the run's candidates, the refusals by route and status.
+        let metrics = try client.get("/metrics").text
+        #expect(metrics.contains(#"nasd_candidates_finished_total{run="d"} 8"#), "\(metrics)")
+        #expect(metrics.contains("nasd_queue_length 0"))
+        #expect(metrics.contains("nasd_evaluation_seconds_count"))
+        #expect(metrics.contains(#"nasd_http_requests_total{route="/runs",method="POST",status="400"}"#), "\(metrics)")
+        #expect(metrics.contains(#"nasd_training_images_per_second{run="d"}"#))
+
+        // Exports: a refused body names its field; a real export of the best model runs as a job.
+        #expect(try client.post("/runs/d/exports", json: #"{"weights": ["fp8"]}"#).error.field == "weights")
+        #expect(try client.post("/runs/d/exports", json: #"{"top": 1, "arch": ["abc"]}"#).error.field == "top")
+        #expect(try client.post("/runs/d/exports", json: #"{"epoch": 1}"#).error.field == "epoch")
+        #expect(try client.post("/runs/d/exports", json: #"{"epochs": "one"}"#).error.field == "epochs")
+        #expect(try client.post("/runs/d/exports", json: #"{"arch": ["000000000000"]}"#).status == 404)
+        #expect(try client.post("/runs/nothing/exports", json: "{}").status == 404)
+        let export = try client.post("/runs/d/exports", json: #"{"top": 1, "epochs": 1, "subset": 512, "formats": ["onnx"], "launches": 1, "threads": 2}"#)
+        #expect(export.status == 202, "\(export.text)")
+        let id = try #require(try export.json()["id"] as? Int)
+        var job: [String: Any] = [:]
+        let deadline = Date().addingTimeInterval(300)
+        repeat {
+            Thread.sleep(forTimeInterval: 0.5)
+            job = try client.get("/runs/d/exports/\(id)").json()
+        } while !["done", "failed"].contains(job["state"] as? String ?? "") && Date() < deadline
+        #expect(job["state"] as? String == "done", "\(job)")
+        let models = job["models"] as? [[String: Any]] ?? []
+        #expect(models.count == 1)
+        if let hash = models.first?["hash"] as? String {
+            #expect(FileManager.default.fileExists(atPath: runs + "/d/exports/\(id)/\(hash)/model.onnx"))
+        }
+        #expect(try client.get("/runs/d/exports/99").status == 404)
+        #expect(try client.get("/runs/d/exports/x").error.field == "id")
+
+        // A run that cannot be read is listed as damaged; the others still are listed.
+        try FileManager.default.createDirectory(atPath: runs + "/broken", withIntermediateDirectories: true)
+        try Data("not a database".utf8).write(to: URL(fileURLWithPath: runs + "/broken/run.sqlite"))
+        let listed = try client.get("/runs").json()["runs"] as! [[String: Any]]
+        #expect(listed.first { $0["name"] as? String == "broken" }?["state"] as? String == "damaged")
+        #expect(listed.first { $0["name"] as? String == "d" }?["state"] as? String == "finished")
         #expect(try client.post("/runs/d/stop").status == 409)
         #expect(try client.post("/runs/d/resume").status == 409)
 
@@ -201,6 +240,40 @@ extension NasSearchCLITests {
         #expect(guarded.terminate().status == 0)
     }
 
+    @Test("nas serve: the dashboard in a real browser (Chromium through Selenium): sign in, the run listed, live progress and candidates from the event stream, stopped with its button")
+    func serveDashboard() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let token = "dashboard-test-token-0123456789"
+        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
+        try token.write(toFile: runs + "/token", atomically: true, encoding: .utf8)
+        let daemon = try Daemon(runs: runs, arguments: ["--listen", "127.0.0.1:0", "--token-file", runs + "/token"], token: token)
+        let long = #"{"space": "tiny", "strategy": "random", "budget": 60, "seed": 9, "threads": 2, "parallel": 1, "run": "live"}"#
+        #expect(try daemon.client.post("/runs", json: long).status == 201)
+        _ = try daemon.wait(for: "live") { ($0["done"] as? Int ?? 0) >= 1 }
+        guard case let .tcp(port) = daemon.client.address else { Issue.record("not on TCP"); return }
+        let check = Process()
+        check.executableURL = NasProcess.root.appendingPathComponent(".build/venv/bin/python")
+        check.arguments = [NasProcess.root.appendingPathComponent("scripts/dashboard_check.py").path,
+                           "--url", "http://127.0.0.1:\(port)", "--token", token, "--run", "live"]
+        let out = Pipe()
+        check.standardOutput = out
+        check.standardError = FileHandle.nullDevice
+        try check.run()
+        let report = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 0, "\(report)")
+        let seen = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any] ?? [:]
+        #expect(seen["listed_state"] as? String == "active")
+        #expect(seen["cookie_http_only"] as? Bool == true)
+        #expect(seen["state_final"] as? String == "idle")
+        // The stop the button asked for is the run's: it stopped short of its budget, and resumes.
+        let after = try daemon.client.get("/runs/live").json()
+        #expect(after["state"] as? String == "idle")
+        #expect((after["done"] as? Int ?? 60) < 60)
+        #expect(daemon.terminate().status == 0)
+    }
+
     /// Every path and method the document lists answers with a status the document lists for it.
     @Test("nas serve: every operation in openapi.yaml exists and answers with a documented status")
     func serveMatchesDocument() throws {
@@ -214,13 +287,14 @@ extension NasSearchCLITests {
             for method in ["get", "post"] {
                 guard let operation = item[method] as? [String: Any] else { continue }
                 let documented = Set((operation["responses"] as! [String: Any]).keys.compactMap { Int($0) })
-                let concrete = path.replacingOccurrences(of: "{run}", with: "no-such-run") + (path.hasSuffix("events") ? "?follow=false" : "")
+                let concrete = path.replacingOccurrences(of: "{run}", with: "no-such-run").replacingOccurrences(of: "{id}", with: "1")
+                    + (path.hasSuffix("events") ? "?follow=false" : "")
                 let reply = method == "get" ? try daemon.client.get(concrete) : try daemon.client.post(concrete, json: "{}")
                 #expect(documented.contains(reply.status), "\(method) \(path): \(reply.status) \(reply.text)")
                 checked += 1
             }
         }
-        #expect(checked == 10)
+        #expect(checked == 17)
         #expect(daemon.terminate().status == 0)
     }
 
