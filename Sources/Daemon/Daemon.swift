@@ -115,12 +115,10 @@ public enum Daemon {
         let app = Application(router: router, configuration: .init(address: address, serverName: "nasd"),
                               onServerRunning: { channel in
             umask(previousMask)
-            switch listen {
-            case .unix: ready(listen.description)
-            case let .tcp(host, _):
-                let port = channel.localAddress?.port ?? 0
-                ready(ListenAddress.tcp(host: host, port: port).description)
-            }
+            var bound = listen
+            if case let .tcp(host, _) = listen { bound = .tcp(host: host, port: channel.localAddress?.port ?? 0) }
+            lock.record(address: bound)
+            ready(bound.description)
         }, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: app),

@@ -4,13 +4,15 @@ import Foundation
 /// One daemon per runs directory: an exclusive `flock` on `<runs>/nasd.lock`,
 /// which holds the owner's pid for the message a second daemon gets. The
 /// kernel drops the lock when its process dies (kill -9 included), so a
-/// stale lock file never blocks a new daemon: only a live owner does.
-final class DaemonLock {
+/// stale lock file never blocks a new daemon: only a live owner does. Once
+/// listening, the daemon adds its address, for the CLI (`DaemonClient`).
+final class DaemonLock: @unchecked Sendable {
+    static let fileName = "nasd.lock"
     private let descriptor: Int32
     let path: String
 
     init(runs: String) throws(NasError) {
-        path = runs + "/nasd.lock"
+        path = runs + "/" + Self.fileName
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw .environment("cannot open \(path) (\(String(cString: strerror(errno)))); check that \(runs) is writable")
@@ -20,9 +22,15 @@ final class DaemonLock {
             close(descriptor)
             throw .invalidInput("another nasd (pid \(owner ?? "unknown")) serves \(runs); stop it first (kill -TERM \(owner ?? "<pid>")), or serve another --runs directory")
         }
-        let pid = "\(getpid())\n"
+        record("\(getpid())\n")
+    }
+
+    /// Adds where the daemon listens, under its pid.
+    func record(address: ListenAddress) { record("\(getpid())\n\(address)\n") }
+
+    private func record(_ text: String) {
         ftruncate(descriptor, 0)
-        _ = pid.withCString { write(descriptor, $0, strlen($0)) }
+        _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
     }
 
     deinit {

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Core
+import Daemon
 import Foundation
 import Runs
 import Search
@@ -99,6 +100,14 @@ struct SearchCommand: ParsableCommand {
         guard let text = try? String(contentsOfFile: space, encoding: .utf8) else {
             throw NasError.notFound("\(space): cannot be read; give the path of a search-space YAML file (shipped under SearchSpaces/)")
         }
+        if let daemon = try DaemonClient.serving(runs.folder) {
+            // The daemon checks the request as this command would, and owns the run from here.
+            let reply = try daemon.request("POST", "/runs", json: request(spaceYAML: text).jsonBody())
+            try daemon.check(reply, "start the run")
+            let name = try RunName(existing: (try JSONSerialization.jsonObject(with: reply.body) as? [String: Any])?["name"] as? String ?? "")
+            printError("nas serve (\(daemon.address)) runs \(name); Ctrl-C stops it there")
+            return try followOnDaemon(daemon, name: name, runs: runs.folder, after: 0, json: json)
+        }
         let prepared = try request(spaceYAML: text).prepare(.option, latencyTable: runs.folder.latencyTable)
         let search = try runs.folder.create(prepared.name, configuration: prepared.configuration, space: prepared.space,
                                             parallel: prepared.parallel)
@@ -124,7 +133,36 @@ struct ResumeCommand: ParsableCommand {
 
     func run() throws {
         let name = try RunName(existing: runName)
+        if let daemon = try DaemonClient.serving(runs.folder) {
+            let after = try lastEventID(name, runs.folder)
+            try daemon.check(try daemon.request("POST", "/runs/\(name)/resume"), "resume the run")
+            printError("nas serve (\(daemon.address)) resumes \(name); Ctrl-C stops it there")
+            return try followOnDaemon(daemon, name: name, runs: runs.folder, after: after, json: json)
+        }
         try drive(try runs.folder.resume(name, parallel: parallel.parallel), name: name, runs: runs.folder, json: json)
+    }
+}
+
+struct StopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stop",
+        abstract: "Stop a run that nas serve is driving, at its next training step (resume continues it exactly).")
+
+    @Argument(help: "Run name (a folder under --runs).")
+    var runName: String
+
+    @OptionGroup var runs: RunsOption
+
+    func validate() throws { try validating { _ = try RunName(existing: runName) } }
+
+    func run() throws {
+        let name = try RunName(existing: runName)
+        guard let daemon = try DaemonClient.serving(runs.folder) else {
+            throw NasError.invalidInput("no nas serve owns \(runs.runs); a search started in a terminal stops with Ctrl-C there")
+        }
+        let reply = try daemon.request("POST", "/runs/\(name)/stop")
+        try daemon.check(reply, "stop the run")
+        print("\(name): \((try? JSONSerialization.jsonObject(with: reply.body) as? [String: Any])?["state"] as? String ?? "stopping")")
     }
 }
 

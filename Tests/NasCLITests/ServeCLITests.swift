@@ -274,6 +274,46 @@ extension NasSearchCLITests {
         #expect(daemon.terminate().status == 0)
     }
 
+    @Test("With nas serve owning the runs directory, nas search, stop and resume go through it, with the results of the in-process commands")
+    func serveClient() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let options = ["--space", "SearchSpaces/tiny.yaml", "--strategy", "evolution", "--seed", "2", "--threads", "2", "--runs", runs]
+        let whole = try NasProcess.json(["search"] + options + ["--budget", "8", "--run", "whole", "--json"])
+        #expect(try NasProcess.run(["stop", "whole", "--runs", runs]).status == 2)  // no daemon: nothing to stop
+
+        let daemon = try Daemon(runs: runs, arguments: [])  // the default: the Unix socket in the runs directory
+        let served = try NasProcess.run(["search"] + options + ["--budget", "8", "--run", "c", "--json"])
+        #expect(served.status == 0, "\(served.stderr)")
+        #expect(served.stderr.contains("nas serve"))
+        #expect(Self.candidates(try JSONSerialization.jsonObject(with: Data(served.stdout.utf8))) == Self.candidates(whole))
+        let finished = try NasProcess.run(["resume", "c", "--runs", runs])
+        #expect(finished.status == 2)
+        #expect(finished.stderr.contains("finished its budget"))
+        #expect(try NasProcess.run(["stop", "c", "--runs", runs]).stderr.contains("not running"))
+
+        // A search followed from the terminal, stopped by `nas stop` from another, resumed to its end.
+        let follower = Process()
+        follower.executableURL = NasProcess.locate()
+        follower.arguments = ["search"] + options + ["--budget", "8", "--run", "s"]
+        follower.currentDirectoryURL = NasProcess.root
+        follower.standardOutput = FileHandle.nullDevice
+        let followerErrors = Pipe()
+        follower.standardError = followerErrors
+        try follower.run()
+        _ = try daemon.wait(for: "s") { ($0["done"] as? Int ?? 0) >= 2 }
+        let stop = try NasProcess.run(["stop", "s", "--runs", runs])
+        #expect(stop.status == 0, "\(stop.stderr)")
+        let followerText = String(decoding: followerErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        follower.waitUntilExit()
+        #expect(follower.terminationStatus == 130, "\(followerText)")
+        #expect(followerText.contains("nas resume s"))
+        let resumed = try NasProcess.run(["resume", "s", "--runs", runs, "--json"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(Self.candidates(try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8))) == Self.candidates(whole))
+        #expect(daemon.terminate().status == 0)
+    }
+
     /// Every path and method the document lists answers with a status the document lists for it.
     @Test("nas serve: every operation in openapi.yaml exists and answers with a documented status")
     func serveMatchesDocument() throws {

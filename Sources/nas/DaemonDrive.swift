@@ -1,0 +1,70 @@
+import Core
+import Daemon
+import Foundation
+import Runs
+import Search
+
+/// `nas search` and `nas resume` when `nas serve` owns the runs directory:
+/// the daemon drives the run, this process follows its event stream with
+/// the same progress bar, and Ctrl-C asks the daemon to stop the run (a
+/// second Ctrl-C leaves at once; the run stops all the same).
+func followOnDaemon(_ daemon: DaemonClient, name: RunName, runs: RunsFolder, after: Int, json: Bool) throws {
+    let interrupt = stopDaemonRunOnInterrupt(daemon, name)
+    defer { interrupt.cancel() }
+    let budget = try runs.open(name).configuration.budget
+    var bar = ProgressBar()
+    var ending: DaemonClient.Event?
+    try daemon.follow("/runs/\(name)/events?after=\(after)") { event in
+        let fields = (try? JSONSerialization.jsonObject(with: Data(event.data.utf8))) as? [String: Any] ?? [:]
+        switch event.kind {
+        case "progress":
+            let index = fields["index"] as? Int ?? 0
+            bar.update(fraction: fields["fraction"] as? Double ?? 0, detail: String(
+                format: "candidate %d/%d epoch %d/%d step %d/%d loss %.3f (nasd)", index + 1, budget, fields["epoch"] as? Int ?? 0,
+                fields["epochs"] as? Int ?? 0, fields["step"] as? Int ?? 0, fields["steps_per_epoch"] as? Int ?? 0,
+                fields["loss"] as? Double ?? 0))
+        case "candidate-done", "candidate-failed":
+            let candidate = fields["candidate"] as? [String: Any] ?? [:]
+            bar.update(fraction: Double(fields["step"] as? Int ?? 0) / Double(budget), detail: String(
+                format: "candidate %d/%d %@ accuracy %.4f reward %.4f", (candidate["index"] as? Int ?? 0) + 1, budget,
+                candidate["status"] as? String ?? "", candidate["val_accuracy"] as? Double ?? 0,
+                candidate["reward"] as? Double ?? 0), force: true)
+        case "finished", "stopped", "failed":
+            ending = event
+            return false
+        default: break
+        }
+        return true
+    }
+    bar.finish()
+    let message = ((try? JSONSerialization.jsonObject(with: Data((ending?.data ?? "{}").utf8))) as? [String: Any])?["message"] as? String
+    switch ending?.kind {
+    case "finished"?: break
+    case "stopped"?:
+        printError("\nstopped: every finished candidate is saved; continue with `nas resume \(name) --runs \(runs.path)`")
+        Foundation.exit(130)
+    case "failed"?: throw NasError.environment("the daemon's run \(name) failed: \(message ?? "see `nas status \(name)`")")
+    default: throw NasError.environment("the daemon closed the event stream of \(name) before the run ended (it is shutting down?); the run resumes when it starts again")
+    }
+    let (store, configuration) = try runs.open(name)
+    let status = try RunStatus(store, name: name, configuration: configuration)
+    if json { try printJSON(status) } else { print(status.text) }
+}
+
+/// The id of the last event in a run's log: a resumed run is followed from there, not from its earlier stops.
+func lastEventID(_ name: RunName, _ runs: RunsFolder) throws -> Int {
+    try runs.open(name).store.events().last?.id ?? 0
+}
+
+private func stopDaemonRunOnInterrupt(_ daemon: DaemonClient, _ name: RunName) -> any DispatchSourceSignal {
+    signal(SIGINT, SIG_IGN)
+    let asked = StopRequest()
+    let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+    source.setEventHandler {
+        if asked.isRequested { _exit(130) }
+        asked.request()
+        _ = try? daemon.request("POST", "/runs/\(name)/stop")
+    }
+    source.resume()
+    return source
+}
