@@ -114,6 +114,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: ["Core", "SearchSpace", "Search", "RunStore", "Runs",
+                           .product(name: "Yams", package: "Yams"),
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log"),

@@ -18,11 +18,14 @@ enum DaemonError: ClassifiedError {
     case unprocessable(field: String?, String)
     /// 404 for a path the API does not have.
     case noRoute(String)
+    /// 405 for a path it has, asked with another method.
+    case methodNotAllowed(String, String, [String])
 
     var kind: ErrorKind {
         switch self {
         case .conflict, .unauthorized, .bodyTooLarge, .unsupportedMediaType, .unprocessable: return .invalidInput
         case .noRoute: return .notFound
+        case .methodNotAllowed: return .invalidInput
         }
     }
 
@@ -35,6 +38,8 @@ enum DaemonError: ClassifiedError {
         case let .unsupportedMediaType(type):
             return "the body's Content-Type is \(type ?? "missing"); send JSON with `Content-Type: application/json`"
         case let .noRoute(path): return "\(path) is not part of the API; its routes are listed in /openapi.yaml"
+        case let .methodNotAllowed(method, path, allowed):
+            return "\(path) takes \(allowed.joined(separator: " or ")), not \(method)"
         }
     }
 }
@@ -60,6 +65,7 @@ struct APIError: Error {
         case .unsupportedMediaType?: (status, code) = (.unsupportedMediaType, "unsupported_media_type")
         case .unprocessable?: (status, code) = (.unprocessableContent, "unprocessable")
         case .noRoute?: (status, code) = (.notFound, "not_found")
+        case .methodNotAllowed?: (status, code) = (.methodNotAllowed, "method_not_allowed")
         case nil:
             let kind = ErrorKind.of(error)
             code = kind.rawValue

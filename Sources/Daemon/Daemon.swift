@@ -167,9 +167,13 @@ private struct ErrorMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: BasicRequestContext,
                 next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
         do { return try await next(request, context) } catch let error as HTTPError where error.status == .notFound {
+            // A path of the API asked with another method is 405, with the methods it has.
+            if let allowed = OpenAPIDocument.methods(of: request.uri.path) {
+                var response = APIError(DaemonError.methodNotAllowed(request.method.rawValue, request.uri.path, allowed)).response
+                response.headers[.allow] = allowed.joined(separator: ", ")
+                return response
+            }
             return APIError(DaemonError.noRoute(request.uri.path)).response
-        } catch let error as HTTPError where error.status == .methodNotAllowed {
-            return APIError(DaemonError.noRoute("\(request.method) \(request.uri.path)")).response
         } catch {
             return APIError(error).response
         }

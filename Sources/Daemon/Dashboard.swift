@@ -67,10 +67,11 @@ struct Dashboard: Sendable {
                 guard parts.count == 2, parts[0] == "token" else { return nil }
                 return String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
             }.first ?? ""
-            guard let token, TokenCheck.matches(given, token) else {
-                var page = Self.page("login", title: "sign in", subtitle: "sign in",
-                                     ["error": token == nil ? "This daemon needs no token." : "That is not this daemon's token."])
-                page.status = token == nil ? .badRequest : .unauthorized
+            // A daemon without a token has nothing to sign in to: on to the dashboard.
+            guard let token else { return Response(status: .seeOther, headers: [.location: "/"]) }
+            guard TokenCheck.matches(given, token) else {
+                var page = Self.page("login", title: "sign in", subtitle: "sign in", ["error": "That is not this daemon's token."])
+                page.status = .unauthorized
                 return page
             }
             return Response(status: .seeOther, headers: [

@@ -91,8 +91,7 @@ paths:
               properties:
                 token: { type: string }
       responses:
-        "303": { description: "Signed in: the cookie is set, on to /." }
-        "400": { description: This daemon needs no token. }
+        "303": { description: "Signed in: the cookie is set, on to / (at once, when the daemon has no token)." }
         "401": { description: Not this daemon's token. }
   /openapi.yaml:
     get:
@@ -333,8 +332,11 @@ components:
         active: { type: integer }
     SearchRequest:
       type: object
-      description: "`nas search`'s options in JSON spelling; absent or null takes the CLI's default. Unknown fields are refused."
+      description: "`nas search`'s options in JSON spelling; absent or null takes the CLI's default. Unknown fields are refused. One of space and space_yaml."
       additionalProperties: false
+      oneOf:
+        - { required: [space] }
+        - { required: [space_yaml] }
       properties:
         space: { type: string, description: A search space shipped with the daemon (a file of its --spaces folder), such as mnasnet-fm. }
         space_yaml: { type: string, description: A search space's YAML text, instead of space. }
@@ -359,7 +361,7 @@ components:
         pareto: { type: boolean }
         top: { type: integer, minimum: 1 }
         arch: { type: array, items: { type: string }, description: Candidate hashes. }
-        formats: { type: array, items: { type: string, enum: [onnx, ncnn] } }
+        formats: { type: array, minItems: 1, items: { type: string, enum: [onnx, ncnn] } }
         weights: { type: array, items: { type: string, enum: [fp32, fp16, int8] } }
         epochs: { type: integer, minimum: 1 }
         subset: { type: integer, minimum: 1 }

@@ -338,6 +338,40 @@ extension NasSearchCLITests {
         #expect(daemon.terminate().status == 0)
     }
 
+    @Test("nas serve: schemathesis fuzzes every operation of openapi.yaml: no 5xx, every response as documented; traversal names get 4xx JSON, and the server keeps serving")
+    func serveFuzzed() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        // No spaces to name: no generated request can start a real search.
+        try FileManager.default.createDirectory(atPath: runs + "/no-spaces", withIntermediateDirectories: true)
+        let daemon = try Daemon(runs: runs, arguments: ["--listen", "127.0.0.1:0", "--spaces", runs + "/no-spaces"])
+        for path in ["/runs/..%2F..%2Fetc", "/runs/..%2F..%2Fetc/candidates", "/runs/..", "/runs/%2e%2e", "/runs/%00",
+                     "/ui/runs/..%2F..%2Fetc%2Fpasswd", "/runs/a%2Fb/exports/1"] {
+            let reply = try daemon.client.get(path)
+            #expect((400..<500).contains(reply.status), "\(path): \(reply.status) \(reply.text)")
+            #expect(reply.error.code != nil, "\(path): \(reply.text)")
+        }
+        #expect(try daemon.client.request("DELETE", "/runs").status == 405)
+        guard case let .tcp(port) = daemon.client.address else { Issue.record("not on TCP"); return }
+        let url = "http://127.0.0.1:\(port)"
+        let fuzz = Process()
+        fuzz.executableURL = NasProcess.root.appendingPathComponent(".build/venv/bin/schemathesis")
+        // positive_data_acceptance is left out: it expects every schema-valid body to be accepted, and a
+        // space's YAML that parses as a string but not as a space is refused by meaning, not by shape.
+        fuzz.arguments = ["run", url + "/openapi.yaml", "--url", url, "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+                          "--max-examples", "25", "--generation-deterministic", "--request-timeout", "10"]
+        let out = Pipe()
+        fuzz.standardOutput = out
+        fuzz.standardError = out
+        try fuzz.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        fuzz.waitUntilExit()
+        #expect(fuzz.terminationStatus == 0, "\(text.suffix(4000))")
+        #expect(text.contains("generated"))
+        #expect(try daemon.client.get("/healthz").json()["status"] as? String == "ok")
+        #expect(daemon.terminate().status == 0)
+    }
+
     static func events(_ text: String) -> [(id: Int?, kind: String)] {
         text.components(separatedBy: "\n\n").compactMap { block in
             let lines = block.split(separator: "\n")
