@@ -121,7 +121,7 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Mustache", package: "swift-mustache")],
-            exclude: ["openapi.yaml"],
+            exclude: ["openapi.yaml", "dashboard-run.png"],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -5,7 +5,7 @@ find the run in the list, open it, watch its candidates and training progress
 arrive over the event stream, stop it with the button. Prints what it saw as
 JSON; exits 1 with the reason at the first thing that does not happen.
 
-    scripts/dashboard_check.py --url http://127.0.0.1:PORT --token TOKEN --run RUN [--timeout 90]
+    scripts/dashboard_check.py --url http://127.0.0.1:PORT --token TOKEN --run RUN [--timeout 90] [--screenshot PNG]
 
 Run with the build's Python environment (scripts/python-env.sh), which has Selenium.
 """
@@ -44,6 +44,7 @@ def main():
     p.add_argument("--token", required=True)
     p.add_argument("--run", required=True)
     p.add_argument("--timeout", type=float, default=90)
+    p.add_argument("--screenshot", help="PNG of the run page at the end")
     a = p.parse_args()
 
     options = webdriver.ChromeOptions()
@@ -76,12 +77,19 @@ def main():
         row.find_element(By.TAG_NAME, "a").click()
         wait(lambda: driver.find_element(By.ID, "candidates"), 10, "the run page", seen)
         rows = lambda: len(driver.find_elements(By.CSS_SELECTOR, "#candidates tbody tr"))
+        seen["plot_svg"] = len(driver.find_elements(By.CSS_SELECTOR, "#plot svg")) == 1
+        seen["log_at_load"] = len(driver.find_elements(By.CSS_SELECTOR, "#log li"))
+        if not seen["plot_svg"] or seen["log_at_load"] == 0:
+            fail("the run page lacks its Pareto plot or its event log", seen)
         seen["rows_at_load"] = rows()
         seen["done_at_load"] = int(driver.find_element(By.ID, "done").text)
         # Live: training progress, then a committed candidate, both from the event stream.
         seen["live"] = wait(lambda: (lambda t: t if "epoch" in t else None)(driver.find_element(By.ID, "live").text),
                             a.timeout, "training progress on the page", seen)
+        seen["epoch_bar"] = float(driver.find_element(By.ID, "epoch").get_attribute("value"))
         wait(lambda: rows() > seen["rows_at_load"], a.timeout, "a new candidate row from the event stream", seen)
+        wait(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#log li")) > seen["log_at_load"], 10,
+             "the new candidate in the event log", seen)
         seen["rows_live"] = rows()
         seen["done_live"] = int(driver.find_element(By.ID, "done").text)
         if seen["done_live"] != seen["done_at_load"] + (seen["rows_live"] - seen["rows_at_load"]):
@@ -94,6 +102,13 @@ def main():
         # The run's own "stopped" event then arrives through the stream.
         seen["state_final"] = wait(lambda: (lambda t: t if t == "idle" else None)(driver.find_element(By.ID, "state").text),
                                    a.timeout, "the stopped event", seen)
+        driver.find_element(By.ID, "export").click()
+        seen["export_message"] = wait(
+            lambda: (lambda t: t if "queued" in t or "error" in t.lower() else None)(driver.find_element(By.ID, "message").text),
+            10, "the export to be queued", seen)
+        if a.screenshot:
+            driver.set_window_size(1280, 1500)
+            driver.save_screenshot(a.screenshot)
         print(json.dumps(seen, indent=1))
     finally:
         driver.quit()

@@ -46,16 +46,36 @@ struct Dashboard: Sendable {
                 let status = try RunStatus(store, name: name, configuration: configuration)
                 let byIndex = Dictionary(status.candidates.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
                 let nameJSON = String(decoding: try JSONEncoder().encode(name.text), as: UTF8.self)
-                return Self.page("run", title: name.text, subtitle: name.text, [
+                let records = try store.candidates()
+                let events = try store.events()
+                let time = ISO8601DateFormatter()
+                var values: [String: Any] = [
                     "state": summary.state, "done": summary.done, "budget": summary.budget, "strategy": summary.strategy,
-                    "seed": summary.seed, "failure": summary.failure ?? "",
+                    "seed": summary.seed,
                     "front": status.pareto.compactMap { byIndex[$0] }.map(Self.row),
                     "candidates": status.candidates.filter { $0.status == "done" || $0.status == "failed" }.map(Self.row),
                     // The stream starts after what the page shows, so no candidate appears twice.
-                    "lastEventID": try store.events().last?.id ?? 0,
+                    "lastEventID": events.last?.id ?? 0,
+                    "plot": RunPlot.svg(run: name.text, records: records, configuration: configuration),
+                    "log": events.suffix(200).map { e -> [String: Any] in
+                        ["id": e.id, "at": time.string(from: e.at), "kind": e.kind,
+                         "message": e.kind.hasPrefix("candidate-") ? Self.commitText(e.message) : e.message]
+                    },
                     // Escaped for a script: JSON, with "<" so that no name can close the script element.
                     "runJSON": nameJSON.replacingOccurrences(of: "<", with: "\\u003c"),
-                ])
+                ]
+                // Absent rather than empty: Mustache renders a section for an empty string.
+                if let failure = summary.failure { values["failure"] = failure }
+                return Self.page("run", title: name.text, subtitle: name.text, values)
+            }
+        }
+        router.get("ui/runs/:run/pareto.svg") { _, context in
+            let name = try runName(context)
+            return try await blocking { [routes] in
+                let (store, configuration) = try routes.folder.open(name)
+                let svg = RunPlot.svg(run: name.text, records: try store.candidates(), configuration: configuration)
+                return Response(status: .ok, headers: [.contentType: "image/svg+xml"],
+                                body: ResponseBody(byteBuffer: ByteBuffer(string: svg)))
             }
         }
         router.get("login") { _, _ in Self.page("login", title: "sign in", subtitle: "sign in", [:]) }
@@ -79,6 +99,13 @@ struct Dashboard: Sendable {
                 .setCookie: "\(Self.cookie)=\(token); Path=/; HttpOnly; SameSite=Strict",
             ])
         }
+    }
+
+    /// A commit event's line in the log: "candidate 3 done".
+    private static func commitText(_ message: String) -> String {
+        let object = (try? JSONSerialization.jsonObject(with: Data(message.utf8))) as? [String: Any]
+        let candidate = object?["candidate"] as? [String: Any]
+        return "candidate \(candidate?["index"] as? Int ?? -1) \(candidate?["status"] as? String ?? "")"
     }
 
     private static func row(_ c: RunStatus.Candidate) -> [String: Any] {

@@ -19,6 +19,9 @@ enum DashboardPages {
     td.arch { font-family: ui-monospace, monospace; font-size: 12px; word-break: break-all; }
     .state { font-weight: 600; } .muted { color: #66707a; }
     #live { font-family: ui-monospace, monospace; min-height: 1.5em; }
+    #epoch { width: 24rem; vertical-align: middle; }
+    #plot svg { max-width: 100%; height: auto; border: 1px solid #dde2e6; }
+    #log { font-family: ui-monospace, monospace; font-size: 12px; max-height: 16rem; overflow-y: auto; }
     button { font: inherit; padding: .3rem .9rem; margin-right: .4rem; }
     .error { color: #b00020; }
     </style>
@@ -47,8 +50,10 @@ enum DashboardPages {
     static let run = #"""
     <p>State <span id="state" class="state">{{state}}</span> · <span id="done">{{done}}</span> / {{budget}} candidates ·
     {{strategy}}, seed {{seed}}{{#failure}} · <span class="error">{{failure}}</span>{{/failure}}</p>
-    <p><button id="stop">Stop</button><button id="resume">Resume</button> <span id="message" class="muted"></span></p>
-    <p id="live" class="muted"></p>
+    <p><button id="stop">Stop</button><button id="resume">Resume</button><button id="export">Export the Pareto front</button>
+    <span id="message" class="muted"></span></p>
+    <p><progress id="epoch" max="1" value="0"></progress> <span id="live" class="muted"></span></p>
+    <div id="plot">{{{plot}}}</div>
     <h2>Pareto front</h2>
     <table id="pareto">
     <thead><tr><th>#</th><th>accuracy</th><th>CPU ms</th><th>params</th><th>architecture</th></tr></thead>
@@ -59,6 +64,8 @@ enum DashboardPages {
     <thead><tr><th>#</th><th>status</th><th>accuracy</th><th>CPU ms</th><th>reward</th><th>architecture</th></tr></thead>
     <tbody>{{#candidates}}<tr><td>{{index}}</td><td>{{status}}</td><td>{{accuracy}}</td><td>{{cpu}}</td><td>{{reward}}</td><td class="arch">{{arch}}</td></tr>{{/candidates}}</tbody>
     </table>
+    <h2>Event log</h2>
+    <ol id="log">{{#log}}<li value="{{id}}">{{at}} {{kind}} {{message}}</li>{{/log}}</ol>
     <script>
     (function () {
       const run = {{{runJSON}}};
@@ -70,8 +77,20 @@ enum DashboardPages {
         const d = JSON.parse(e.data);
         $("live").textContent = "candidate " + d.index + " started: " + d.arch;
       });
+      function logged(e, text) {
+        if (!e.lastEventId) return;
+        const item = document.createElement("li");
+        item.value = Number(e.lastEventId);
+        item.textContent = new Date().toISOString().slice(0, 19) + "Z " + e.type + " " + text;
+        $("log").appendChild(item);
+      }
+      async function replot() {
+        const response = await fetch("/ui/runs/" + encodeURIComponent(run) + "/pareto.svg");
+        if (response.ok) $("plot").innerHTML = await response.text();
+      }
       events.addEventListener("progress", (e) => {
         const d = JSON.parse(e.data);
+        $("epoch").value = d.fraction;
         $("live").textContent = "candidate " + d.index + " · epoch " + d.epoch + "/" + d.epochs + " · step " + d.step + "/" +
           d.steps_per_epoch + " · loss " + fixed(d.loss, 3) + " · " + Math.round(d.images_per_second) + " img/s";
       });
@@ -84,10 +103,16 @@ enum DashboardPages {
           }
           row.cells[5].className = "arch";
           $("done").textContent = String(Number($("done").textContent) + 1);
+          logged(e, "candidate " + c.index + " " + c.status);
+          replot();
         });
       }
+      for (const kind of ["created", "first-step", "time-budget"]) {
+        events.addEventListener(kind, (e) => logged(e, JSON.parse(e.data).message));
+      }
       for (const kind of ["finished", "stopped", "failed", "resumed"]) {
-        events.addEventListener(kind, () => {
+        events.addEventListener(kind, (e) => {
+          logged(e, JSON.parse(e.data).message);
           $("state").textContent = { finished: "finished", stopped: "idle", failed: "failed", resumed: "active" }[kind];
           if (kind !== "resumed") $("live").textContent = "";
         });
@@ -99,6 +124,11 @@ enum DashboardPages {
         else { $("message").textContent = body.error.message; }
       }
       $("stop").addEventListener("click", () => post("stop"));
+      $("export").addEventListener("click", async () => {
+        const response = await fetch(base + "/exports", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+        const body = await response.json();
+        $("message").textContent = response.ok ? "export " + body.id + " queued: " + base + "/exports/" + body.id : body.error.message;
+      });
       $("resume").addEventListener("click", () => post("resume"));
     })();
     </script>

@@ -68,6 +68,20 @@ paths:
         "303": { description: Without the token, to /login. }
         "400": { $ref: "#/components/responses/Error" }
         "404": { $ref: "#/components/responses/Error" }
+  /ui/runs/{run}/pareto.svg:
+    parameters: [{ $ref: "#/components/parameters/Run" }]
+    get:
+      operationId: dashboardPlot
+      summary: A run's candidates as validation accuracy against CPU latency, the Pareto front joined (the export's pareto.svg drawing).
+      responses:
+        "200":
+          description: The plot.
+          content:
+            image/svg+xml:
+              schema: { type: string }
+        "303": { description: Without the token, to /login. }
+        "400": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
   /login:
     get:
       operationId: loginPage

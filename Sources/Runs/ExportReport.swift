@@ -1,7 +1,7 @@
 import Export
 import Foundation
-import RunStore
-import Search
+public import RunStore
+public import Search
 
 /// `report.md` and `pareto.svg` beside an export's models: the evidence to
 /// choose between them.
@@ -14,20 +14,7 @@ struct ExportReport {
     let command: String
 
     var plot: ParetoPlot {
-        let exported = Dictionary(models.map { ($0.hash, $0) }, uniquingKeysWith: { a, _ in a })
-        func series(_ name: String, _ records: [CandidateRecord], labelled: Bool) -> ParetoPlot.Series {
-            let points = Pareto.points(records).map {
-                ParetoPlot.Point(latencyMs: $0.objectives.latencyMilliseconds, accuracy: $0.objectives.accuracy,
-                                 label: labelled && exported[$0.candidate.hash] != nil ? $0.candidate.hash : nil)
-            }
-            let front = Pareto.front(records).compactMap { c in
-                c.valAccuracy.flatMap { a in c.latency(on: .cpu).map { ParetoPlot.Point(latencyMs: $0, accuracy: a) } }
-            }
-            return .init(name: name, points: points, front: front)
-        }
-        var all = [series("run \(run)", records, labelled: true)]
-        if let baseline { all.append(series("baseline \(baseline.name)", baseline.records, labelled: false)) }
-        return ParetoPlot(title: "Run \(run): validation accuracy against CPU latency", series: all, targetMs: targetMs)
+        RunPlot.plot(run: run, records: records, labelled: Set(models.map(\.hash)), baseline: baseline, targetMs: targetMs)
     }
 
     var markdown: String {
@@ -87,5 +74,33 @@ struct ExportReport {
     func write(to folder: String) throws {
         try plot.svg.write(toFile: folder + "/pareto.svg", atomically: true, encoding: .utf8)
         try markdown.write(toFile: folder + "/report.md", atomically: true, encoding: .utf8)
+    }
+}
+
+/// A run's candidates drawn as validation accuracy against CPU latency, the
+/// Pareto front joined: the export's `pareto.svg` and the dashboard's plot.
+public enum RunPlot {
+    /// `labelled`: hashes to name on the plot (the exported models).
+    static func plot(run: String, records: [CandidateRecord], labelled: Set<String> = [],
+                     baseline: (name: String, records: [CandidateRecord])? = nil, targetMs: Double?) -> ParetoPlot {
+        func series(_ name: String, _ records: [CandidateRecord], labels: Bool) -> ParetoPlot.Series {
+            let points = Pareto.points(records).map {
+                ParetoPlot.Point(latencyMs: $0.objectives.latencyMilliseconds, accuracy: $0.objectives.accuracy,
+                                 label: labels && labelled.contains($0.candidate.hash) ? $0.candidate.hash : nil)
+            }
+            let front = Pareto.front(records).compactMap { c in
+                c.valAccuracy.flatMap { a in c.latency(on: .cpu).map { ParetoPlot.Point(latencyMs: $0, accuracy: a) } }
+            }
+            return .init(name: name, points: points, front: front)
+        }
+        var all = [series("run \(run)", records, labels: true)]
+        if let baseline { all.append(series("baseline \(baseline.name)", baseline.records, labels: false)) }
+        return ParetoPlot(title: "Run \(run): validation accuracy against CPU latency", series: all, targetMs: targetMs)
+    }
+
+    /// The SVG of a run's plot (the target drawn when the reward counts CPU latency).
+    public static func svg(run: String, records: [CandidateRecord], configuration: SearchConfiguration) -> String {
+        plot(run: run, records: records,
+             targetMs: configuration.reward.engine == .cpu ? configuration.reward.targetMilliseconds : nil).svg
     }
 }

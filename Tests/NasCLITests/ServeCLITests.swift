@@ -137,6 +137,22 @@ extension NasSearchCLITests {
         #expect(metrics.contains(#"nasd_http_requests_total{route="/runs",method="POST",status="400"}"#), "\(metrics)")
         #expect(metrics.contains(#"nasd_training_images_per_second{run="d"}"#))
 
+        // Headless Chromium, as a user's browser loads it: the run page's DOM holds the candidates and the plot.
+        let chromium = Process()
+        chromium.executableURL = URL(fileURLWithPath: "/usr/bin/chromium")
+        guard case let .tcp(port) = client.address else { Issue.record("not on TCP"); return }
+        chromium.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--timeout=8000",
+                              "--dump-dom", "http://127.0.0.1:\(port)/ui/runs/d"]
+        let dom = Pipe()
+        chromium.standardOutput = dom
+        chromium.standardError = FileHandle.nullDevice
+        try chromium.run()
+        let page = String(decoding: dom.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        chromium.waitUntilExit()
+        #expect(page.contains("<svg"), "\(page.prefix(2000))")
+        let table = page.components(separatedBy: #"<table id="candidates">"#).last ?? ""
+        #expect(table.components(separatedBy: "</table>")[0].components(separatedBy: "<tr>").count - 2 == 8)
+
         // Exports: a refused body names its field; a real export of the best model runs as a job.
         #expect(try client.post("/runs/d/exports", json: #"{"weights": ["fp8"]}"#).error.field == "weights")
         #expect(try client.post("/runs/d/exports", json: #"{"top": 1, "arch": ["abc"]}"#).error.field == "top")
@@ -254,8 +270,9 @@ extension NasSearchCLITests {
         guard case let .tcp(port) = daemon.client.address else { Issue.record("not on TCP"); return }
         let check = Process()
         check.executableURL = NasProcess.root.appendingPathComponent(".build/venv/bin/python")
+        let screenshot = runs + "/dashboard.png"
         check.arguments = [NasProcess.root.appendingPathComponent("scripts/dashboard_check.py").path,
-                           "--url", "http://127.0.0.1:\(port)", "--token", token, "--run", "live"]
+                           "--url", "http://127.0.0.1:\(port)", "--token", token, "--run", "live", "--screenshot", screenshot]
         let out = Pipe()
         check.standardOutput = out
         check.standardError = FileHandle.nullDevice
@@ -267,10 +284,14 @@ extension NasSearchCLITests {
         #expect(seen["listed_state"] as? String == "active")
         #expect(seen["cookie_http_only"] as? Bool == true)
         #expect(seen["state_final"] as? String == "idle")
+        #expect((seen["epoch_bar"] as? Double ?? 0) > 0)
+        #expect((seen["export_message"] as? String ?? "").contains("export 1 queued"))
         // The stop the button asked for is the run's: it stopped short of its budget, and resumes.
         let after = try daemon.client.get("/runs/live").json()
         #expect(after["state"] as? String == "idle")
         #expect((after["done"] as? Int ?? 60) < 60)
+        let png = try Data(contentsOf: URL(fileURLWithPath: screenshot))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000)
         #expect(daemon.terminate().status == 0)
     }
 
@@ -334,7 +355,7 @@ extension NasSearchCLITests {
                 checked += 1
             }
         }
-        #expect(checked == 17)
+        #expect(checked == 18)
         #expect(daemon.terminate().status == 0)
     }
 
