@@ -93,8 +93,8 @@ public enum Daemon {
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
         if let token = options.token { router.add(middleware: TokenMiddleware(token: token)) }
-        let routes = Routes(scheduler: scheduler, exports: exports, folder: options.runs, spaces: options.spaces,
-                            lifecycle: lifecycle)
+        let routes = Routes(scheduler: scheduler, exports: exports, folder: options.runs, runs: OpenRuns(folder: options.runs),
+                            spaces: options.spaces, lifecycle: lifecycle)
         routes.register(on: router)
         Dashboard(routes: routes, token: options.token).register(on: router)
 

@@ -12,12 +12,24 @@ public import Runs
 /// pulling AsyncHTTPClient, whose TLS stack (a second BoringSSL through
 /// swift-nio-ssl) would add minutes to every build for a connection that
 /// never leaves the machine.
-public final class DaemonClient {
+public final class DaemonClient: Sendable {
     public let address: ListenAddress
     private let token: String?
 
-    /// The daemon serving `runs`, or nil when none does.
+    /// The daemon named by `NASD_URL` (http://HOST:PORT) or `NASD_SOCKET`
+    /// (a Unix socket's path), else the one serving `runs`, or nil when none does.
     public static func serving(_ runs: RunsFolder) throws(NasError) -> DaemonClient? {
+        let environment = ProcessInfo.processInfo.environment
+        let token = environment["NASD_TOKEN"]
+        if let url = environment["NASD_URL"], !url.isEmpty {
+            guard url.hasPrefix("http://"), let address = try? ListenAddress(parsing: String(url.dropFirst(7).prefix { $0 != "/" })) else {
+                throw .invalidInput("NASD_URL is '\(url)'; give the daemon's address as http://HOST:PORT")
+            }
+            return DaemonClient(address: address, token: token)
+        }
+        if let socket = environment["NASD_SOCKET"], !socket.isEmpty {
+            return DaemonClient(address: .unix(path: socket), token: token)
+        }
         let path = runs.path + "/" + DaemonLock.fileName
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
@@ -31,7 +43,7 @@ public final class DaemonClient {
         guard lines.count >= 2, let address = try? ListenAddress(parsing: String(lines[1])) else {
             throw .environment("a nasd (pid \(lines.first ?? "?")) serves \(runs.path) but has not said where it listens yet; try again in a moment")
         }
-        return DaemonClient(address: address, token: ProcessInfo.processInfo.environment["NASD_TOKEN"])
+        return DaemonClient(address: address, token: token)
     }
 
     init(address: ListenAddress, token: String?) {
@@ -54,11 +66,27 @@ public final class DaemonClient {
     public func request(_ method: String, _ path: String, json: Data? = nil) throws(NasError) -> Reply {
         let connection = try Connection(address)
         try connection.send(method, path, json: json, token: token)
-        let (status, chunked) = try connection.readHead()
-        var body = Data()
-        try connection.readBody(chunked: chunked) { body.append(contentsOf: $0); return true }
-        return Reply(status: status, body: body)
+        return try connection.readReply()
     }
+
+    /// A connection kept open for many requests, one after another (HTTP/1.1
+    /// keep-alive): what a client polling the daemon uses, and its benchmark.
+    public final class Session {
+        private let connection: Connection
+        private let token: String?
+
+        init(_ connection: Connection, token: String?) {
+            self.connection = connection
+            self.token = token
+        }
+
+        public func get(_ path: String) throws(NasError) -> Reply {
+            try connection.send("GET", path, json: nil, token: token, keepAlive: true)
+            return try connection.readReply()
+        }
+    }
+
+    public func session() throws(NasError) -> Session { Session(try Connection(address), token: token) }
 
     /// A server-sent event as the daemon sends it.
     public struct Event: Sendable {
@@ -71,14 +99,14 @@ public final class DaemonClient {
     public func follow(_ path: String, _ handle: (Event) -> Bool) throws(NasError) {
         let connection = try Connection(address)
         try connection.send("GET", path, json: nil, token: token)
-        let (status, chunked) = try connection.readHead()
+        let (status, chunked, length) = try connection.readHead()
         guard status == 200 else {
             var body = Data()
-            try connection.readBody(chunked: chunked) { body.append(contentsOf: $0); return true }
+            try connection.readBody(chunked: chunked, length: length) { body.append(contentsOf: $0); return true }
             throw .environment("the daemon refused \(path): \(Reply(status: status, body: body).message)")
         }
         var pending = ""
-        try connection.readBody(chunked: chunked) { bytes in
+        try connection.readBody(chunked: chunked, length: length) { bytes in
             pending += String(decoding: bytes, as: UTF8.self)
             while let end = pending.range(of: "\n\n") {
                 let block = pending[..<end.lowerBound]
@@ -97,9 +125,9 @@ public final class DaemonClient {
     }
 }
 
-/// One HTTP/1.1 exchange on a socket (`Connection: close`); the raw
-/// descriptor stays in here.
-private final class Connection {
+/// HTTP/1.1 exchanges on a socket (`Connection: close` unless kept alive);
+/// the raw descriptor stays in here.
+final class Connection {
     private let socket: Int32
     private var buffer: [UInt8] = []
     private let where_: String
@@ -138,8 +166,8 @@ private final class Connection {
         .environment("\(what) to the daemon at \(where_) (\(String(cString: strerror(errno)))); is `nas serve` still running?")
     }
 
-    func send(_ method: String, _ path: String, json: Data?, token: String?) throws(NasError) {
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    func send(_ method: String, _ path: String, json: Data?, token: String?, keepAlive: Bool = false) throws(NasError) {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\n" + (keepAlive ? "" : "Connection: close\r\n")
         if let token { head += "Authorization: Bearer \(token)\r\n" }
         if json != nil { head += "Content-Type: application/json\r\n" }
         head += "Content-Length: \(json?.count ?? 0)\r\n\r\n"
@@ -152,8 +180,15 @@ private final class Connection {
         }
     }
 
-    /// The status and whether the body is chunked.
-    func readHead() throws(NasError) -> (Int, Bool) {
+    func readReply() throws(NasError) -> DaemonClient.Reply {
+        let (status, chunked, length) = try readHead()
+        var body = Data()
+        try readBody(chunked: chunked, length: length) { body.append(contentsOf: $0); return true }
+        return DaemonClient.Reply(status: status, body: body)
+    }
+
+    /// The status, whether the body is chunked, and its length when given.
+    func readHead() throws(NasError) -> (Int, Bool, Int?) {
         var lines: [String] = []
         while true {
             let line = try readLine()
@@ -164,11 +199,23 @@ private final class Connection {
             throw .environment("the daemon at \(where_) answered something that is not HTTP")
         }
         let chunked = lines.contains { $0.lowercased() == "transfer-encoding: chunked" }
-        return (status, chunked)
+        let length = lines.first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
+        return (status, chunked, length)
     }
 
     /// Hands the body to `consume` as it arrives, until the end or until `consume` returns false.
-    func readBody(chunked: Bool, _ consume: ([UInt8]) -> Bool) throws(NasError) {
+    func readBody(chunked: Bool, length: Int?, _ consume: ([UInt8]) -> Bool) throws(NasError) {
+        if let length, !chunked {
+            while buffer.count < length {
+                guard let more = try fill() else { throw .environment("the daemon closed the connection mid-reply") }
+                buffer += more
+            }
+            let body = Array(buffer[0..<length])
+            buffer.removeFirst(length)
+            _ = consume(body)
+            return
+        }
         if !chunked {
             if !buffer.isEmpty, !consume(buffer) { return }
             buffer = []

@@ -41,7 +41,7 @@ struct Dashboard: Sendable {
         router.get("ui/runs/:run") { _, context in
             let name = try runName(context)
             return try await blocking { [routes] in
-                let (store, configuration) = try routes.folder.open(name)
+                let (store, configuration) = try routes.runs.open(name)
                 let summary = try routes.summary(name)
                 let status = try RunStatus(store, name: name, configuration: configuration)
                 let byIndex = Dictionary(status.candidates.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
@@ -72,7 +72,7 @@ struct Dashboard: Sendable {
         router.get("ui/runs/:run/pareto.svg") { _, context in
             let name = try runName(context)
             return try await blocking { [routes] in
-                let (store, configuration) = try routes.folder.open(name)
+                let (store, configuration) = try routes.runs.open(name)
                 let svg = RunPlot.svg(run: name.text, records: try store.candidates(), configuration: configuration)
                 return Response(status: .ok, headers: [.contentType: "image/svg+xml"],
                                 body: ResponseBody(byteBuffer: ByteBuffer(string: svg)))

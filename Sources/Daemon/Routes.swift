@@ -13,6 +13,7 @@ struct Routes: Sendable {
     let scheduler: RunScheduler
     let exports: ExportJobs
     let folder: RunsFolder
+    let runs: OpenRuns
     let spaces: String
     let lifecycle: Lifecycle
 
@@ -57,7 +58,7 @@ struct Routes: Sendable {
         router.get("runs/:run") { _, context in
             let name = try runName(context)
             return try await blocking { [self] in
-                let (store, configuration) = try folder.open(name)
+                let (store, configuration) = try runs.open(name)
                 return try json(RunDetail(summary: try summary(name),
                                           status: try RunStatus(store, name: name, configuration: configuration)))
             }
@@ -66,7 +67,7 @@ struct Routes: Sendable {
             let name = try runName(context)
             let query = try CandidateQuery(request.uri.queryParameters)
             return try await blocking { [self] in
-                let (store, configuration) = try folder.open(name)
+                let (store, configuration) = try runs.open(name)
                 let all = RunStatus(records: try store.candidates(), name: name, configuration: configuration).candidates
                 let matching = all.filter { ($0.status == query.status || query.status == nil) && $0.index > query.after }
                 let page = Array(matching.prefix(query.limit))
@@ -77,7 +78,7 @@ struct Routes: Sendable {
         router.get("runs/:run/pareto") { _, context in
             let name = try runName(context)
             return try await blocking { [self] in
-                let (store, configuration) = try folder.open(name)
+                let (store, configuration) = try runs.open(name)
                 let status = try RunStatus(store, name: name, configuration: configuration)
                 let byIndex = Dictionary(status.candidates.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
                 return try json(Front(run: name.text, front: status.pareto.compactMap { byIndex[$0] }))
@@ -86,7 +87,7 @@ struct Routes: Sendable {
         router.post("runs/:run/stop") { _, context in
             let name = try runName(context)
             return try await blocking { [self] in
-                _ = try folder.open(name)
+                _ = try runs.open(name)
                 let was = try scheduler.stop(name)
                 return try json(StateChange(run: name.text, state: was == .queued ? "idle" : "stopping"), status: .accepted)
             }
@@ -192,7 +193,7 @@ struct Routes: Sendable {
     /// it owns the run's work; otherwise finished (budget spent), failed (the
     /// daemon's last drive of it ended in an error) or idle.
     func summary(_ name: RunName) throws -> RunSummary {
-        let (store, configuration) = try folder.open(name)
+        let (store, configuration) = try runs.open(name)
         let records = try store.candidates()
         let done = records.filter { $0.status == .done || $0.status == .failed }.count
         let failure = scheduler.failure(name)

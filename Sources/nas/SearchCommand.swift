@@ -72,6 +72,9 @@ struct SearchCommand: ParsableCommand {
 
     @OptionGroup var runs: RunsOption
 
+    @Flag(help: "With nas serve: submit the run, print its name and return (follow it with `nas watch`).")
+    var detach = false
+
     @Flag(help: "Print the final status as JSON.")
     var json = false
 
@@ -105,8 +108,12 @@ struct SearchCommand: ParsableCommand {
             let reply = try daemon.request("POST", "/runs", json: request(spaceYAML: text).jsonBody())
             try daemon.check(reply, "start the run")
             let name = try RunName(existing: (try JSONSerialization.jsonObject(with: reply.body) as? [String: Any])?["name"] as? String ?? "")
+            if detach { return print(name) }
             printError("nas serve (\(daemon.address)) runs \(name); Ctrl-C stops it there")
             return try followOnDaemon(daemon, name: name, runs: runs.folder, after: 0, json: json)
+        }
+        if detach {
+            throw NasError.invalidInput("--detach hands the run to nas serve, and none serves \(runs.runs); start `nas serve --runs \(runs.runs)` first, or leave out --detach")
         }
         let prepared = try request(spaceYAML: text).prepare(.option, latencyTable: runs.folder.latencyTable)
         let search = try runs.folder.create(prepared.name, configuration: prepared.configuration, space: prepared.space,
@@ -140,6 +147,37 @@ struct ResumeCommand: ParsableCommand {
             return try followOnDaemon(daemon, name: name, runs: runs.folder, after: after, json: json)
         }
         try drive(try runs.folder.resume(name, parallel: parallel.parallel), name: name, runs: runs.folder, json: json)
+    }
+}
+
+struct WatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Follow a run that nas serve is driving, with the live view of nas search, until it ends.")
+
+    @Argument(help: "Run name (a folder under --runs).")
+    var runName: String
+
+    @OptionGroup var runs: RunsOption
+
+    @Flag(help: "Print the final status as JSON.")
+    var json = false
+
+    func validate() throws { try validating { _ = try RunName(existing: runName) } }
+
+    func run() throws {
+        let name = try RunName(existing: runName)
+        guard let daemon = try DaemonClient.serving(runs.folder) else {
+            throw NasError.invalidInput("no nas serve owns \(runs.runs); `nas status \(name)` shows the run as it stands")
+        }
+        let summary = try daemon.request("GET", "/runs/\(name)")
+        try daemon.check(summary, "read the run")
+        let state = (try JSONSerialization.jsonObject(with: summary.body) as? [String: Any])?["state"] as? String
+        guard state == "queued" || state == "active" else {
+            throw NasError.invalidInput("run \(name) is \(state ?? "not running"); `nas status \(name)` shows it, `nas resume \(name)` continues it")
+        }
+        // From the last event logged: the live view follows what happens next.
+        try followOnDaemon(daemon, name: name, runs: runs.folder, after: try lastEventID(name, runs.folder), json: json)
     }
 }
 

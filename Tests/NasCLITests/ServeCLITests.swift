@@ -302,6 +302,9 @@ extension NasSearchCLITests {
         let options = ["--space", "SearchSpaces/tiny.yaml", "--strategy", "evolution", "--seed", "2", "--threads", "2", "--runs", runs]
         let whole = try NasProcess.json(["search"] + options + ["--budget", "8", "--run", "whole", "--json"])
         #expect(try NasProcess.run(["stop", "whole", "--runs", runs]).status == 2)  // no daemon: nothing to stop
+        let undetached = try NasProcess.run(["search"] + options + ["--budget", "8", "--run", "x", "--detach"])
+        #expect(undetached.status == 2)
+        #expect(undetached.stderr.contains("nas serve"))
 
         let daemon = try Daemon(runs: runs, arguments: [])  // the default: the Unix socket in the runs directory
         let served = try NasProcess.run(["search"] + options + ["--budget", "8", "--run", "c", "--json"])
@@ -312,6 +315,19 @@ extension NasSearchCLITests {
         #expect(finished.status == 2)
         #expect(finished.stderr.contains("finished its budget"))
         #expect(try NasProcess.run(["stop", "c", "--runs", runs]).stderr.contains("not running"))
+
+        // --detach returns at once with the name; nas watch follows the run to its end.
+        let detached = try NasProcess.run(["search"] + options + ["--budget", "8", "--run", "dt", "--detach"])
+        #expect(detached.status == 0, "\(detached.stderr)")
+        #expect(detached.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "dt")
+        let watched = try NasProcess.run(["watch", "dt", "--runs", runs, "--json"])
+        #expect(watched.status == 0, "\(watched.stderr)")
+        #expect(Self.candidates(try JSONSerialization.jsonObject(with: Data(watched.stdout.utf8))) == Self.candidates(whole))
+        // NASD_SOCKET names the daemon wherever --runs points.
+        var environment = ProcessInfo.processInfo.environment
+        environment["NASD_SOCKET"] = runs + "/nasd.sock"
+        let elsewhere = try NasProcess.run(["stop", "dt", "--runs", runs + "/no-daemon-here"], environment: environment)
+        #expect(elsewhere.stderr.contains("not running"), "\(elsewhere.stderr)")
 
         // A search followed from the terminal, stopped by `nas stop` from another, resumed to its end.
         let follower = Process()
@@ -391,6 +407,18 @@ extension NasSearchCLITests {
         #expect(text.contains("generated"))
         #expect(try daemon.client.get("/healthz").json()["status"] as? String == "ok")
         #expect(daemon.terminate().status == 0)
+    }
+
+    @Test("nas bench serve: every request answered while the daemon trains, with its latency and the training rate around it")
+    func benchServe() throws {
+        let result = try NasProcess.run(["bench", "serve", "--requests", "100", "--connections", "4", "--quiet", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(report["requests"] as? Int == 200)
+        #expect(report["answered"] as? Int == 200)
+        #expect((report["p99_ms"] as? Double ?? 0) > 0)
+        #expect((report["images_per_second_before"] as? Double ?? 0) > 0)
+        #expect((report["training_ratio"] as? Double ?? 0) > 0)
     }
 
     static func events(_ text: String) -> [(id: Int?, kind: String)] {
