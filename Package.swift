@@ -119,6 +119,7 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Mustache", package: "swift-mustache")],
             exclude: ["openapi.yaml", "dashboard-run.png"],

@@ -119,7 +119,7 @@ public enum Daemon {
             if case let .tcp(host, _) = listen { bound = .tcp(host: host, port: channel.localAddress?.port ?? 0) }
             lock.record(address: bound)
             ready(bound.description)
-        }, logger: logger)
+        }, eventLoopGroupProvider: .shared(ServingPriority.eventLoopGroup()), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: app),
                        .init(service: SchedulerService(scheduler: scheduler, exports: exports, lifecycle: lifecycle))],

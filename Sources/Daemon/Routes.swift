@@ -257,10 +257,10 @@ func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: 
     return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
 }
 
-/// Runs `body` on a dispatch thread: disk reads, SQLite, loading a run's
-/// engines block, and the server's threads must not.
+/// Runs `body` on a serving thread (`ServingPool`): disk reads, SQLite,
+/// loading a run's engines block, and the event loops must not.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        ServingPool.shared.run { continuation.resume(with: Result { try body() }) }
     }
 }

@@ -150,60 +150,6 @@ struct ResumeCommand: ParsableCommand {
     }
 }
 
-struct WatchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "watch",
-        abstract: "Follow a run that nas serve is driving, with the live view of nas search, until it ends.")
-
-    @Argument(help: "Run name (a folder under --runs).")
-    var runName: String
-
-    @OptionGroup var runs: RunsOption
-
-    @Flag(help: "Print the final status as JSON.")
-    var json = false
-
-    func validate() throws { try validating { _ = try RunName(existing: runName) } }
-
-    func run() throws {
-        let name = try RunName(existing: runName)
-        guard let daemon = try DaemonClient.serving(runs.folder) else {
-            throw NasError.invalidInput("no nas serve owns \(runs.runs); `nas status \(name)` shows the run as it stands")
-        }
-        let summary = try daemon.request("GET", "/runs/\(name)")
-        try daemon.check(summary, "read the run")
-        let state = (try JSONSerialization.jsonObject(with: summary.body) as? [String: Any])?["state"] as? String
-        guard state == "queued" || state == "active" else {
-            throw NasError.invalidInput("run \(name) is \(state ?? "not running"); `nas status \(name)` shows it, `nas resume \(name)` continues it")
-        }
-        // From the last event logged: the live view follows what happens next.
-        try followOnDaemon(daemon, name: name, runs: runs.folder, after: try lastEventID(name, runs.folder), json: json)
-    }
-}
-
-struct StopCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "stop",
-        abstract: "Stop a run that nas serve is driving, at its next training step (resume continues it exactly).")
-
-    @Argument(help: "Run name (a folder under --runs).")
-    var runName: String
-
-    @OptionGroup var runs: RunsOption
-
-    func validate() throws { try validating { _ = try RunName(existing: runName) } }
-
-    func run() throws {
-        let name = try RunName(existing: runName)
-        guard let daemon = try DaemonClient.serving(runs.folder) else {
-            throw NasError.invalidInput("no nas serve owns \(runs.runs); a search started in a terminal stops with Ctrl-C there")
-        }
-        let reply = try daemon.request("POST", "/runs/\(name)/stop")
-        try daemon.check(reply, "stop the run")
-        print("\(name): \((try? JSONSerialization.jsonObject(with: reply.body) as? [String: Any])?["state"] as? String ?? "stopping")")
-    }
-}
-
 /// `--parallel`: candidates evaluated at once; any value gives the same run.
 struct ParallelOption: ParsableArguments {
     @Option(help: "Candidates evaluated at once, each on --threads threads (\(Limits.parallel.text); at most the run's proposal window: random 8, rl 5, evolution 4; runs made before the window existed evaluate one at a time). Any value gives the same run, only faster or slower. Default: the cores shared out among the run's threads per candidate.")
