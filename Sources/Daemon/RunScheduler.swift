@@ -31,8 +31,8 @@ final class RunScheduler: @unchecked Sendable {
     private let wake = NSCondition()
     private var queue: [RunName] = []
     private var active: [RunName: (search: SearchRun?, state: State)] = [:]
-    /// Runs created by a request, opened already (engines and data loaded), waiting for a worker.
-    private var opened: [RunName: SearchRun] = [:]
+    /// Candidates at once asked for by the request that queued a run (nil: the run's share of the cores).
+    private var parallelism: [RunName: Int] = [:]
     private var live: [RunName: Live] = [:]
     /// Why a run the daemon drove stopped with an error, by run.
     private var failures: [RunName: String] = [:]
@@ -74,11 +74,12 @@ final class RunScheduler: @unchecked Sendable {
     /// A new run: created whole (or not at all) by `RunsFolder.create`, then queued.
     func submit(_ prepared: SearchRequest.Prepared) throws -> RunName {
         guard isAccepting else { throw NasError.environment("the daemon is shutting down; submit the run again when it is back") }
-        // Candidates at once: the run's share of the cores, as the CLI's default shares them among candidates.
-        let parallel = prepared.parallel ?? max(1, RunsFolder.machineCores / workers / prepared.configuration.threads)
-        let search = try folder.create(prepared.name, configuration: prepared.configuration, space: prepared.space,
-                                       parallel: parallel)
-        try enqueue(prepared.name, opened: search)
+        // Created (its engines and data checked) here, then let go: the worker opens it again on its own
+        // thread, so that the threads the engines start (lavapipe's among them) take the worker's priority,
+        // not this serving thread's lowered one.
+        _ = try folder.create(prepared.name, configuration: prepared.configuration, space: prepared.space,
+                              parallel: prepared.parallel)
+        try enqueue(prepared.name, parallel: prepared.parallel)
         return prepared.name
     }
 
@@ -89,17 +90,17 @@ final class RunScheduler: @unchecked Sendable {
         guard completed < configuration.budget else {
             throw DaemonError.conflict("run \(name) has finished its budget (\(completed) of \(configuration.budget) candidates); start a new run to search further")
         }
-        try enqueue(name, opened: nil)
+        try enqueue(name, parallel: nil)
     }
 
-    private func enqueue(_ name: RunName, opened search: SearchRun?) throws {
+    private func enqueue(_ name: RunName, parallel: Int?) throws {
         try lock.withLock { () throws in
             guard accepting else { throw NasError.environment("the daemon is shutting down; resume the run when it is back") }
             if let state = stateLocked(name) {
                 throw DaemonError.conflict("run \(name) is already \(state.rawValue); stop it first with POST /runs/\(name)/stop")
             }
             queue.append(name)
-            if let search { opened[name] = search }
+            parallelism[name] = parallel
             failures[name] = nil
             try persist()
         }
@@ -115,7 +116,7 @@ final class RunScheduler: @unchecked Sendable {
         try lock.withLock { () throws -> State in
             if let position = queue.firstIndex(of: name) {
                 queue.remove(at: position)
-                opened[name] = nil
+                parallelism[name] = nil
                 try persist()
                 return .queued
             }
@@ -164,34 +165,35 @@ final class RunScheduler: @unchecked Sendable {
 
     private func work() {
         defer { idle.leave() }
-        while let (name, search) = next() {
-            drive(name, opened: search)
+        while let (name, parallel) = next() {
+            drive(name, parallel: parallel)
         }
     }
 
     /// The next queued run, made active; nil once the daemon shuts down.
-    private func next() -> (RunName, SearchRun?)? {
+    private func next() -> (RunName, Int?)? {
         wake.lock()
         defer { wake.unlock() }
         while true {
-            let taken: (RunName, SearchRun?)?? = lock.withLock {
+            let taken: (RunName, Int?)?? = lock.withLock {
                 guard accepting else { return .some(nil) }
                 guard !queue.isEmpty else { return nil }
                 let name = queue.removeFirst()
-                let search = opened.removeValue(forKey: name)
-                active[name] = (search, .active)
-                return .some((name, search))
+                active[name] = (nil, .active)
+                return .some((name, parallelism.removeValue(forKey: name)))
             }
             if let taken { return taken }
             wake.wait()
         }
     }
 
-    private func drive(_ name: RunName, opened: SearchRun?) {
+    private func drive(_ name: RunName, parallel asked: Int?) {
         var outcome: SearchOutcome?
         do {
-            let parallel = max(1, RunsFolder.machineCores / workers)
-            let search = try opened ?? folder.resume(name, parallel: parallel)
+            // Candidates at once: as asked, else the run's share of the cores at its threads each.
+            let threads = try folder.open(name).configuration.threads
+            let parallel = asked ?? max(1, RunsFolder.machineCores / workers / threads)
+            let search = try folder.resume(name, parallel: parallel)
             let stopNow = lock.withLock { () -> Bool in
                 let state = active[name]?.state ?? .active
                 active[name] = (search, state)
