@@ -206,3 +206,11 @@ private struct TokenMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 }
+
+/// Whether the daemon has begun to shut down: streams end, new work is refused.
+final class Lifecycle: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopping = false
+    var isStopping: Bool { lock.withLock { stopping } }
+    func beginStopping() { lock.withLock { stopping = true } }
+}

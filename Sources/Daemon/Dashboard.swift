@@ -42,11 +42,12 @@ struct Dashboard: Sendable {
             let name = try runName(context)
             return try await blocking { [routes] in
                 let (store, configuration) = try routes.runs.open(name)
-                let summary = try routes.summary(name)
-                let status = try RunStatus(store, name: name, configuration: configuration)
+                // One read of the candidates for the summary, the tables and the plot.
+                let records = try store.candidates()
+                let summary = routes.summary(name, records, configuration)
+                let status = RunStatus(records: records, name: name, configuration: configuration)
                 let byIndex = Dictionary(status.candidates.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
                 let nameJSON = String(decoding: try JSONEncoder().encode(name.text), as: UTF8.self)
-                let records = try store.candidates()
                 let events = try store.events()
                 let time = ISO8601DateFormatter()
                 var values: [String: Any] = [

@@ -17,14 +17,14 @@ struct EventStream: Sendable {
     let name: RunName
     let after: Int
     let follow: Bool
-    let folder: RunsFolder
+    let runs: OpenRuns
     let scheduler: RunScheduler
     let lifecycle: Lifecycle
 
     static let poll: Duration = .milliseconds(200)
     static let keepAlive = 15.0
 
-    init(name: RunName, request: Request, folder: RunsFolder, scheduler: RunScheduler, lifecycle: Lifecycle) throws {
+    init(name: RunName, request: Request, runs: OpenRuns, scheduler: RunScheduler, lifecycle: Lifecycle) throws {
         self.name = name
         let query = request.uri.queryParameters
         let resumeFrom = request.headers[.init("Last-Event-ID")!] ?? query.get("after")
@@ -37,13 +37,13 @@ struct EventStream: Sendable {
         case "false"?: follow = false
         case let other?: throw InvalidField(field: "follow", message: "follow is '\(other)'; give true or false")
         }
-        self.folder = folder
+        self.runs = runs
         self.scheduler = scheduler
         self.lifecycle = lifecycle
     }
 
     func response() async throws -> Response {
-        let store = try await blocking { [folder, name] in try StoreBox(folder.open(name).store) }
+        let store = try await blocking { [runs, name] in try StoreBox(runs.open(name).store) }
         let stream = self
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: ResponseBody { writer in
@@ -94,12 +94,4 @@ struct EventStream: Sendable {
 final class StoreBox: @unchecked Sendable {
     let store: any RunStore
     init(_ store: any RunStore) { self.store = store }
-}
-
-/// Whether the daemon has begun to shut down: streams end, new work is refused.
-final class Lifecycle: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stopping = false
-    var isStopping: Bool { lock.withLock { stopping } }
-    func beginStopping() { lock.withLock { stopping = true } }
 }

@@ -59,8 +59,9 @@ struct Routes: Sendable {
             let name = try runName(context)
             return try await blocking { [self] in
                 let (store, configuration) = try runs.open(name)
-                return try json(RunDetail(summary: try summary(name),
-                                          status: try RunStatus(store, name: name, configuration: configuration)))
+                let records = try store.candidates()
+                return try json(RunDetail(summary: summary(name, records, configuration),
+                                          status: RunStatus(records: records, name: name, configuration: configuration)))
             }
         }
         router.get("runs/:run/candidates") { request, context in
@@ -119,7 +120,7 @@ struct Routes: Sendable {
         }
         router.get("runs/:run/events") { request, context in
             let name = try runName(context)
-            return try await EventStream(name: name, request: request, folder: folder, scheduler: scheduler,
+            return try await EventStream(name: name, request: request, runs: runs, scheduler: scheduler,
                                          lifecycle: lifecycle).response()
         }
     }
@@ -194,7 +195,11 @@ struct Routes: Sendable {
     /// daemon's last drive of it ended in an error) or idle.
     func summary(_ name: RunName) throws -> RunSummary {
         let (store, configuration) = try runs.open(name)
-        let records = try store.candidates()
+        return summary(name, try store.candidates(), configuration)
+    }
+
+    /// The same from the run's candidates when the caller has read them already.
+    func summary(_ name: RunName, _ records: [CandidateRecord], _ configuration: SearchConfiguration) -> RunSummary {
         let done = records.filter { $0.status == .done || $0.status == .failed }.count
         let failure = scheduler.failure(name)
         let state = scheduler.state(name)?.rawValue

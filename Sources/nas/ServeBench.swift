@@ -36,7 +36,9 @@ struct ServeBench: ParsableCommand {
         try validating {
             try Limits.samples.check(requests, "--requests")
             try Limits.parallel.check(connections, "--connections")
-            try Limits.hours.check(quiet / 3600, "--quiet (in hours)")
+            guard quiet.isFinite, quiet > 0, quiet <= 600 else {
+                throw NasError.invalidInput("--quiet \(quiet) is not a window of seconds; give one in (0, 600]")
+            }
         }
     }
 
