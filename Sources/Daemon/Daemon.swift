@@ -141,10 +141,14 @@ private struct SchedulerService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         lifecycle.beginStopping()
-        // An export in progress is not waited for: it is taken up again at the next start, its finished models kept.
+        // An export in progress stops at its next step and is taken up again at the next start, its finished models kept.
         exports.stop()
-        let scheduler = self.scheduler
-        _ = try await blocking { scheduler.shutdown(timeout: Daemon.shutdownSeconds) }
+        let (scheduler, exports) = (self.scheduler, self.exports)
+        let deadline = Date().addingTimeInterval(Daemon.shutdownSeconds)
+        _ = try await blocking {
+            scheduler.shutdown(timeout: Daemon.shutdownSeconds)
+            exports.waitStopped(until: deadline)
+        }
     }
 }
 

@@ -268,20 +268,3 @@ extension DaemonClient {
         }
     }
 }
-
-extension SearchRequest {
-    /// The request as `POST /runs`'s body (the space's YAML inline: the
-    /// daemon may not see the caller's files).
-    public func jsonBody() -> Data {
-        var object: [String: Any] = ["space_yaml": spaceYAML, "strategy": strategy.rawValue, "budget": budget, "seed": seed,
-                                     "latency": latency.rawValue, "proxy": proxy.rawValue, "init": initialisation.rawValue]
-        object["hours"] = hours
-        object["run"] = runName
-        object["engine"] = engine?.rawValue
-        object["target_ms"] = targetMs
-        object["constraint"] = constraint?.rawValue
-        object["threads"] = threads
-        object["parallel"] = parallel
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-    }
-}

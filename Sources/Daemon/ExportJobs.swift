@@ -30,8 +30,16 @@ final class ExportJobs: @unchecked Sendable {
     private let lock = NSLock()
     private let wake = NSCondition()
     private var queue: [(run: RunName, id: Int)] = []
-    private var progress: [String: String] = [:]
+    private var progress: [String: ExportProgress] = [:]
     private var stopping = false
+    /// Signalled when the export thread has left: a process must not exit
+    /// while a job trains (oneDNN's and OpenMP's teardown under a running
+    /// primitive crashes it).
+    private let left = DispatchSemaphore(value: 0)
+    private var started = false
+
+    /// Thrown from the exporter's progress callback when the daemon stops.
+    private struct Stopped: Error {}
 
     init(folder: RunsFolder) { self.folder = folder }
 
@@ -44,16 +52,27 @@ final class ExportJobs: @unchecked Sendable {
                 if let job = try? read(name, id), job.state == "queued" || job.state == "running" { queue.append((name, id)) }
             }
         }
-        let thread = Thread { [self] in work() }
+        lock.withLock { started = true }
+        let thread = Thread { [self] in
+            work()
+            left.signal()
+        }
         thread.name = "nasd-exports"
         thread.start()
     }
 
+    /// Asks the running job to stop at its next step (it is queued again, its finished models kept) and the thread to leave.
     func stop() {
         lock.withLock { stopping = true }
         wake.lock()
         wake.broadcast()
         wake.unlock()
+    }
+
+    /// Waits for the export thread to leave after `stop()`, until `deadline`.
+    func waitStopped(until deadline: Date) {
+        guard lock.withLock({ started }) else { return }
+        _ = left.wait(timeout: .now() + max(0, deadline.timeIntervalSinceNow))
     }
 
     /// Records a new job (checked first: the run, the selection, the options) and queues it.
@@ -79,7 +98,7 @@ final class ExportJobs: @unchecked Sendable {
     }
 
     /// A job's record, its live progress, and the models it has written.
-    func status(_ name: RunName, _ id: Int) throws -> (job: Job, progress: String?, models: [ExportedModel]) {
+    func status(_ name: RunName, _ id: Int) throws -> (job: Job, progress: ExportProgress?, models: [ExportedModel]) {
         let job = try read(name, id)
         let out = try exportsFolder(name) + "/\(id)"
         let models = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).sorted().compactMap { entry in
@@ -122,9 +141,18 @@ final class ExportJobs: @unchecked Sendable {
                                                options: try request.options(.json),
                                                command: "POST /runs/\(name)/exports \(job.request)")
                 try exporter.run { [self] event in
-                    lock.withLock { progress["\(name)/\(id)"] = "\(event)" }
+                    try lock.withLock {
+                        if stopping { throw Stopped() }
+                        progress["\(name)/\(id)"] = ExportProgress(fraction: event.fraction, detail: event.detail)
+                    }
                 }
                 job.state = "done"
+            } catch is Stopped {
+                // Taken up again at the next start; the models finished so far are kept.
+                job.state = "queued"
+                try? write(job)
+                lock.withLock { progress["\(name)/\(id)"] = nil }
+                return
             } catch {
                 job.state = "failed"
                 job.error = "\(error)"

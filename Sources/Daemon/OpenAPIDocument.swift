@@ -392,7 +392,15 @@ components:
         created_at: { type: string, format: date-time }
         finished_at: { type: string, format: date-time }
         error: { type: string }
-        progress: { type: [string, "null"] }
+        progress:
+          description: While the job runs, how far it is (0 to 1) and what it does, as `nas export`'s progress line; null otherwise.
+          oneOf:
+            - type: "null"
+            - type: object
+              required: [fraction, detail]
+              properties:
+                fraction: { type: number, minimum: 0, maximum: 1 }
+                detail: { type: string }
         models: { type: array, items: { type: object, description: "A model's model.json, as `nas export --json` prints it." } }
     RunSummary:
       type: object

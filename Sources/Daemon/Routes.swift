@@ -39,7 +39,7 @@ struct Routes: Sendable {
             try await blocking { [self] in
                 try json(RunList(runs: folder.names().map { name in
                     do { return try summary(name) } catch {
-                        return RunSummary(name: name.text, state: "damaged", strategy: "", done: 0, budget: 0, seed: 0,
+                        return ServedRun(name: name.text, state: "damaged", strategy: "", done: 0, budget: 0, seed: 0,
                                           bestReward: nil, failure: "\(error)")
                     }
                 }))
@@ -129,23 +129,10 @@ struct Routes: Sendable {
 
     struct Health: Encodable { let status: String; let queued, active: Int }
 
-    struct RunSummary: Encodable {
-        let name, state, strategy: String
-        let done, budget: Int
-        let seed: UInt64
-        let bestReward: Double?
-        let failure: String?
-
-        enum CodingKeys: String, CodingKey {
-            case name, state, strategy, done, budget, seed, failure
-            case bestReward = "best_reward"
-        }
-    }
-
-    struct RunList: Encodable { let runs: [RunSummary] }
+    struct RunList: Encodable { let runs: [ServedRun] }
 
     struct RunDetail: Encodable {
-        let summary: RunSummary
+        let summary: ServedRun
         let status: RunStatus
 
         func encode(to encoder: any Encoder) throws {
@@ -177,7 +164,7 @@ struct Routes: Sendable {
     /// An export job: its record, what it is doing now, the models written so far.
     struct ExportView: Encodable {
         let job: ExportJobs.Job
-        let progress: String?
+        let progress: ExportProgress?
         let models: [ExportedModel]
 
         func encode(to encoder: any Encoder) throws {
@@ -193,18 +180,18 @@ struct Routes: Sendable {
     /// A run's state as the daemon sees it: queued, active or stopping while
     /// it owns the run's work; otherwise finished (budget spent), failed (the
     /// daemon's last drive of it ended in an error) or idle.
-    func summary(_ name: RunName) throws -> RunSummary {
+    func summary(_ name: RunName) throws -> ServedRun {
         let (store, configuration) = try runs.open(name)
         return summary(name, try store.candidates(), configuration)
     }
 
     /// The same from the run's candidates when the caller has read them already.
-    func summary(_ name: RunName, _ records: [CandidateRecord], _ configuration: SearchConfiguration) -> RunSummary {
+    func summary(_ name: RunName, _ records: [CandidateRecord], _ configuration: SearchConfiguration) -> ServedRun {
         let done = records.filter { $0.status == .done || $0.status == .failed }.count
         let failure = scheduler.failure(name)
         let state = scheduler.state(name)?.rawValue
             ?? (done >= configuration.budget ? "finished" : failure != nil ? "failed" : "idle")
-        return RunSummary(name: name.text, state: state, strategy: configuration.strategy.rawValue, done: done,
+        return ServedRun(name: name.text, state: state, strategy: configuration.strategy.rawValue, done: done,
                           budget: configuration.budget, seed: configuration.seed,
                           bestReward: records.compactMap(\.reward).max(), failure: failure)
     }

@@ -1,6 +1,7 @@
 public import Core
 public import Model
 public import Training
+import Foundation
 
 /// Which of a run's finished candidates to export.
 public enum ExportSelection: Sendable, Equatable {
@@ -168,4 +169,29 @@ public enum ExportEvent: Sendable {
     case kept(model: Int, of: Int, hash: String)
     case training(model: Int, of: Int, TrainingProgress)
     case measuring(round: Int, of: Int)
+
+    /// How far the whole export is, from 0 to 1.
+    public var fraction: Double {
+        switch self {
+        case let .started(model, total, _): Double(model - 1) / Double(total)
+        case let .kept(model, total, _): Double(model) / Double(total)
+        case let .training(model, total, p): (Double(model - 1) + p.fraction) / Double(total)
+        case .measuring: 1
+        }
+    }
+
+    /// What it is doing, in words: `nas export`'s progress line and the daemon's job view say the same.
+    public var detail: String {
+        switch self {
+        case let .started(model, total, hash): "model \(model)/\(total) \(hash)"
+        case let .kept(model, total, hash): "model \(model)/\(total) \(hash) already exported"
+        case let .training(model, total, p):
+            String(format: "model %d/%d epoch %d/%d step %d/%d loss %.3f ETA %@", model, total, p.epoch, p.epochs, p.step,
+                   p.stepsPerEpoch, p.loss, clock(p.remainingSeconds))
+        case let .measuring(round, total): "latency, round \(round)/\(total)"
+        }
+    }
+
+    /// Whether the progress line shows it at once (a new stage) or at its own pace (a training step).
+    public var isStage: Bool { if case .training = self { false } else { true } }
 }

@@ -64,9 +64,11 @@ public final class RunExporter {
     }
 
     /// Exports every selected model (keeping those already whole), then
-    /// measures their latency in interleaved rounds.
+    /// measures their latency in interleaved rounds. What `report` throws (a
+    /// stop request) ends the export there, at the next training step at the
+    /// latest; the models finished so far are kept.
     @discardableResult
-    public func run(_ report: (ExportEvent) -> Void = { _ in }) throws -> [ExportedModel] {
+    public func run(_ report: (ExportEvent) throws -> Void = { _ in }) throws -> [ExportedModel] {
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw NasError.environment("cannot create \(out): \((error as NSError).localizedDescription); choose a writable --out")
         }
@@ -82,18 +84,18 @@ public final class RunExporter {
         for (i, candidate) in candidates.enumerated() {
             let folder = out + "/" + candidate.hash
             if let kept = try keptModel(folder) {
-                report(.kept(model: i + 1, of: candidates.count, hash: candidate.hash))
+                try report(.kept(model: i + 1, of: candidates.count, hash: candidate.hash))
                 models.append(kept)
                 continue
             }
-            report(.started(model: i + 1, of: candidates.count, hash: candidate.hash))
+            try report(.started(model: i + 1, of: candidates.count, hash: candidate.hash))
             if split == nil { split = try DatasetSplit.load() }
             if test == nil { test = try FashionMNIST.test() }
             guard test!.count > 0, split!.train.count > 0 else {
                 throw NasError.environment("the Fashion-MNIST files in \(FashionMNIST.directory) hold no images; reinstall dataset-fashion-mnist")
             }
             models.append(try export(candidate, proxy: proxy, split: split!, test: test!, folder: folder) { progress in
-                report(.training(model: i + 1, of: candidates.count, progress))
+                try report(.training(model: i + 1, of: candidates.count, progress))
             })
         }
         try measureLatency(&models, report)
@@ -104,7 +106,7 @@ public final class RunExporter {
     }
 
     private func export(_ candidate: CandidateRecord, proxy: SearchSpace.ProxyTask, split: DatasetSplit, test: LabelledImages,
-                        folder: String, progress: (TrainingProgress) -> Void) throws -> ExportedModel {
+                        folder: String, progress: (TrainingProgress) throws -> Void) throws -> ExportedModel {
         let architecture = try Architecture(parsing: candidate.arch)
         let network = Network(architecture)
         let seed = configuration.seed &+ (UInt64(candidate.hash, radix: 16) ?? UInt64(candidate.index))
@@ -289,7 +291,7 @@ public final class RunExporter {
     /// Latency of every model on each engine with its trained weights: the
     /// protocol launched `latencyLaunches` times, round-robin over the models
     /// so a busy moment of a shared machine does not land on one model only.
-    private func measureLatency(_ models: inout [ExportedModel], _ report: (ExportEvent) -> Void) throws {
+    private func measureLatency(_ models: inout [ExportedModel], _ report: (ExportEvent) throws -> Void) throws {
         var engines: [(name: LatencyEngineName, engine: (any LatencyEngine)?, error: String?)] = [
             (.cpu, try CPUEngine(threads: 1), nil),
         ]
@@ -306,7 +308,7 @@ public final class RunExporter {
         }
         var launches = [[Double]](repeating: [], count: models.count * engines.count)
         for round in 1...options.latencyLaunches {
-            report(.measuring(round: round, of: options.latencyLaunches))
+            try report(.measuring(round: round, of: options.latencyLaunches))
             for (m, plan) in plans.enumerated() {
                 for (e, engine) in engines.enumerated() {
                     guard let measurer = engine.engine else { continue }

@@ -4,8 +4,8 @@ public import Search
 
 /// A run's candidates, Pareto front and time split: what `nas status` prints,
 /// the end of `nas search` shows, and the daemon will serve.
-public struct RunStatus: Encodable, Sendable {
-    public struct Candidate: Encodable, Sendable {
+public struct RunStatus: Codable, Sendable {
+    public struct Candidate: Codable, Sendable {
         public let index: Int
         public let arch, hash, status: String
         public let valAccuracy: Double?

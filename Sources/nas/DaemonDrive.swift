@@ -9,10 +9,10 @@ import Search
 /// the daemon drives the run, this process follows its event stream with
 /// the same progress bar, and Ctrl-C asks the daemon to stop the run (a
 /// second Ctrl-C leaves at once; the run stops all the same).
-func followOnDaemon(_ daemon: DaemonClient, name: RunName, runs: RunsFolder, after: Int, json: Bool) throws {
+func followOnDaemon(_ daemon: DaemonClient, name: RunName, runs: RunsOption, after: Int, json: Bool) throws {
     let interrupt = stopDaemonRunOnInterrupt(daemon, name)
     defer { interrupt.cancel() }
-    let budget = try runs.open(name).configuration.budget
+    let budget = try daemon.run(name).run.budget
     var bar = ProgressBar()
     var ending: DaemonClient.Event?
     try daemon.follow("/runs/\(name)/events?after=\(after)") { event in
@@ -42,19 +42,13 @@ func followOnDaemon(_ daemon: DaemonClient, name: RunName, runs: RunsFolder, aft
     switch ending?.kind {
     case "finished"?: break
     case "stopped"?:
-        printError("\nstopped: every finished candidate is saved; continue with `nas resume \(name) --runs \(runs.path)`")
+        printError("\nstopped: every finished candidate is saved; continue with `nas resume \(name) --runs \(runs.runs)`")
         Foundation.exit(130)
     case "failed"?: throw NasError.environment("the daemon's run \(name) failed: \(message ?? "see `nas status \(name)`")")
     default: throw NasError.environment("the daemon closed the event stream of \(name) before the run ended (it is shutting down?); the run resumes when it starts again")
     }
-    let (store, configuration) = try runs.open(name)
-    let status = try RunStatus(store, name: name, configuration: configuration)
+    let status = try daemon.run(name).status
     if json { try printJSON(status) } else { print(status.text) }
-}
-
-/// The id of the last event in a run's log: a resumed run is followed from there, not from its earlier stops.
-func lastEventID(_ name: RunName, _ runs: RunsFolder) throws -> Int {
-    try runs.open(name).store.events().last?.id ?? 0
 }
 
 private func stopDaemonRunOnInterrupt(_ daemon: DaemonClient, _ name: RunName) -> any DispatchSourceSignal {
@@ -90,14 +84,12 @@ struct WatchCommand: ParsableCommand {
         guard let daemon = try DaemonClient.serving(runs.folder) else {
             throw NasError.invalidInput("no nas serve owns \(runs.runs); `nas status \(name)` shows the run as it stands")
         }
-        let summary = try daemon.request("GET", "/runs/\(name)")
-        try daemon.check(summary, "read the run")
-        let state = (try JSONSerialization.jsonObject(with: summary.body) as? [String: Any])?["state"] as? String
+        let state = try daemon.run(name).run.state
         guard state == "queued" || state == "active" else {
-            throw NasError.invalidInput("run \(name) is \(state ?? "not running"); `nas status \(name)` shows it, `nas resume \(name)` continues it")
+            throw NasError.invalidInput("run \(name) is \(state); `nas status \(name)` shows it, `nas resume \(name)` continues it")
         }
         // From the last event logged: the live view follows what happens next.
-        try followOnDaemon(daemon, name: name, runs: runs.folder, after: try lastEventID(name, runs.folder), json: json)
+        try followOnDaemon(daemon, name: name, runs: runs, after: try daemon.lastEventID(name), json: json)
     }
 }
 

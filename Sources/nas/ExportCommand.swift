@@ -1,5 +1,6 @@
 import ArgumentParser
 import Core
+import Daemon
 import Foundation
 import Model
 import Runs
@@ -98,6 +99,12 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let name = try RunName(existing: runName)
+        if let daemon = try DaemonClient.serving(runs.folder) {
+            let here = [out.map { _ in "--out" }, verify ? "--verify" : nil, baseline.map { _ in "--baseline" }].compactMap { $0 }
+            if here.isEmpty { return try exportOnDaemon(daemon, name) }
+            // The API writes only inside the run's folder and runs no Python: these stay with the caller.
+            printError("nas serve owns \(runs.runs), but its exports take no \(here.joined(separator: ", ")): this export runs here")
+        }
         var options = try request.options(.option)
         if verify {
             let python = ProcessInfo.processInfo.environment["NASD_PYTHON"] ?? ".build/venv/bin/python"
@@ -123,21 +130,31 @@ struct ExportCommand: ParsableCommand {
         let exporter = try RunExporter(folder: folder, name: name, out: output, options: options, command: command,
                                        baseline: try baseline.map { name throws(NasError) in try RunName(existing: name) })
         var bar = ProgressBar()
-        let models = try exporter.run { event in
-            switch event {
-            case let .started(model, total, hash):
-                bar.update(fraction: Double(model - 1) / Double(total), detail: "model \(model)/\(total) \(hash)", force: true)
-            case let .kept(model, total, hash):
-                bar.update(fraction: Double(model) / Double(total), detail: "model \(model)/\(total) \(hash) already exported", force: true)
-            case let .training(model, total, p):
-                bar.update(fraction: (Double(model - 1) + p.fraction) / Double(total),
-                           detail: String(format: "model %d/%d epoch %d/%d step %d/%d loss %.3f ETA %@", model, total, p.epoch,
-                                          p.epochs, p.step, p.stepsPerEpoch, p.loss, clock(p.remainingSeconds)))
-            case let .measuring(round, total):
-                bar.update(fraction: 1, detail: "latency, round \(round)/\(total)", force: true)
-            }
+        let models = try exporter.run { event in bar.update(fraction: event.fraction, detail: event.detail, force: event.isStage) }
+        bar.finish()
+        try report(models, name: name, in: output)
+    }
+
+    /// The daemon trains and writes the models (one export at a time, beside
+    /// its searches); this process shows its progress and the result.
+    private func exportOnDaemon(_ daemon: DaemonClient, _ name: RunName) throws {
+        var job = try daemon.export(name, request)
+        printError("nas serve (\(daemon.address)) exports \(name) as job \(job.id); Ctrl-C leaves it running there (GET /runs/\(name)/exports/\(job.id))")
+        var bar = ProgressBar()
+        while !job.isOver {
+            Thread.sleep(forTimeInterval: 0.5)
+            job = try daemon.export(name, id: job.id)
+            if let progress = job.progress { bar.update(fraction: progress.fraction, detail: progress.detail) }
         }
         bar.finish()
+        guard job.state == "done" else {
+            throw NasError.environment("the daemon's export \(job.id) of run \(name) failed: \(job.error ?? "no reason given"); `nas export` without a daemon shows the same error with its kind")
+        }
+        let shown = (try? runs.folder.directory(name)).map { $0 + "/exports/\(job.id)" } ?? "exports/\(job.id) in the daemon's run folder"
+        try report(job.models, name: name, in: shown)
+    }
+
+    private func report(_ models: [ExportedModel], name: RunName, in output: String) throws {
         if json { try printJSON(models); return }
         var rows = [["hash", "params", "MACs", "val acc", "test acc", "cpu ms", "vulkan ms", "onnx KB", "ncnn KB", "verified (max |Δ|)"]]
         for m in models {

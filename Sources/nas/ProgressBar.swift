@@ -31,9 +31,3 @@ struct ProgressBar {
         FileHandle.standardError.write(Data(text.utf8))
     }
 }
-
-/// 83 → "1:23", 3725 → "1:02:05".
-func clock(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
-}

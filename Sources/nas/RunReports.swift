@@ -1,5 +1,6 @@
 import ArgumentParser
 import Core
+import Daemon
 import Foundation
 import Runs
 import Search
@@ -14,6 +15,29 @@ struct RunsCommand: ParsableCommand {
 
     func run() throws {
         var summaries: [[String: String]] = []
+        if let daemon = try DaemonClient.serving(runs.folder) {
+            // The daemon's list adds each run's state (queued, active…) to what the store says.
+            for run in try daemon.runs() {
+                summaries.append(run.state == "damaged" ? ["run": run.name, "state": run.state, "error": run.failure ?? ""] : [
+                    "run": run.name, "state": run.state, "strategy": run.strategy, "seed": "\(run.seed)", "done": "\(run.done)",
+                    "budget": "\(run.budget)", "best_reward": run.bestReward.map { String(format: "%.4f", $0) } ?? "-"])
+            }
+        } else {
+            summaries = local()
+        }
+        if json { try printJSON(summaries); return }
+        let states = summaries.contains { $0["state"] != nil }
+        var rows = [["run", "strategy", "seed", "done", "best reward"] + (states ? ["state"] : [])]
+        for s in summaries {
+            rows.append([s["run"]!, s["strategy"] ?? "damaged", s["seed"] ?? "-", s.keys.contains("done") ? "\(s["done"]!)/\(s["budget"]!)" : "-",
+                         s["best_reward"] ?? "-"] + (states ? [s["state"] ?? "-"] : []))
+        }
+        print(table(rows))
+    }
+
+    /// The runs as their stores say, with no daemon to ask.
+    private func local() -> [[String: String]] {
+        var summaries: [[String: String]] = []
         for name in runs.folder.names() {
             do {
                 let (store, configuration) = try runs.folder.open(name)
@@ -25,13 +49,7 @@ struct RunsCommand: ParsableCommand {
                 summaries.append(["run": name.text, "error": "\(error)"])
             }
         }
-        if json { try printJSON(summaries); return }
-        var rows = [["run", "strategy", "seed", "done", "best reward"]]
-        for s in summaries {
-            rows.append([s["run"]!, s["strategy"] ?? "damaged", s["seed"] ?? "-", s.keys.contains("done") ? "\(s["done"]!)/\(s["budget"]!)" : "-",
-                         s["best_reward"] ?? "-"])
-        }
-        print(table(rows))
+        return summaries
     }
 }
 
@@ -50,6 +68,13 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let name = try RunName(existing: runName)
+        if let daemon = try DaemonClient.serving(runs.folder) {
+            let (run, status) = try daemon.run(name)
+            if json { return try printJSON(status) }
+            print(status.text)
+            print("state: \(run.state) (nas serve at \(daemon.address))" + (run.failure.map { ": \($0)" } ?? ""))
+            return
+        }
         let (store, configuration) = try runs.folder.open(name)
         let status = try RunStatus(store, name: name, configuration: configuration)
         if json { try printJSON(status) } else { print(status.text) }

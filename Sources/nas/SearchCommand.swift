@@ -110,7 +110,7 @@ struct SearchCommand: ParsableCommand {
             let name = try RunName(existing: (try JSONSerialization.jsonObject(with: reply.body) as? [String: Any])?["name"] as? String ?? "")
             if detach { return print(name) }
             printError("nas serve (\(daemon.address)) runs \(name); Ctrl-C stops it there")
-            return try followOnDaemon(daemon, name: name, runs: runs.folder, after: 0, json: json)
+            return try followOnDaemon(daemon, name: name, runs: runs, after: 0, json: json)
         }
         if detach {
             throw NasError.invalidInput("--detach hands the run to nas serve, and none serves \(runs.runs); start `nas serve --runs \(runs.runs)` first, or leave out --detach")
@@ -141,10 +141,10 @@ struct ResumeCommand: ParsableCommand {
     func run() throws {
         let name = try RunName(existing: runName)
         if let daemon = try DaemonClient.serving(runs.folder) {
-            let after = try lastEventID(name, runs.folder)
+            let after = try daemon.lastEventID(name)
             try daemon.check(try daemon.request("POST", "/runs/\(name)/resume"), "resume the run")
             printError("nas serve (\(daemon.address)) resumes \(name); Ctrl-C stops it there")
-            return try followOnDaemon(daemon, name: name, runs: runs.folder, after: after, json: json)
+            return try followOnDaemon(daemon, name: name, runs: runs, after: after, json: json)
         }
         try drive(try runs.folder.resume(name, parallel: parallel.parallel), name: name, runs: runs.folder, json: json)
     }

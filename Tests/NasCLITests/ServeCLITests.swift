@@ -292,10 +292,13 @@ extension NasSearchCLITests {
         #expect((after["done"] as? Int ?? 60) < 60)
         let png = try Data(contentsOf: URL(fileURLWithPath: screenshot))
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000)
+        // SIGTERM while the export the button queued trains: it stops at a step, the daemon exits 0, and the job waits for the next start.
         #expect(daemon.terminate().status == 0)
+        let job = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: runs + "/live/exports/1/job.json"))) as? [String: Any]
+        #expect(["queued", "done"].contains(job?["state"] as? String ?? ""), "\(job ?? [:])")
     }
 
-    @Test("With nas serve owning the runs directory, nas search, stop and resume go through it, with the results of the in-process commands")
+    @Test("With nas serve owning the runs directory, nas search, stop, resume, watch, runs, status and export go through it, with the results of the in-process commands")
     func serveClient() throws {
         let runs = RoomToGrowTests.temporaryRuns()
         defer { try? FileManager.default.removeItem(atPath: runs) }
@@ -328,6 +331,25 @@ extension NasSearchCLITests {
         environment["NASD_SOCKET"] = runs + "/nasd.sock"
         let elsewhere = try NasProcess.run(["stop", "dt", "--runs", runs + "/no-daemon-here"], environment: environment)
         #expect(elsewhere.stderr.contains("not running"), "\(elsewhere.stderr)")
+
+        // nas runs / status / export ask the daemon: its states, its export queue; with
+        // NASD_SOCKET they need no runs directory of their own (a daemon elsewhere).
+        let listed = try #require(try NasProcess.json(["runs", "--runs", runs, "--json"]) as? [[String: String]])
+        #expect(listed.first { $0["run"] == "dt" }?["state"] == "finished", "\(listed)")
+        let remote = try NasProcess.run(["status", "dt", "--runs", runs + "/no-daemon-here", "--json"], environment: environment)
+        #expect(remote.status == 0, "\(remote.stderr)")
+        #expect(Self.candidates(try JSONSerialization.jsonObject(with: Data(remote.stdout.utf8))) == Self.candidates(whole))
+        #expect(try NasProcess.run(["status", "dt", "--runs", runs]).stdout.contains("state: finished (nas serve at unix:"))
+        let exported = try NasProcess.run(["export", "dt", "--top", "1", "--epochs", "1", "--subset", "500", "--launches", "1",
+                                           "--formats", "onnx", "--runs", runs, "--json"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        #expect(exported.stderr.contains("as job 1"), "\(exported.stderr)")
+        let models = try #require(try JSONSerialization.jsonObject(with: Data(exported.stdout.utf8)) as? [[String: Any]])
+        let hash = try #require(models.first?["hash"] as? String)
+        #expect(models.count == 1)
+        #expect(FileManager.default.fileExists(atPath: runs + "/dt/exports/1/\(hash)/model.onnx"))
+        let refused = try NasProcess.run(["export", "dt", "--arch", "nosuchhash", "--runs", runs])
+        #expect(refused.status == 2 && refused.stderr.contains("nosuchhash"), "\(refused.stderr)")
 
         // A search followed from the terminal, stopped by `nas stop` from another, resumed to its end.
         let follower = Process()
