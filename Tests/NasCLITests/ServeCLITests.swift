@@ -419,6 +419,8 @@ extension NasSearchCLITests {
         // space's YAML that parses as a string but not as a space is refused by meaning, not by shape.
         fuzz.arguments = ["run", url + "/openapi.yaml", "--url", url, "--checks", "all", "--exclude-checks", "positive_data_acceptance",
                           "--max-examples", "25", "--generation-deterministic", "--request-timeout", "10"]
+        // What it caches stays out of the repository.
+        fuzz.currentDirectoryURL = URL(fileURLWithPath: runs)
         let out = Pipe()
         fuzz.standardOutput = out
         fuzz.standardError = out
