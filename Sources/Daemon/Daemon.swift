@@ -81,6 +81,7 @@ public enum Daemon {
             throw NasError.invalidInput("the token is \(token.count) characters; use at least 16 random ones (such as `openssl rand -hex 32`)")
         }
         try FileManager.default.createDirectory(atPath: options.runs.path, withIntermediateDirectories: true)
+        _ = ServingPriority.processNiceness  // read before any thread is lowered
         let lock = try DaemonLock(runs: options.runs.path)
         let metrics = DaemonMetrics()
         let scheduler = RunScheduler(folder: options.runs, workers: options.workers, metrics: metrics)
@@ -90,6 +91,7 @@ public enum Daemon {
         let lifecycle = Lifecycle()
 
         let router = Router()
+        router.add(middleware: ServingPriorityMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
         if let token = options.token { router.add(middleware: TokenMiddleware(token: token)) }

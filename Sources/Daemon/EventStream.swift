@@ -82,11 +82,17 @@ struct EventStream: Sendable {
     /// A commit's event carries the candidate as JSON; the run's other events a message.
     static func data(of event: RunEvent) -> String {
         if event.kind.hasPrefix("candidate-") { return event.message }
-        let at = ISO8601DateFormatter().string(from: event.at)
-        let object: [String: Any] = ["message": event.message, "at": at]
+        let object: [String: Any] = ["message": event.message, "at": timestamp(event.at)]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
+}
+
+/// An event's time: ISO 8601 with milliseconds (a training step lasts a few).
+func timestamp(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: date)
 }
 
 /// A run's store handed to the stream's polling; the SQLite store serialises

@@ -54,6 +54,7 @@ final class ExportJobs: @unchecked Sendable {
         }
         lock.withLock { started = true }
         let thread = Thread { [self] in
+            ServingPriority.trainCurrentThread()
             work()
             left.signal()
         }

@@ -294,7 +294,8 @@ paths:
         (data: `message`, `at`). Between commits, events without ids:
         `candidate-started` (`index`, `arch`) and `progress` (`index`, `epoch`,
         `epochs`, `step`, `steps_per_epoch`, `loss`, `images_per_second`,
-        `fraction`). Reconnecting with `Last-Event-ID` continues after that id,
+        `fraction`, `at`: the step's end). Times are ISO 8601 with
+        milliseconds. Reconnecting with `Last-Event-ID` continues after that id,
         with no gap.
       parameters:
         - { name: Last-Event-ID, in: header, schema: { type: integer, minimum: 0 } }

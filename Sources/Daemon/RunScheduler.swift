@@ -61,7 +61,10 @@ final class RunScheduler: @unchecked Sendable {
         }
         try persist()
         for slot in 0..<workers {
-            let thread = Thread { [self] in work() }
+            let thread = Thread { [self] in
+                ServingPriority.trainCurrentThread()
+                work()
+            }
             thread.name = "nasd-worker-\(slot)"
             idle.enter()
             threads.append(thread)
@@ -226,7 +229,8 @@ final class RunScheduler: @unchecked Sendable {
             metrics.training(run: name.text, imagesPerSecond: p.imagesPerSecond)
             kind = "progress"
             fields = ["index": index, "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "steps_per_epoch": p.stepsPerEpoch,
-                      "loss": p.loss.isFinite ? p.loss : -1, "images_per_second": p.imagesPerSecond, "fraction": p.fraction]
+                      "loss": p.loss.isFinite ? p.loss : -1, "images_per_second": p.imagesPerSecond, "fraction": p.fraction,
+                      "at": timestamp(Date())]
         case let .finished(candidate):
             metrics.committed(run: name.text, candidate)
             return  // in the run's log, committed with its candidate

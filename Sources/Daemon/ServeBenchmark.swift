@@ -6,26 +6,42 @@ import Foundation
 /// candidate trains through the whole measurement; this process, a client
 /// like any other, sends `GET /runs/{run}` and `GET /runs/{run}/candidates`
 /// over several kept-alive connections. Training speed is read from the
-/// run's own progress events (steps × batch over time), in a window without
-/// requests before and after the loaded one, all on the same candidate.
+/// run's own progress events (steps × batch over the daemon's time).
+///
+/// On a shared two-core machine a quiet window's speed moves by ±10% from
+/// one to the next, so one loaded window says little: the measurement
+/// repeats rounds of quiet, requests, quiet, control, each loaded window
+/// compared with the quiet ones on either side of it, and reports the
+/// median over rounds, all on the same candidate. The control keeps one
+/// thread of this process computing (no memory traffic) as long as the
+/// requests took: what any busy core costs training here, beside what
+/// serving costs it.
 public struct ServeBenchmark: Encodable, Sendable {
-    public let requests, answered, connections: Int
-    public let p50Ms, p99Ms, maxMs, requestSeconds: Double
-    /// Training images/s before the requests, during them, and after.
-    public let imagesPerSecondBefore, imagesPerSecondLoaded, imagesPerSecondAfter: Double
-    /// Loaded over the mean of before and after.
+    public let rounds, requests, answered, connections: Int
+    /// Over every round's requests.
+    public let p50Ms, p99Ms, maxMs: Double
+    /// The median time one round's requests took.
+    public let requestSeconds: Double
+    /// Medians over the quiet windows and over the loaded ones.
+    public let imagesPerSecondQuiet, imagesPerSecondLoaded: Double
+    /// Per round, loaded over the mean of the quiet windows around it; and their median.
+    public let trainingRatios: [Double]
     public let trainingRatio: Double
+    /// The same for the control.
+    public let controlRatios: [Double]
+    public let controlRatio: Double
     public let candidate: Int
 
     enum CodingKeys: String, CodingKey {
-        case requests, answered, connections, candidate
+        case rounds, requests, answered, connections, candidate
         case p50Ms = "p50_ms", p99Ms = "p99_ms", maxMs = "max_ms", requestSeconds = "request_seconds"
-        case imagesPerSecondBefore = "images_per_second_before", imagesPerSecondLoaded = "images_per_second_loaded"
-        case imagesPerSecondAfter = "images_per_second_after", trainingRatio = "training_ratio"
+        case imagesPerSecondQuiet = "images_per_second_quiet", imagesPerSecondLoaded = "images_per_second_loaded"
+        case trainingRatios = "training_ratios", trainingRatio = "training_ratio"
+        case controlRatios = "control_ratios", controlRatio = "control_ratio"
     }
 
-    /// The proxy: tiny's space, trained long enough (50k images × 12 epochs at
-    /// batch 64) that the windows fall within one candidate.
+    /// The proxy: tiny's space, trained long enough (50k images × 60 epochs at
+    /// batch 64, minutes) that every round falls within one candidate.
     static let batch = 64
 
     /// - Parameters:
@@ -33,7 +49,8 @@ public struct ServeBenchmark: Encodable, Sendable {
     ///   - spaceYAML: tiny.yaml's text; its proxy is replaced.
     ///   - perRoute: requests to each of the two routes.
     ///   - quietSeconds: each window without requests.
-    public static func run(nas: String, spaceYAML: String, perRoute: Int, connections: Int, quietSeconds: Double,
+    ///   - rounds: rounds of quiet, requests, quiet, control.
+    public static func run(nas: String, spaceYAML: String, perRoute: Int, connections: Int, quietSeconds: Double, rounds: Int,
                            progress: (String) -> Void) throws -> ServeBenchmark {
         let runs = NSTemporaryDirectory() + "nasd-bench-serve-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
@@ -55,7 +72,7 @@ public struct ServeBenchmark: Encodable, Sendable {
         let client = DaemonClient(address: address, token: nil)
 
         var proxy = spaceYAML.components(separatedBy: "\nproxy:")[0]
-        proxy += "\nproxy:\n  subset: 50000\n  epochs: 12\n  batch: \(batch)\n  learning_rate: 0.1\n"
+        proxy += "\nproxy:\n  subset: 50000\n  epochs: 60\n  batch: \(batch)\n  learning_rate: 0.1\n"
         proxy += "\nlatency:" + (spaceYAML.components(separatedBy: "\nlatency:").dropFirst().first ?? "")
         let body = try JSONSerialization.data(withJSONObject: [
             "space_yaml": proxy, "strategy": "random", "budget": 1000, "seed": 1, "threads": 1, "parallel": 1, "run": "bench",
@@ -69,8 +86,10 @@ public struct ServeBenchmark: Encodable, Sendable {
                 guard event.kind == "progress",
                       let f = (try? JSONSerialization.jsonObject(with: Data(event.data.utf8))) as? [String: Any],
                       let index = f["index"] as? Int, let epoch = f["epoch"] as? Int, let step = f["step"] as? Int,
-                      let perEpoch = f["steps_per_epoch"] as? Int else { return !samples.done }
-                samples.add(index: index, step: (epoch - 1) * perEpoch + step)
+                      let perEpoch = f["steps_per_epoch"] as? Int, let at = (f["at"] as? String).flatMap(Samples.time) else {
+                    return !samples.done
+                }
+                samples.add(index: index, step: (epoch - 1) * perEpoch + step, at: at)
                 return !samples.done
             }
         }
@@ -81,27 +100,65 @@ public struct ServeBenchmark: Encodable, Sendable {
             progress("waiting for a candidate to train (attempt \(attempt))")
             let candidate = try samples.waitForTraining(timeout: 120)
             Thread.sleep(forTimeInterval: 1)  // past the candidate's first steps (data loading, primitive creation)
-            let before = try samples.rate(of: candidate, over: quietSeconds, batch: batch)
-            progress(String(format: "before: %.0f img/s; sending %d requests over %d connections", before, 2 * perRoute, connections))
-            let loadStart = Date()
-            let latencies = try load(client, perRoute: perRoute, connections: connections)
-            let loadEnd = Date()
-            let after = try samples.rate(of: candidate, over: quietSeconds, batch: batch)
-            // Measured once the samples after the load are in.
-            let loaded = samples.rate(of: candidate, from: loadStart, to: loadEnd, batch: batch)
-            guard let loaded, before > 0, after > 0, samples.latestIndex == candidate else {
+            // Windows in order: quiet, then per round requests, quiet, control, quiet.
+            var windows: [(start: Date, end: Date)] = []
+            func window(_ body: () throws -> Void) rethrows {
+                let start = Date()
+                try body()
+                windows.append((start, Date()))
+            }
+            var latencies: [Double?] = []
+            window { Thread.sleep(forTimeInterval: quietSeconds) }
+            for round in 1...rounds {
+                progress("round \(round)/\(rounds): \(2 * perRoute) requests over \(connections) connections, then the control")
+                try window { latencies += try load(client, perRoute: perRoute, connections: connections) }
+                window { Thread.sleep(forTimeInterval: quietSeconds) }
+                let took = windows[windows.count - 2].end.timeIntervalSince(windows[windows.count - 2].start)
+                window { spin(until: Date().addingTimeInterval(took)) }
+                window { Thread.sleep(forTimeInterval: quietSeconds) }
+            }
+            Thread.sleep(forTimeInterval: 0.5)  // the step after the last window's end has reported
+            let rates = windows.map { samples.rate(of: candidate, from: $0.start, to: $0.end, batch: batch) }
+            guard samples.latestIndex == candidate, !rates.contains(nil) else {
                 progress("the candidate changed during the measurement; again on the next one")
                 continue
             }
+            let r: [Double] = rates.map { $0! }
+            // Round k's windows are 4k+1 (requests), 4k+3 (control); the even ones are quiet.
+            let quiet: [Double] = stride(from: 0, to: r.count, by: 2).map { r[$0] }
+            var loaded: [Double] = [], control: [Double] = [], trainingRatios: [Double] = [], controlRatios: [Double] = []
+            var requestSeconds: [Double] = []
+            for k in 0..<rounds {
+                loaded.append(r[4 * k + 1])
+                control.append(r[4 * k + 3])
+                trainingRatios.append(r[4 * k + 1] / ((quiet[2 * k] + quiet[2 * k + 1]) / 2))
+                controlRatios.append(r[4 * k + 3] / ((quiet[2 * k + 1] + quiet[2 * k + 2]) / 2))
+                requestSeconds.append(windows[4 * k + 1].end.timeIntervalSince(windows[4 * k + 1].start))
+            }
             let sorted = latencies.compactMap { $0 }.sorted()
             func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
-            return ServeBenchmark(requests: latencies.count, answered: sorted.count, connections: connections,
+            return ServeBenchmark(rounds: rounds, requests: latencies.count, answered: sorted.count, connections: connections,
                                   p50Ms: percentile(0.5), p99Ms: percentile(0.99), maxMs: (sorted.last ?? 0) * 1000,
-                                  requestSeconds: loadEnd.timeIntervalSince(loadStart),
-                                  imagesPerSecondBefore: before, imagesPerSecondLoaded: loaded, imagesPerSecondAfter: after,
-                                  trainingRatio: loaded / ((before + after) / 2), candidate: candidate)
+                                  requestSeconds: median(requestSeconds), imagesPerSecondQuiet: median(quiet),
+                                  imagesPerSecondLoaded: median(loaded), trainingRatios: trainingRatios,
+                                  trainingRatio: median(trainingRatios), controlRatios: controlRatios,
+                                  controlRatio: median(controlRatios), candidate: candidate)
         }
         throw NasError.environment("no candidate trained through a whole measurement in 4 attempts; the machine may be too busy")
+    }
+
+    private static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// Keeps the calling thread busy with arithmetic (no memory traffic) until `deadline`.
+    private static func spin(until deadline: Date) {
+        var x = 1.0
+        while Date() < deadline {
+            for _ in 0..<100_000 { x = x * 1.000000001 + 1e-9 }
+        }
+        if x.isNaN { print(x) }  // keeps the loop from being optimised away
     }
 
     /// Each connection sends its share, alternating the two routes; nil marks a request not answered with 200.
@@ -135,10 +192,17 @@ private final class Samples: @unchecked Sendable {
     private var points: [(at: Date, index: Int, step: Int)] = []
     private var stopped = false
 
-    func add(index: Int, step: Int) { lock.withLock { points.append((Date(), index, step)) } }
+    func add(index: Int, step: Int, at: Date) { lock.withLock { points.append((at, index, step)) } }
     func finish() { lock.withLock { stopped = true } }
     var done: Bool { lock.withLock { stopped } }
     var latestIndex: Int? { lock.withLock { points.last?.index } }
+
+    /// A progress event's `at`.
+    static func time(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
 
     func waitForTraining(timeout: Double) throws -> Int {
         let deadline = Date().addingTimeInterval(timeout)
@@ -150,22 +214,21 @@ private final class Samples: @unchecked Sendable {
         throw NasError.environment("the benchmark's run reported no training in \(Int(timeout)) s")
     }
 
-    /// The rate over the next `seconds`.
-    func rate(of index: Int, over seconds: Double, batch: Int) throws -> Double {
-        let start = Date()
-        Thread.sleep(forTimeInterval: seconds)
-        return rate(of: index, from: start, to: Date(), batch: batch) ?? 0
-    }
-
-    /// Images/s of candidate `index` from the last sample at or before `from`
-    /// to the first at or after `to`: a window shorter than the events'
-    /// interval (200 ms) is measured across the samples around it.
+    /// Images/s of candidate `index` from `from` to `to`. Each progress event
+    /// carries the daemon's time at the end of its step, so the steps done at
+    /// either end are interpolated between the events around it (about 200 ms
+    /// apart): the window is measured on the daemon's clock, not on when the
+    /// events reached this process through the server being loaded.
     func rate(of index: Int, from: Date, to: Date, batch: Int) -> Double? {
-        let mine = lock.withLock { points.filter { $0.index == index } }
-        guard let first = mine.last(where: { $0.at <= from }) ?? mine.first(where: { $0.at >= from }),
-              let last = mine.first(where: { $0.at >= to }) ?? mine.last(where: { $0.at <= to }),
-              last.at > first.at, last.step > first.step else { return nil }
-        return Double((last.step - first.step) * batch) / last.at.timeIntervalSince(first.at)
+        let mine = lock.withLock { points.filter { $0.index == index } }.sorted { $0.at < $1.at }
+        func step(at t: Date) -> Double? {
+            guard let next = mine.firstIndex(where: { $0.at >= t }), next > 0 else { return nil }
+            let (a, b) = (mine[next - 1], mine[next])
+            let span = b.at.timeIntervalSince(a.at)
+            return Double(a.step) + (span > 0 ? t.timeIntervalSince(a.at) / span : 0) * Double(b.step - a.step)
+        }
+        guard to > from, let first = step(at: from), let last = step(at: to), last > first else { return nil }
+        return (last - first) * Double(batch) / to.timeIntervalSince(from)
     }
 
     final class Latencies: @unchecked Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import NIOCore
 import NIOPosix
 
@@ -15,6 +16,23 @@ enum ServingPriority {
     /// thread, and `setpriority(PRIO_PROCESS, 0, …)` sets the caller's.
     static func lowerCurrentThread() {
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+    }
+
+    /// The nice value the process was started with (its main thread's): what
+    /// training threads keep, whichever thread created them. Threads inherit
+    /// their creator's nice value, and the daemon's are created from Swift's
+    /// cooperative pool, whose threads libdispatch gives a QoS-derived nice
+    /// (-2 for user-initiated when it may) or, once they have served a
+    /// request, ours.
+    static let processNiceness: Int32 = {
+        errno = 0
+        let value = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(getpid()))
+        return errno == 0 ? value : 0
+    }()
+
+    /// Sets the calling thread to the process's own priority: called first by every thread that trains.
+    static func trainCurrentThread() {
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, processNiceness)
     }
 
     /// The event-loop group the HTTP server runs on, its threads lowered.
@@ -56,5 +74,19 @@ final class ServingPool: @unchecked Sendable {
         work.append(body)
         condition.signal()
         condition.unlock()
+    }
+}
+
+/// Hummingbird runs each connection's requests as tasks on Swift's
+/// cooperative pool, not on the event loops: the pool's threads parse,
+/// route and write responses. The first middleware lowers whichever thread
+/// runs it, so after the first requests every pool thread serves at the
+/// lowered priority (nothing else of the daemon's work runs on that pool:
+/// training and exports have threads of their own).
+struct ServingPriorityMiddleware: RouterMiddleware {
+    func handle(_ request: Request, context: BasicRequestContext,
+                next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        ServingPriority.lowerCurrentThread()
+        return try await next(request, context)
     }
 }

@@ -16,6 +16,8 @@ final class EvaluationPool: @unchecked Sendable {
     private var running = 0
     private let store: any RunStore
     private let stop: StopRequest
+    /// Seconds between two training-progress events of one candidate.
+    static let progressInterval = 0.1
 
     init(evaluators: [CandidateEvaluator], store: any RunStore, stop: StopRequest) {
         self.store = store
@@ -85,8 +87,16 @@ final class EvaluationPool: @unchecked Sendable {
                 post(.started(index: candidate.index, architecture: candidate.arch))
                 try store.save(candidate)
                 let index = candidate.index
+                var posted = Date.distantPast
                 try evaluator.evaluate(network, into: &candidate) { [self] progress in
                     if stop.isRequested || isClosed { throw SearchStopped() }
+                    // A step of a small proxy lasts a few milliseconds: waking the search's
+                    // thread for each one (and the daemon's event publishing behind it) cost
+                    // the training core more than the steps' own bookkeeping. Progress lines
+                    // and event streams show a tenth of a second's resolution; an epoch's end always passes.
+                    let now = Date()
+                    guard now.timeIntervalSince(posted) >= Self.progressInterval || progress.step == progress.stepsPerEpoch else { return }
+                    posted = now
                     post(.training(index: index, progress))
                 }
                 outcome = .success(candidate)

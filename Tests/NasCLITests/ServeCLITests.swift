@@ -435,13 +435,15 @@ extension NasSearchCLITests {
 
     @Test("nas bench serve: every request answered while the daemon trains, with its latency and the training rate around it")
     func benchServe() throws {
-        let result = try NasProcess.run(["bench", "serve", "--requests", "100", "--connections", "4", "--quiet", "1", "--json"])
+        let result = try NasProcess.run(["bench", "serve", "--requests", "100", "--connections", "4", "--quiet", "1", "--rounds", "2", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
-        #expect(report["requests"] as? Int == 200)
-        #expect(report["answered"] as? Int == 200)
+        #expect(report["requests"] as? Int == 400)
+        #expect(report["answered"] as? Int == 400)
         #expect((report["p99_ms"] as? Double ?? 0) > 0)
-        #expect((report["images_per_second_before"] as? Double ?? 0) > 0)
+        #expect((report["images_per_second_quiet"] as? Double ?? 0) > 0)
+        #expect((report["training_ratios"] as? [Double])?.count == 2)
+        #expect((report["control_ratios"] as? [Double])?.count == 2)
         #expect((report["training_ratio"] as? Double ?? 0) > 0)
     }
 
