@@ -1,11 +1,18 @@
 import ArgumentParser
+import Core
+import Engine
+import Export
+import Foundation
+import Model
+import Runs
 import SearchSpace
+import Training
 
 struct ArchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "arch",
         abstract: "Inspect architectures.",
-        subcommands: [Show.self]
+        subcommands: [Show.self, Export.self]
     )
 
     struct Show: ParsableCommand {
@@ -40,6 +47,80 @@ struct ArchCommand: ParsableCommand {
             }
             print(table(rows, rightAligned: [0, 9, 10]))
             print("\ntotal: \(grouped(network.params)) params, \(grouped(network.macs)) MACs, \(network.layers.count) layers")
+        }
+    }
+}
+
+extension ArchCommand {
+    /// An architecture's models without a run: what the peer script
+    /// (`scripts/compare-peers.sh`) hands ncnn and onnxruntime, so that every
+    /// runtime times the same network, weights included, that
+    /// `nas latency measure` times.
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write an architecture as model.onnx and model.param + model.bin (random or trained weights).",
+            discussion: """
+            The files `nas export` writes per model, from one architecture: batch norm folded, \
+            activations fused, input `image` N×1×r×r, output `logits`. Weights: --weights from \
+            `nas train --save`, else the random ones `nas latency measure` uses (seed 0), so the \
+            runtimes time what nasd's engines time. Each file is written whole or not at all.
+            """
+        )
+
+        @Argument(help: "An architecture string, or a .arch file holding one.")
+        var architecture: String
+
+        @Option(help: "Folder to write into (created if missing).")
+        var out: String
+
+        @Option(help: "Weights from `nas train --save` (default: random, seed 0).")
+        var weights: String?
+
+        @Option(help: "Formats, comma-separated: onnx, ncnn.")
+        var formats = "onnx,ncnn"
+
+        @Flag(help: "Print {\"arch\", \"hash\", \"files\"} as JSON.")
+        var json = false
+
+        private func chosen() throws -> [ExportFormat] {
+            let names = formats.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !names.isEmpty, names.allSatisfy({ ExportFormat(rawValue: $0) != nil }) else {
+                throw NasError.invalidInput("--formats \(formats): give onnx, ncnn or both, comma-separated")
+            }
+            return ExportFormat.allCases.filter { names.contains($0.rawValue) }
+        }
+
+        func validate() throws { try validating { _ = try chosen() } }
+
+        func run() throws {
+            let arch = try Architecture(argument: architecture)
+            let network = Network(arch)
+            let trained = try weights.map { try WeightsFile.read(from: $0).weights }
+            let plan = try InferencePlan(network: network, weights: trained ?? .random(for: network, seed: 0))
+            do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+                throw NasError.environment("cannot create \(out): \((error as NSError).localizedDescription); choose a writable --out")
+            }
+            var files: [String: Data] = [:]
+            let formats = try chosen()
+            if formats.contains(.onnx) {
+                files["model.onnx"] = try ONNXModel(plan: plan, metadata: ["arch": arch.description, "hash": arch.hash]).serialized()
+            }
+            if formats.contains(.ncnn) {
+                let ncnn = try NCNNModel(plan: plan)
+                files["model.param"] = Data(ncnn.param.utf8)
+                files["model.bin"] = ncnn.bin
+            }
+            for (name, data) in files.sorted(by: { $0.key < $1.key }) {
+                do { try data.write(to: URL(fileURLWithPath: out + "/" + name), options: .atomic) } catch {
+                    throw NasError.environment("cannot write \(out)/\(name): \((error as NSError).localizedDescription)")
+                }
+            }
+            let written = files.keys.sorted().map { out + "/" + $0 }
+            if json {
+                struct Written: Encodable { let arch, hash: String; let files: [String] }
+                return try printJSON(Written(arch: arch.description, hash: arch.hash, files: written))
+            }
+            print("\(arch.hash): " + written.joined(separator: ", "))
         }
     }
 }
