@@ -44,6 +44,8 @@ public struct CPUEngine: LatencyEngine {
                         weights: NetworkWeights?) throws -> LatencySample {
         let engine = try InferenceNetwork(plan: plan(network, weights), context: context)
         engine.withInput(fillProbe)
+        var measurement = measurement
+        measurement.judgesThread = true  // oneDNN computes on the calling thread (its OpenMP master)
         return try measurement.measure { try engine.run() }
     }
 }

@@ -51,6 +51,51 @@ public struct CandidateRecord: Codable, Sendable, Equatable {
     }
 }
 
+/// One latency measurement of a candidate, kept for good: a run keeps every
+/// measurement taken again (`nas remeasure`), not only the figure its
+/// candidate carries, each with what the machine was doing meanwhile.
+public struct LatencyMeasurement: Codable, Sendable, Equatable {
+    public var candidate: Int
+    public var engine: String
+    public var fingerprint: String
+    /// Why it was taken: `remeasure`.
+    public var purpose: String
+    /// Which of the interleaved launches it was (1-based).
+    public var launch: Int
+    public var at: Date
+    public var medianMs, madMs, p10Ms, p90Ms: Double
+    public var runs, attempts: Int
+    public var loadAverage, threadShare, othersBusy: Double?
+    public var disturbed: Bool?
+
+    public init(candidate: Int, engine: String, fingerprint: String, purpose: String, launch: Int, at: Date = Date(),
+                medianMs: Double, madMs: Double, p10Ms: Double, p90Ms: Double, runs: Int, attempts: Int,
+                loadAverage: Double?, threadShare: Double?, othersBusy: Double?, disturbed: Bool?) {
+        self.candidate = candidate
+        self.engine = engine
+        self.fingerprint = fingerprint
+        self.purpose = purpose
+        self.launch = launch
+        self.at = at
+        self.medianMs = medianMs
+        self.madMs = madMs
+        self.p10Ms = p10Ms
+        self.p90Ms = p90Ms
+        self.runs = runs
+        self.attempts = attempts
+        self.loadAverage = loadAverage
+        self.threadShare = threadShare
+        self.othersBusy = othersBusy
+        self.disturbed = disturbed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case candidate, engine, fingerprint, purpose, launch, at, runs, attempts, disturbed
+        case medianMs = "median_ms", madMs = "mad_ms", p10Ms = "p10_ms", p90Ms = "p90_ms"
+        case loadAverage = "load_average", threadShare = "thread_share", othersBusy = "others_busy"
+    }
+}
+
 /// A controller checkpoint: everything needed to continue after `step` candidates.
 public struct Checkpoint: Sendable, Equatable {
     public var step: Int
@@ -110,6 +155,12 @@ public protocol RunStore: AnyObject {
     func latestCheckpoint() throws(RunStoreError) -> Checkpoint?
     /// The steps of the checkpoints kept, oldest first.
     func checkpointSteps() throws(RunStoreError) -> [Int]
+
+    /// Candidates whose latency was measured again, with every measurement
+    /// taken and an event saying what changed, in one transaction.
+    func remeasured(_ candidates: [CandidateRecord], measurements: [LatencyMeasurement], event: String) throws(RunStoreError)
+    /// Every measurement kept, oldest first.
+    func measurements() throws(RunStoreError) -> [LatencyMeasurement]
 
     func log(_ kind: String, _ message: String) throws(RunStoreError)
     /// The events logged after event `id` (0: all), oldest first.

@@ -12,6 +12,16 @@ private struct CandidateRow: Codable, FetchableRecord, PersistableRecord {
     func encode(to encoder: any Encoder) throws { try record.encode(to: encoder) }
 }
 
+/// A measurement as a GRDB record, the same way.
+private struct MeasurementRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "measurement"
+    let record: LatencyMeasurement
+
+    init(_ record: LatencyMeasurement) { self.record = record }
+    init(from decoder: any Decoder) throws { record = try LatencyMeasurement(from: decoder) }
+    func encode(to encoder: any Encoder) throws { try record.encode(to: encoder) }
+}
+
 /// A run's store in one SQLite file (`Runs/<run>/run.sqlite`), WAL mode,
 /// through GRDB: the embedded default, nothing to start.
 public final class SQLiteRunStore: RunStore {
@@ -86,6 +96,28 @@ public final class SQLiteRunStore: RunStore {
                 t.column("at", .datetime).notNull()
                 t.column("kind", .text).notNull()
                 t.column("message", .text).notNull()
+            }
+        }
+        // Runs made before keep working: the table is added when they are next opened.
+        migrator.registerMigration("v2-measurements") { db in
+            try db.create(table: "measurement") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("candidate", .integer).notNull().indexed()
+                t.column("engine", .text).notNull()
+                t.column("fingerprint", .text).notNull()
+                t.column("purpose", .text).notNull()
+                t.column("launch", .integer).notNull()
+                t.column("at", .datetime).notNull()
+                t.column("median_ms", .double).notNull()
+                t.column("mad_ms", .double).notNull()
+                t.column("p10_ms", .double).notNull()
+                t.column("p90_ms", .double).notNull()
+                t.column("runs", .integer).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("load_average", .double)
+                t.column("thread_share", .double)
+                t.column("others_busy", .double)
+                t.column("disturbed", .boolean)
             }
         }
         return migrator
@@ -165,6 +197,20 @@ public final class SQLiteRunStore: RunStore {
     /// The steps of the checkpoints kept, oldest first.
     public func checkpointSteps() throws(RunStoreError) -> [Int] {
         try read { db in try Int.fetchAll(db, sql: "SELECT step FROM checkpoint ORDER BY step") }
+    }
+
+    // MARK: Measurements
+
+    public func remeasured(_ candidates: [CandidateRecord], measurements: [LatencyMeasurement], event: String) throws(RunStoreError) {
+        try write { db in
+            for candidate in candidates { try CandidateRow(candidate).save(db) }
+            for measurement in measurements { try MeasurementRow(measurement).insert(db) }
+            try db.execute(sql: "INSERT INTO event (at, kind, message) VALUES (?, ?, ?)", arguments: [Date(), "remeasured", event])
+        }
+    }
+
+    public func measurements() throws(RunStoreError) -> [LatencyMeasurement] {
+        try read { db in try MeasurementRow.order(Column("id")).fetchAll(db).map(\.record) }
     }
 
     // MARK: Events

@@ -290,6 +290,11 @@ struct LatencyCommand: ParsableCommand {
                 print(String(format: "  median %.4f ms  p10 %.4f  p90 %.4f  MAD %.4f  (%d runs)", sample.medianMilliseconds,
                              sample.p10Milliseconds, sample.p90Milliseconds, sample.madMilliseconds, sample.runs))
                 if let gpu = report.gpuMedianMs { print(String(format: "  GPU time (timestamps) median %.4f ms", gpu)) }
+                if let load = sample.load {
+                    print(String(format: "  machine: load average %.2f, the measuring thread on its core %.0f%% of the time, other processes %@ of the machine%@",
+                                 load.loadAverage, load.threadShare * 100, load.othersBusy.map { String(format: "%.0f%%", $0 * 100) } ?? "(too short to tell)",
+                                 load.disturbed ? "; disturbed in every one of \(sample.attempts) attempts" : ""))
+                }
             }
         }
     }
@@ -301,9 +306,10 @@ struct LatencyReport: Encodable {
     let medianMs, p10Ms, p90Ms, madMs: Double
     let runs, attempts: Int
     let gpuMedianMs: Double?
+    let load: MachineLoad?
 
     enum CodingKeys: String, CodingKey {
-        case arch, engine, device, fingerprint, threads, runs, attempts
+        case arch, engine, device, fingerprint, threads, runs, attempts, load
         case gpuMedianMs = "gpu_median_ms"
         case medianMs = "median_ms", p10Ms = "p10_ms", p90Ms = "p90_ms", madMs = "mad_ms"
     }
@@ -322,6 +328,7 @@ struct LatencyReport: Encodable {
         runs = sample.runs
         attempts = sample.attempts
         gpuMedianMs = sample.gpuMedianMilliseconds.map(round)
+        load = sample.load
     }
 }
 

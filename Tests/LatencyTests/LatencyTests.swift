@@ -32,6 +32,34 @@ struct LatencyTests {
         #expect(sample.attempts == 3)
     }
 
+    @Test("Runs whose thread was off its core (here: asleep) are judged disturbed and taken again; a computing thread holds its core; the load is recorded")
+    func disturbed() {
+        var judged = MeasurementProtocol(warmup: 0, runs: 10, maximumRelativeSpread: 10, attempts: 2)
+        judged.judgesThread = true
+        var calls = 0
+        let sleeping = judged.measure {
+            calls += 1
+            usleep(1_000)  // the thread holds no core: what a preempted measurement looks like to the probe
+        }
+        #expect(calls == 20, "retaken once")
+        #expect(sleeping.attempts == 2)
+        let load = try? #require(sleeping.load)
+        #expect(load?.disturbed == true)
+        #expect((load?.threadShare ?? 1) < 0.5)
+        #expect((load?.loadAverage ?? -1) >= 0)
+        let computing = judged.measure {
+            var x = 0.0
+            for i in 0..<20_000 { x += Double(i).squareRoot() }
+            precondition(x > 0)
+        }
+        // Whether a computing thread is preempted depends on the machine (tests beside it, a shared host):
+        // only that it held its core far more than a sleeping one is certain.
+        #expect((computing.load?.threadShare ?? 0) > 2 * (load?.threadShare ?? 1), "\(String(describing: computing.load))")
+        // Not judged on the thread (the Vulkan engine waits on fences): sleeping is not a disturbance.
+        let unjudged = MeasurementProtocol(warmup: 0, runs: 10, maximumRelativeSpread: 10, attempts: 2).measure { usleep(1_000) }
+        #expect(unjudged.attempts == 1)
+    }
+
     @Test("The CPU fingerprint names the CPU, oneDNN's ISA and version and the threads, and keys on all of them")
     func fingerprint() {
         let one = DeviceFingerprint.cpu(threads: 1), two = DeviceFingerprint.cpu(threads: 2)
