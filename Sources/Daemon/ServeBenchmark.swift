@@ -27,6 +27,12 @@ public struct ServeBenchmark: Encodable, Sendable {
     /// Per round, loaded over the mean of the quiet windows around it; and their median.
     public let trainingRatios: [Double]
     public let trainingRatio: Double
+    /// Training images not trained because of the requests, per 1,000 requests
+    /// (quiet rate less loaded rate, times the requests' time), median over
+    /// rounds: what serving costs training whatever the load's intensity. A
+    /// faster server under this closed-loop load serves the same requests in
+    /// less time, more intensely, so its ratio alone can look worse.
+    public let imagesLostPerThousandRequests: Double
     /// The same for the control.
     public let controlRatios: [Double]
     public let controlRatio: Double
@@ -37,6 +43,7 @@ public struct ServeBenchmark: Encodable, Sendable {
         case p50Ms = "p50_ms", p99Ms = "p99_ms", maxMs = "max_ms", requestSeconds = "request_seconds"
         case imagesPerSecondQuiet = "images_per_second_quiet", imagesPerSecondLoaded = "images_per_second_loaded"
         case trainingRatios = "training_ratios", trainingRatio = "training_ratio"
+        case imagesLostPerThousandRequests = "images_lost_per_1000_requests"
         case controlRatios = "control_ratios", controlRatio = "control_ratio"
     }
 
@@ -127,13 +134,14 @@ public struct ServeBenchmark: Encodable, Sendable {
             // Round k's windows are 4k+1 (requests), 4k+3 (control); the even ones are quiet.
             let quiet: [Double] = stride(from: 0, to: r.count, by: 2).map { r[$0] }
             var loaded: [Double] = [], control: [Double] = [], trainingRatios: [Double] = [], controlRatios: [Double] = []
-            var requestSeconds: [Double] = []
+            var requestSeconds: [Double] = [], lost: [Double] = []
             for k in 0..<rounds {
                 loaded.append(r[4 * k + 1])
                 control.append(r[4 * k + 3])
                 trainingRatios.append(r[4 * k + 1] / ((quiet[2 * k] + quiet[2 * k + 1]) / 2))
                 controlRatios.append(r[4 * k + 3] / ((quiet[2 * k + 1] + quiet[2 * k + 2]) / 2))
                 requestSeconds.append(windows[4 * k + 1].end.timeIntervalSince(windows[4 * k + 1].start))
+                lost.append(((quiet[2 * k] + quiet[2 * k + 1]) / 2 - r[4 * k + 1]) * requestSeconds[k] / Double(2 * perRoute) * 1000)
             }
             let sorted = latencies.compactMap { $0 }.sorted()
             func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
@@ -141,7 +149,8 @@ public struct ServeBenchmark: Encodable, Sendable {
                                   p50Ms: percentile(0.5), p99Ms: percentile(0.99), maxMs: (sorted.last ?? 0) * 1000,
                                   requestSeconds: median(requestSeconds), imagesPerSecondQuiet: median(quiet),
                                   imagesPerSecondLoaded: median(loaded), trainingRatios: trainingRatios,
-                                  trainingRatio: median(trainingRatios), controlRatios: controlRatios,
+                                  trainingRatio: median(trainingRatios), imagesLostPerThousandRequests: median(lost),
+                                  controlRatios: controlRatios,
                                   controlRatio: median(controlRatios), candidate: candidate)
         }
         throw NasError.environment("no candidate trained through a whole measurement in 4 attempts; the machine may be too busy")

@@ -58,11 +58,12 @@ struct ServeBench: ParsableCommand {
         if json { return try printJSON(result) }
         print(String(format: """
             %d requests over %d connections in %d rounds (a round's in %.2f s): %d answered, p50 %.2f ms, p99 %.2f ms, max %.2f ms
-            training (candidate %d): %.0f img/s quiet, %.0f during requests: %.3f of quiet (median; rounds %@)
+            training (candidate %d): %.0f img/s quiet, %.0f during requests: %.3f of quiet (median; rounds %@); %.0f images lost per 1,000 requests
             control, one core kept busy as long: %.3f of quiet (median; rounds %@)
             """, result.requests, result.connections, result.rounds, result.requestSeconds, result.answered, result.p50Ms,
                      result.p99Ms, result.maxMs, result.candidate, result.imagesPerSecondQuiet, result.imagesPerSecondLoaded,
                      result.trainingRatio, result.trainingRatios.map { String(format: "%.3f", $0) }.joined(separator: ", "),
+                     result.imagesLostPerThousandRequests,
                      result.controlRatio, result.controlRatios.map { String(format: "%.3f", $0) }.joined(separator: ", ")))
     }
 }
