@@ -69,8 +69,8 @@ public struct Remeasure: Sendable {
         }
         // The engines the run measured on, checked to be this machine's: figures from two devices would not compare.
         var engines: [(name: LatencyEngineName, engine: any LatencyEngine, protocol: MeasurementProtocol)] = []
-        for engineName in LatencyEngineName.allCases where engineName == .cpu || engineName == configuration.reward.engine
-            || chosen.contains(where: { $0.latency(on: engineName) != nil && engineName == .vulkan }) {
+        for engineName in LatencyEngineName.allCases
+        where engineName == .cpu || engineName == configuration.reward.engine || chosen.contains(where: { $0.latency(on: engineName) != nil }) {
             let engine = try makeLatencyEngine(engineName, threads: 1)
             let recorded = Set(chosen.compactMap { engineName == .cpu ? $0.fingerprintCPU : $0.fingerprintVulkan })
             if let other = recorded.first(where: { $0 != engine.device.id }) {
