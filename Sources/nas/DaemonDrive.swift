@@ -43,7 +43,7 @@ func followOnDaemon(_ daemon: DaemonClient, name: RunName, runs: RunsOption, aft
     case "finished"?: break
     case "stopped"?:
         printError("\nstopped: every finished candidate is saved; continue with `nas resume \(name) --runs \(runs.runs)`")
-        Foundation.exit(130)
+        leave(130)
     case "failed"?: throw NasError.environment("the daemon's run \(name) failed: \(message ?? "see `nas status \(name)`")")
     default: throw NasError.environment("the daemon closed the event stream of \(name) before the run ended (it is shutting down?); the run resumes when it starts again")
     }

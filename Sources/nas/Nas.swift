@@ -28,18 +28,19 @@ struct Nas: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+            leave(0)
         } catch let error as any ClassifiedError {
             printError("error: \(error)")
-            Foundation.exit(ExitStatus.of(error.kind))
+            leave(ExitStatus.of(error.kind))
         } catch {
             switch exitCode(for: error) {
             case .validationFailure:
                 printError(fullMessage(for: error))
-                Foundation.exit(ExitStatus.of(.invalidInput))
+                leave(ExitStatus.of(.invalidInput))
             case .failure where !(error is ExitCode):
                 // An error nobody classified: a gap in nasd, reported as internal.
                 printError("error: \(error)")
-                Foundation.exit(ExitStatus.of(.internal))
+                leave(ExitStatus.of(.internal))
             default:
                 exit(withError: error)  // --help, --version, or an exit status already decided
             }

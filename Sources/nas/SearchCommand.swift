@@ -222,7 +222,7 @@ func drive(_ search: SearchRun, name: RunName, runs: RunsFolder, json: Bool) thr
     bar.finish()
     if outcome == .stopped {
         printError("\ninterrupted: every finished candidate is saved; continue with `nas resume \(name) --runs \(runs.path)`")
-        Foundation.exit(130)
+        leave(130)
     }
     let status = try RunStatus(search.store, name: name, configuration: search.configuration)
     if json { try printJSON(status) } else { print(status.text) }
