@@ -50,9 +50,18 @@ extension DaemonClient {
 
     /// A run's state and its candidates (what `nas status --json` prints).
     public func run(_ name: RunName) throws(NasError) -> (run: ServedRun, status: RunStatus) {
-        struct Detail: Decodable { let status: RunStatus }
-        let reply = try request("GET", "/runs/\(name)")
-        return (try decode(ServedRun.self, reply, "read run \(name)"), try decode(Detail.self, reply, "read run \(name)").status)
+        // The run's fields and its `status`, side by side in one object.
+        struct Detail: Decodable {
+            let run: ServedRun
+            let status: RunStatus
+            enum Key: CodingKey { case status }
+            init(from decoder: any Decoder) throws {
+                run = try ServedRun(from: decoder)
+                status = try decoder.container(keyedBy: Key.self).decode(RunStatus.self, forKey: .status)
+            }
+        }
+        let detail = try decode(Detail.self, try request("GET", "/runs/\(name)"), "read run \(name)")
+        return (detail.run, detail.status)
     }
 
     /// The id of the last event in a run's log: a run resumed or watched is followed from there, not from its earlier stops.

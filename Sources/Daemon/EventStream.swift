@@ -88,12 +88,12 @@ struct EventStream: Sendable {
     }
 }
 
-/// An event's time: ISO 8601 with milliseconds (a training step lasts a few).
-func timestamp(_ date: Date) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.string(from: date)
-}
+/// An event's time: ISO 8601 with milliseconds (a training step lasts a
+/// few). One value-type format style, shared, for writing and reading it:
+/// no formatter object built per event.
+let eventTime = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+func timestamp(_ date: Date) -> String { eventTime.format(date) }
 
 /// A run's store handed to the stream's polling; the SQLite store serialises
 /// its own access (GRDB's pool), and the stream reads one poll at a time.

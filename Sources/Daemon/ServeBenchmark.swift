@@ -207,11 +207,7 @@ private final class Samples: @unchecked Sendable {
     var latestIndex: Int? { lock.withLock { points.last?.index } }
 
     /// A progress event's `at`.
-    static func time(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
-    }
+    static func time(_ text: String) -> Date? { try? eventTime.parse(text) }
 
     func waitForTraining(timeout: Double) throws -> Int {
         let deadline = Date().addingTimeInterval(timeout)

@@ -1,5 +1,6 @@
 public import Core
 import Foundation
+import GSLNumerics
 import Latency
 public import RunStore
 import Search
@@ -105,7 +106,7 @@ public struct Remeasure: Sendable {
         for var candidate in chosen {
             let before = candidate
             for (engineName, engine, _) in engines {
-                let median = Self.median((samples[candidate.index]?[engineName] ?? []).map(\.medianMs))
+                let median = RobustStatistics.median((samples[candidate.index]?[engineName] ?? []).map(\.medianMs)) ?? 0
                 candidate.record(latency: median, on: engineName, predicted: false, fingerprint: engine.device.id)
             }
             candidate.reward = configuration.reward.value(accuracy: candidate.valAccuracy ?? 0,
@@ -123,14 +124,8 @@ public struct Remeasure: Sendable {
         let cpu = changes.filter { $0.engine == "cpu" }.compactMap { c in c.beforeMs.map { c.afterMs / $0 - 1 } }
         try store.remeasured(updated, measurements: measurements, event: String(
             format: "%d candidates measured again in %d launches; CPU latency changed by %+.1f%% (median)",
-            chosen.count, launches, Self.median(cpu) * 100))
+            chosen.count, launches, (RobustStatistics.median(cpu) ?? 0) * 100))
         let frontAfter = Pareto.front(try store.candidates()).map(\.index)
         return Report(run: name.text, launches: launches, changes: changes, frontBefore: frontBefore, frontAfter: frontAfter)
-    }
-
-    static func median(_ values: [Double]) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }

@@ -90,7 +90,12 @@ extension ArchCommand {
             return ExportFormat.allCases.filter { names.contains($0.rawValue) }
         }
 
-        func validate() throws { try validating { _ = try chosen() } }
+        func validate() throws {
+            try validating {
+                _ = try chosen()
+                guard !out.isEmpty else { throw NasError.invalidInput("--out is empty; give the folder to write the model files into") }
+            }
+        }
 
         func run() throws {
             let arch = try Architecture(argument: architecture)

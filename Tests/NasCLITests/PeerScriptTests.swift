@@ -19,6 +19,8 @@ struct PeerScriptTests {
         #expect(try NasProcess.run(["arch", "export", "SearchSpaces/reference/mbv2-fm-0.5.arch", "--out", onnxOnly,
                                     "--formats", "onnx"]).status == 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: onnxOnly) == ["model.onnx"])
+        let unnamed = try NasProcess.run(["arch", "export", "SearchSpaces/reference/mbv2-fm-0.5.arch", "--out", ""])
+        #expect(unnamed.status == 2 && unnamed.stderr.contains("--out"), "\(unnamed.stderr)")
         for bad in [["--formats", "tflite"], ["--formats", ""]] {
             let refused = try NasProcess.run(["arch", "export", "SearchSpaces/reference/mbv2-fm-0.5.arch", "--out", out + "/bad"] + bad)
             #expect(refused.status == 2, "\(bad): \(refused.stderr)")
