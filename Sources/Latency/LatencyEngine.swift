@@ -74,6 +74,21 @@ public struct VulkanDeviceEngine: LatencyEngine {
         sample.gpuMedianMilliseconds = RobustStatistics.median(gpu)
         return sample
     }
+
+    /// Each dispatch's median GPU time over `runs` runs after `warmup`, from a
+    /// timestamp after every dispatch: where a network's time goes on the device.
+    public func profile(_ network: Network, warmup: Int, runs: Int,
+                        weights: NetworkWeights?) throws -> [(dispatch: String, medianMilliseconds: Double)] {
+        let engine = try VulkanNetwork(plan: plan(network, weights), context: context, timingEachDispatch: true)
+        engine.withInput(fillProbe)
+        for _ in 0..<warmup { try engine.run() }
+        var times = [[Double]](repeating: [], count: engine.dispatchLabels.count)
+        for _ in 0..<runs {
+            try engine.run()
+            for (d, t) in engine.dispatchMilliseconds.enumerated() { times[d].append(t) }
+        }
+        return zip(engine.dispatchLabels, times).map { ($0, RobustStatistics.median($1) ?? 0) }
+    }
 }
 
 /// The latency engine `name` names: oneDNN on `threads` CPU threads, or the

@@ -34,8 +34,9 @@ func check(_ result: VkResult, _ function: @autoclosure () -> String) throws(Vul
     guard result == VK_SUCCESS else { throw .call(function: function(), result: result.rawValue) }
 }
 
-/// One Vulkan device with a compute queue, its pipelines (one per shader,
-/// sharing one layout) and what identifies it for latency keys.
+/// One Vulkan device with a compute queue, its pipelines (one per shader and
+/// set of specialization constants, all sharing one layout, made on first
+/// use) and what identifies it for latency keys.
 public final class VulkanContext {
     let instance: VkInstance
     let physicalDevice: VkPhysicalDevice
@@ -45,7 +46,9 @@ public final class VulkanContext {
     let commandPool: VkCommandPool
     let descriptorSetLayout: VkDescriptorSetLayout
     let pipelineLayout: VkPipelineLayout
-    private(set) var pipelines: [String: VkPipeline] = [:]
+    private var modules: [String: VkShaderModule] = [:]
+    private var pipelines: [PipelineKey: VkPipeline] = [:]
+    private let pipelinesLock = NSLock()
     let hostMemoryType: UInt32
     /// Nanoseconds per timestamp tick; nil when the queue has no timestamps.
     let timestampPeriod: Double?
@@ -54,7 +57,11 @@ public final class VulkanContext {
     public let driverVersion: String
     public let apiVersion: String
 
-    static let bindings = 5
+    /// The output, a storage buffer, at binding 0; what a shader reads, as
+    /// texel buffers, at 1–4 (see `Shaders`).
+    static let storageBindings = 1
+    static let texelBindings = 4
+    static var bindings: Int { storageBindings + texelBindings }
     static let pushConstantBytes = 64
 
     public init() throws(VulkanError) {
@@ -137,7 +144,7 @@ public final class VulkanContext {
         var layoutBindings = (0..<Self.bindings).map { i in
             var binding = VkDescriptorSetLayoutBinding()
             binding.binding = UInt32(i)
-            binding.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+            binding.descriptorType = i < Self.storageBindings ? VK_DESCRIPTOR_TYPE_STORAGE_BUFFER : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
             binding.descriptorCount = 1
             binding.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT.rawValue
             return binding
@@ -181,13 +188,14 @@ public final class VulkanContext {
         hostMemoryType = UInt32(index)
 
         for (name, source) in Shaders.all {
-            pipelines[name] = try makePipeline(spirv: try ShaderCompiler.compile(name: name, source: source))
+            modules[name] = try makeModule(spirv: try ShaderCompiler.compile(name: name, source: source))
         }
     }
 
     deinit {
         vkDeviceWaitIdle(device)
         for pipeline in pipelines.values { vkDestroyPipeline(device, pipeline, nil) }
+        for module in modules.values { vkDestroyShaderModule(device, module, nil) }
         vkDestroyPipelineLayout(device, pipelineLayout, nil)
         vkDestroyDescriptorSetLayout(device, descriptorSetLayout, nil)
         vkDestroyCommandPool(device, commandPool, nil)
@@ -207,7 +215,26 @@ public final class VulkanContext {
         queueFamilies(device).firstIndex { $0.queueFlags & VK_QUEUE_COMPUTE_BIT.rawValue != 0 }.map(UInt32.init)
     }
 
-    private func makePipeline(spirv: [UInt32]) throws(VulkanError) -> VkPipeline {
+    private struct PipelineKey: Hashable {
+        let shader: String
+        let constants: [Int32]
+    }
+
+    /// The pipeline of shader `name` with its specialization constants
+    /// (`constant_id` 0, 1, … in order) set to `constants`: a layer's shape
+    /// known when the driver compiles it, so its loops have fixed bounds.
+    /// Made once per device and set of constants.
+    func pipeline(_ name: String, constants: [Int32] = []) throws(VulkanError) -> VkPipeline {
+        let key = PipelineKey(shader: name, constants: constants)
+        pipelinesLock.lock()
+        defer { pipelinesLock.unlock() }
+        if let pipeline = pipelines[key] { return pipeline }
+        let pipeline = try makePipeline(module: modules[name]!, constants: constants)
+        pipelines[key] = pipeline
+        return pipeline
+    }
+
+    private func makeModule(spirv: [UInt32]) throws(VulkanError) -> VkShaderModule {
         var module: VkShaderModule?
         let moduleResult: VkResult = spirv.withUnsafeBufferPointer { code in
             var info = VkShaderModuleCreateInfo()
@@ -217,19 +244,36 @@ public final class VulkanContext {
             return vkCreateShaderModule(device, &info, nil, &module)
         }
         try check(moduleResult, "vkCreateShaderModule")
-        defer { vkDestroyShaderModule(device, module, nil) }
+        return module!
+    }
+
+    private func makePipeline(module: VkShaderModule, constants: [Int32]) throws(VulkanError) -> VkPipeline {
+        var entries = constants.indices.map { VkSpecializationMapEntry(constantID: UInt32($0), offset: UInt32($0 * 4), size: 4) }
+        var values = constants
         var pipeline: VkPipeline?
-        let result: VkResult = "main".withCString { entry in
-            var stage = VkPipelineShaderStageCreateInfo()
-            stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO
-            stage.stage = VK_SHADER_STAGE_COMPUTE_BIT
-            stage.module = module
-            stage.pName = entry
-            var info = VkComputePipelineCreateInfo()
-            info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
-            info.stage = stage
-            info.layout = pipelineLayout
-            return vkCreateComputePipelines(device, nil, 1, &info, nil, &pipeline)
+        let result: VkResult = entries.withUnsafeMutableBufferPointer { entryPointer in
+            values.withUnsafeMutableBytes { valueBytes in
+                var specialization = VkSpecializationInfo()
+                specialization.mapEntryCount = UInt32(entryPointer.count)
+                specialization.pMapEntries = UnsafePointer(entryPointer.baseAddress)
+                specialization.dataSize = valueBytes.count
+                specialization.pData = UnsafeRawPointer(valueBytes.baseAddress)
+                return withUnsafePointer(to: &specialization) { specializationPointer in
+                    "main".withCString { entry in
+                        var stage = VkPipelineShaderStageCreateInfo()
+                        stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO
+                        stage.stage = VK_SHADER_STAGE_COMPUTE_BIT
+                        stage.module = module
+                        stage.pName = entry
+                        stage.pSpecializationInfo = constants.isEmpty ? nil : specializationPointer
+                        var info = VkComputePipelineCreateInfo()
+                        info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
+                        info.stage = stage
+                        info.layout = pipelineLayout
+                        return vkCreateComputePipelines(device, nil, 1, &info, nil, &pipeline)
+                    }
+                }
+            }
         }
         try check(result, "vkCreateComputePipelines")
         return pipeline!
@@ -251,7 +295,7 @@ final class VulkanBuffer {
         var info = VkBufferCreateInfo()
         info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
         info.size = VkDeviceSize(self.count * 4)
-        info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue
+        info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT.rawValue
         info.sharingMode = VK_SHARING_MODE_EXCLUSIVE
         var buffer: VkBuffer?
         try check(vkCreateBuffer(context.device, &info, nil, &buffer), "vkCreateBuffer")
@@ -277,7 +321,25 @@ final class VulkanBuffer {
         pointer.update(from: values, count: values.count)
     }
 
+    private var views: [UInt32: VkBufferView] = [:]
+
+    /// A view of the buffer as texels of `format` (R32_SFLOAT: one float each;
+    /// R32G32B32A32_SFLOAT: a vec4), made once.
+    func view(_ format: VkFormat) throws(VulkanError) -> VkBufferView {
+        if let view = views[format.rawValue] { return view }
+        var info = VkBufferViewCreateInfo()
+        info.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO
+        info.buffer = buffer
+        info.format = format
+        info.range = VkDeviceSize(VK_WHOLE_SIZE)
+        var view: VkBufferView?
+        try check(vkCreateBufferView(context.device, &info, nil, &view), "vkCreateBufferView")
+        views[format.rawValue] = view!
+        return view!
+    }
+
     deinit {
+        for view in views.values { vkDestroyBufferView(context.device, view, nil) }
         vkUnmapMemory(context.device, memory)
         vkDestroyBuffer(context.device, buffer, nil)
         vkFreeMemory(context.device, memory, nil)

@@ -20,22 +20,41 @@ public final class VulkanNetwork {
     private var queryPool: VkQueryPool?
     /// GPU time of the last `run()`, from timestamps; nil where the queue has none.
     public private(set) var gpuMilliseconds: Double?
+    /// With `timingEachDispatch`, each dispatch's GPU time in the last `run()`,
+    /// in the order of `dispatchLabels`; empty otherwise.
+    public private(set) var dispatchMilliseconds: [Double] = []
+    /// What each dispatch computes: its shader and the layer's shape.
+    public private(set) var dispatchLabels: [String] = []
+    private let timingEachDispatch: Bool
+    private var timestamps: Int { timingEachDispatch ? dispatchLabels.count + 1 : 2 }
 
     private struct Dispatch {
         let pipeline: String
-        let buffers: [VulkanBuffer]
+        let output: VulkanBuffer
+        /// What bindings 1–4 read (input, weights, bias, second input) and as which texel format; nil: nothing.
+        let reads: [(buffer: VulkanBuffer, format: VkFormat)?]
         let parameters: [Int32]
-        let invocations: Int
+        /// Workgroups along x, y and z.
+        let groups: (x: Int, y: Int, z: Int)
+
+        var label: String {
+            let p = parameters
+            return "\(pipeline) \(p[0])×\(p[1])×\(p[2]) → \(p[3])×\(p[4])×\(p[5]) k\(p[6])×\(p[7]) s\(p[8])"
+        }
     }
 
-    public init(plan: InferencePlan, context: VulkanContext) throws(VulkanError) {
+    /// `timingEachDispatch` writes a timestamp after every dispatch (a profile
+    /// of where the time goes; the timestamps' own cost is in the figures).
+    public init(plan: InferencePlan, context: VulkanContext, timingEachDispatch: Bool = false) throws(VulkanError) {
         network = plan.network
         self.context = context
+        self.timingEachDispatch = timingEachDispatch
         input = try VulkanBuffer(floats: network.input.elements, context: context)
         dummy = try VulkanBuffer(floats: 1, context: context)
         outputs[-1] = input  // a unit's residual add may read the network input
         var dispatches: [Dispatch] = []
         for step in plan.steps { dispatches.append(try lower(step)) }
+        dispatchLabels = dispatches.map(\.label)
         try record(dispatches)
     }
 
@@ -74,10 +93,15 @@ public final class VulkanNetwork {
         try check(vkWaitForFences(context.device, 1, &fence, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
         try check(vkResetFences(context.device, 1, &fence), "vkResetFences")
         if let period = context.timestampPeriod, let queryPool {
-            var ticks = [UInt64](repeating: 0, count: 2)
+            let count = timestamps
+            var ticks = [UInt64](repeating: 0, count: count)
             let flags = VK_QUERY_RESULT_64_BIT.rawValue | VK_QUERY_RESULT_WAIT_BIT.rawValue
-            try check(vkGetQueryPoolResults(context.device, queryPool, 0, 2, 16, &ticks, 8, flags), "vkGetQueryPoolResults")
-            gpuMilliseconds = Double(ticks[1] &- ticks[0]) * period / 1e6
+            try check(vkGetQueryPoolResults(context.device, queryPool, 0, UInt32(count), count * 8, &ticks, 8, flags),
+                      "vkGetQueryPoolResults")
+            gpuMilliseconds = Double(ticks[count - 1] &- ticks[0]) * period / 1e6
+            if timingEachDispatch {
+                dispatchMilliseconds = (1..<count).map { Double(ticks[$0] &- ticks[$0 - 1]) * period / 1e6 }
+            }
         }
     }
 
@@ -118,37 +142,59 @@ public final class VulkanNetwork {
             }
         }
         func parameters(kernel: KernelSize = .one, stride: Int = 1, padding: KernelSize = KernelSize(height: 0, width: 0),
-                        groups: Int = 1, count: Int = 0) -> [Int32] {
+                        groups: Int = 1, mode: Int = 0) -> [Int32] {
             [i.channels, i.height, i.width, o.channels, o.height, o.width, kernel.height, kernel.width, stride,
-             padding.height, padding.width, groups, Int(activation), residual == nil ? 0 : 1, count, 0].map { Int32($0) }
+             padding.height, padding.width, groups, Int(activation), residual == nil ? 0 : 1, o.elements, mode].map { Int32($0) }
         }
+        func floats(_ buffer: VulkanBuffer?) -> (buffer: VulkanBuffer, format: VkFormat)? {
+            buffer.map { ($0, VK_FORMAT_R32_SFLOAT) }
+        }
+        // Spatial shaders: 8×8 pixels per workgroup, a channel per z; flat ones: 64 per workgroup.
+        let spatial = (x: (o.width + 7) / 8, y: (o.height + 7) / 8, z: o.channels)
+        let perChannel = (x: (o.height * o.width + 63) / 64, y: o.channels, z: 1)
         switch step.operation {
         case let .convolution(layer, weights, bias):
             let depthwise = layer.groups > 1 && layer.groups == i.channels && layer.groups == o.channels
             let pointwise = layer.kernel == .one && layer.stride == 1 && layer.groups == 1
-            return Dispatch(pipeline: depthwise ? "depthwise" : pointwise ? "pointwise" : "convolution",
-                            buffers: [source(step), try constant(weights), try constant(bias), output, residual ?? dummy],
+            if pointwise {
+                let blocks = (o.channels + 15) / 16
+                // [outC/16][inC][16], zero-padded: the block's 16 weights per input channel together.
+                var packed = [Float](repeating: 0, count: blocks * 16 * i.channels)
+                for oc in 0..<o.channels {
+                    for ic in 0..<i.channels { packed[((oc / 16) * i.channels + ic) * 16 + oc % 16] = weights[oc * i.channels + ic] }
+                }
+                return Dispatch(pipeline: "pointwise", output: output,
+                                reads: [floats(source(step)), (try constant(packed), VK_FORMAT_R32G32B32A32_SFLOAT),
+                                        floats(try constant(bias)), floats(residual)],
+                                parameters: parameters(), groups: (x: (o.height * o.width + 63) / 64, y: blocks, z: 1))
+            }
+            return Dispatch(pipeline: depthwise ? "depthwise" : "convolution", output: output,
+                            reads: [floats(source(step)), floats(try constant(weights)), floats(try constant(bias)), floats(residual)],
                             parameters: parameters(kernel: layer.kernel, stride: layer.stride, padding: layer.padding,
                                                    groups: layer.groups),
-                            invocations: o.elements)
+                            groups: spatial)
         case let .linear(_, weights, bias):
-            return Dispatch(pipeline: "linear", buffers: [source(step), try constant(weights), try constant(bias), output, dummy],
-                            parameters: parameters(), invocations: o.channels)
+            return Dispatch(pipeline: "linear", output: output,
+                            reads: [floats(source(step)), floats(try constant(weights)), floats(try constant(bias)), nil],
+                            parameters: parameters(), groups: (x: (o.channels + 63) / 64, y: 1, z: 1))
         case .globalAveragePool:
-            return Dispatch(pipeline: "pool", buffers: [source(step), dummy, dummy, output, dummy],
-                            parameters: parameters(), invocations: i.channels)
+            return Dispatch(pipeline: "pool", output: output, reads: [floats(source(step)), nil, nil, nil],
+                            parameters: parameters(), groups: (x: (i.channels + 63) / 64, y: 1, z: 1))
         case .channelScale, .add:
+            // The residual add, if any, reads binding 3: the second input takes 4.
             let mode = if case .add = step.operation { 1 } else { 0 }
-            return Dispatch(pipeline: "elementwise",
-                            buffers: [source(step), dummy, residual ?? dummy, output, source(step, 1)],
-                            parameters: parameters(groups: mode, count: o.elements), invocations: o.elements)
+            return Dispatch(pipeline: "elementwise", output: output,
+                            reads: [floats(source(step)), nil, floats(residual), floats(source(step, 1))],
+                            parameters: parameters(mode: mode), groups: perChannel)
         case let .activation(kind):
             activation = kind.shaderCode
-            return Dispatch(pipeline: "elementwise", buffers: [source(step), dummy, residual ?? dummy, output, dummy],
-                            parameters: parameters(groups: 3, count: o.elements), invocations: o.elements)
+            return Dispatch(pipeline: "elementwise", output: output, reads: [floats(source(step)), nil, floats(residual), nil],
+                            parameters: parameters(mode: 3), groups: perChannel)
         case let .affine(scale, shift):
-            return Dispatch(pipeline: "elementwise", buffers: [source(step), try constant(scale), try constant(shift), output, dummy],
-                            parameters: parameters(groups: 2, count: o.elements), invocations: o.elements)
+            precondition(residual == nil, "a lone batch norm's shift takes the binding a residual add would read")
+            return Dispatch(pipeline: "elementwise", output: output,
+                            reads: [floats(source(step)), floats(try constant(scale)), floats(try constant(shift)), nil],
+                            parameters: parameters(mode: 2), groups: perChannel)
         }
     }
 
@@ -157,14 +203,18 @@ public final class VulkanNetwork {
 
     private func record(_ dispatches: [Dispatch]) throws(VulkanError) {
         let device = context.device
-        var poolSize = VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                            descriptorCount: UInt32(dispatches.count * VulkanContext.bindings))
+        var poolSizes = [
+            VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                 descriptorCount: UInt32(dispatches.count * VulkanContext.storageBindings)),
+            VkDescriptorPoolSize(type: VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+                                 descriptorCount: UInt32(dispatches.count * VulkanContext.texelBindings)),
+        ]
         var poolInfo = VkDescriptorPoolCreateInfo()
         poolInfo.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO
         poolInfo.maxSets = UInt32(dispatches.count)
-        poolInfo.poolSizeCount = 1
-        let poolResult: VkResult = withUnsafePointer(to: &poolSize) { sizes in
-            poolInfo.pPoolSizes = sizes
+        poolInfo.poolSizeCount = UInt32(poolSizes.count)
+        let poolResult: VkResult = poolSizes.withUnsafeMutableBufferPointer { sizes in
+            poolInfo.pPoolSizes = UnsafePointer(sizes.baseAddress)
             return vkCreateDescriptorPool(device, &poolInfo, nil, &descriptorPool)
         }
         try check(poolResult, "vkCreateDescriptorPool")
@@ -180,20 +230,30 @@ public final class VulkanNetwork {
             return vkAllocateDescriptorSets(device, &info, &sets)
         }
         try check(allocateResult, "vkAllocateDescriptorSets")
+        // Every binding gets a valid descriptor: the dummy where the shader reads nothing.
+        let nothing = try dummy.view(VK_FORMAT_R32_SFLOAT)
         for (d, dispatch) in dispatches.enumerated() {
-            var infos = dispatch.buffers.map { VkDescriptorBufferInfo(buffer: $0.buffer, offset: 0, range: VkDeviceSize(VK_WHOLE_SIZE)) }
-            infos.withUnsafeMutableBufferPointer { infoPointer in
-                var writes = (0..<infoPointer.count).map { b in
-                    var write = VkWriteDescriptorSet()
-                    write.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET
-                    write.dstSet = sets[d]
-                    write.dstBinding = UInt32(b)
-                    write.descriptorCount = 1
-                    write.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
-                    write.pBufferInfo = UnsafePointer(infoPointer.baseAddress! + b)
-                    return write
+            var output = VkDescriptorBufferInfo(buffer: dispatch.output.buffer, offset: 0, range: VkDeviceSize(VK_WHOLE_SIZE))
+            var views: [VkBufferView?] = []
+            for read in dispatch.reads { views.append(try read.map { read throws(VulkanError) in try read.buffer.view(read.format) } ?? nothing) }
+            withUnsafePointer(to: &output) { outputPointer in
+                views.withUnsafeMutableBufferPointer { viewPointer in
+                    var writes = [VkWriteDescriptorSet](repeating: VkWriteDescriptorSet(), count: 1 + viewPointer.count)
+                    for b in writes.indices {
+                        writes[b].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET
+                        writes[b].dstSet = sets[d]
+                        writes[b].dstBinding = UInt32(b)
+                        writes[b].descriptorCount = 1
+                        if b == 0 {
+                            writes[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+                            writes[b].pBufferInfo = outputPointer
+                        } else {
+                            writes[b].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                            writes[b].pTexelBufferView = UnsafePointer(viewPointer.baseAddress! + (b - 1))
+                        }
+                    }
+                    vkUpdateDescriptorSets(device, UInt32(writes.count), &writes, 0, nil)
                 }
-                vkUpdateDescriptorSets(device, UInt32(writes.count), &writes, 0, nil)
             }
         }
 
@@ -210,7 +270,7 @@ public final class VulkanNetwork {
             var queryInfo = VkQueryPoolCreateInfo()
             queryInfo.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO
             queryInfo.queryType = VK_QUERY_TYPE_TIMESTAMP
-            queryInfo.queryCount = 2
+            queryInfo.queryCount = UInt32(timestamps)
             try check(vkCreateQueryPool(device, &queryInfo, nil, &queryPool), "vkCreateQueryPool")
         }
 
@@ -218,7 +278,7 @@ public final class VulkanNetwork {
         begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
         try check(vkBeginCommandBuffer(commandBuffer, &begin), "vkBeginCommandBuffer")
         if let queryPool {
-            vkCmdResetQueryPool(commandBuffer, queryPool, 0, 2)
+            vkCmdResetQueryPool(commandBuffer, queryPool, 0, UInt32(timestamps))
             vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queryPool, 0)
         }
         var barrier = VkMemoryBarrier()
@@ -227,16 +287,20 @@ public final class VulkanNetwork {
         barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT.rawValue
         let compute = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue
         for (d, dispatch) in dispatches.enumerated() {
-            vkCmdBindPipeline(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, context.pipelines[dispatch.pipeline]!)
+            let pipeline = try context.pipeline(dispatch.pipeline)
+            vkCmdBindPipeline(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline)
             vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, context.pipelineLayout, 0, 1, &sets[d], 0, nil)
             var parameters = dispatch.parameters
             vkCmdPushConstants(commandBuffer, context.pipelineLayout, VK_SHADER_STAGE_COMPUTE_BIT.rawValue, 0,
                                UInt32(parameters.count * 4), &parameters)
-            vkCmdDispatch(commandBuffer, UInt32((dispatch.invocations + 63) / 64), 1, 1)
+            vkCmdDispatch(commandBuffer, UInt32(dispatch.groups.x), UInt32(dispatch.groups.y), UInt32(dispatch.groups.z))
             // Each dispatch reads what the ones before it wrote.
             vkCmdPipelineBarrier(commandBuffer, compute, compute, 0, 1, &barrier, 0, nil, 0, nil)
+            if let queryPool, timingEachDispatch {
+                vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queryPool, UInt32(d + 1))
+            }
         }
-        if let queryPool {
+        if let queryPool, !timingEachDispatch {
             vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queryPool, 1)
         }
         try check(vkEndCommandBuffer(commandBuffer), "vkEndCommandBuffer")

@@ -259,10 +259,16 @@ struct LatencyCommand: ParsableCommand {
         @Option(help: "Weights from `nas train --save` (default: random; latency does not depend on values).")
         var weights: String?
 
+        @Flag(help: "Vulkan only: time every dispatch (a timestamp after each) and list them, slowest first.")
+        var perDispatch = false
+
         @Flag(help: "Print JSON.")
         var json = false
 
         func validate() throws {
+            if perDispatch && engine != .vulkan {
+                throw ValidationError("--per-dispatch times Vulkan dispatches; add --engine vulkan (the CPU engine's profile is scripts/profile-training.py's oneDNN verbose route).")
+            }
             try validating {
                 try Limits.timedRuns.check(timed.runs(default: 200), "--timed-runs")
                 try Limits.warmupRuns.check(warmup, "--warmup")
@@ -277,6 +283,23 @@ struct LatencyCommand: ParsableCommand {
                 trained = try WeightsFile.read(from: weights).weights
             }
             let latencyEngine = try makeLatencyEngine(engine, threads: threads)
+            if perDispatch, let vulkan = latencyEngine as? VulkanDeviceEngine {
+                let profile = try vulkan.profile(Network(architecture), warmup: warmup, runs: timed.runs(default: 200), weights: trained)
+                let total = profile.reduce(0) { $0 + $1.medianMilliseconds }
+                if json {
+                    struct Row: Encodable { let dispatch: String; let median_ms: Double }
+                    struct Profile: Encodable { let arch: String; let device: String; let dispatches: [Row]; let total_ms: Double }
+                    try printJSON(Profile(arch: architecture.description, device: vulkan.device.device,
+                                          dispatches: profile.map { Row(dispatch: $0.dispatch, median_ms: $0.medianMilliseconds) },
+                                          total_ms: total))
+                } else {
+                    print("\(profile.count) dispatches on \(vulkan.device.device), \(String(format: "%.3f", total)) ms in all (medians; slowest first)")
+                    for row in profile.sorted(by: { $0.medianMilliseconds > $1.medianMilliseconds }) {
+                        print(String(format: "  %8.3f ms  %5.1f%%  ", row.medianMilliseconds, 100 * row.medianMilliseconds / max(total, 1e-9)) + row.dispatch)
+                    }
+                }
+                return
+            }
             let sample = try latencyEngine.measure(Network(architecture), protocol: MeasurementProtocol(warmup: warmup, runs: timed.runs(default: 200)),
                                                    weights: trained)
             let device = latencyEngine.device
