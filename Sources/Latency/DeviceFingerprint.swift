@@ -9,7 +9,8 @@ public struct DeviceFingerprint: Sendable, Codable, Hashable {
     public var engine: String
     /// CPU model, or the Vulkan device's name.
     public var device: String
-    /// CPU: the ISA oneDNN dispatches to and the activation layout; Vulkan: the driver version.
+    /// CPU: the ISA oneDNN dispatches to and the activation layout; Vulkan: the
+    /// driver version and the shaders' revision (new shaders are a new engine).
     public var detail: String
     public var threads: Int
     /// The library version (oneDNN, or the Vulkan API).
@@ -28,7 +29,7 @@ public struct DeviceFingerprint: Sendable, Codable, Hashable {
 
     /// The Vulkan engine on `context`'s device.
     public static func vulkan(_ context: VulkanContext) -> DeviceFingerprint {
-        DeviceFingerprint(engine: "vulkan", device: context.deviceName, detail: "driver \(context.driverVersion)", threads: 1,
+        DeviceFingerprint(engine: "vulkan", device: context.deviceName, detail: "driver \(context.driverVersion), shaders \(context.shaderRevision)", threads: 1,
                           library: "Vulkan \(context.apiVersion)")
     }
 

@@ -1,3 +1,5 @@
+import SearchSpace
+
 /// The compute shaders, GLSL 4.50, compiled to SPIR-V with glslc at first use
 /// (`ShaderCompiler`) and cached by a hash of their text, so a stale binary
 /// is never run. Tensors are plain NCHW float buffers of one image.
@@ -57,45 +59,79 @@ enum Shaders {
     static let spatial = "local_size_x = 8, local_size_y = 8"
     static let flat = "local_size_x = 64"
 
-    /// Any convolution: full, grouped, k×k or 1×k / k×1, any stride. One invocation per output element.
+    /// A dense convolution (k×k or 1×k / k×1, any stride): an invocation
+    /// computes one pixel's 16 output channels (the block `gl_WorkGroupID.z`),
+    /// so each input value feeds 16 multiply-adds. Weights are laid out
+    /// [outC/16][inC][kH][kW][16], zero-padded, read as vec4 texels.
     static let convolution = header(localSize: spatial) + """
     void main() {
-        int ox = int(gl_GlobalInvocationID.x), oy = int(gl_GlobalInvocationID.y), oc = int(gl_GlobalInvocationID.z);
+        int ox = int(gl_GlobalInvocationID.x), oy = int(gl_GlobalInvocationID.y), block = int(gl_WorkGroupID.z);
         if (ox >= p.outW || oy >= p.outH) return;
-        int inPerGroup = p.inC / p.groups, outPerGroup = p.outC / p.groups;
-        int c0 = (oc / outPerGroup) * inPerGroup;
-        float acc = b(oc);
-        for (int ic = 0; ic < inPerGroup; ic++) {
+        vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
+        int taps = p.kH * p.kW;
+        for (int ic = 0; ic < p.inC; ic++) {
+            int k0 = ((block * p.inC + ic) * taps) * 4;
             for (int ky = 0; ky < p.kH; ky++) {
                 int iy = oy * p.stride - p.padH + ky;
                 if (iy < 0 || iy >= p.inH) continue;
+                int row = (ic * p.inH + iy) * p.inW;
                 for (int kx = 0; kx < p.kW; kx++) {
                     int ix = ox * p.stride - p.padW + kx;
-                    if (ix < 0 || ix >= p.inW) continue;
-                    acc += x(((c0 + ic) * p.inH + iy) * p.inW + ix) * w(((oc * inPerGroup + ic) * p.kH + ky) * p.kW + kx);
+                    // Padding reads a clamped address and counts it zero: no branch per lane.
+                    float v = x(row + clamp(ix, 0, p.inW - 1)) * float(ix >= 0 && ix < p.inW);
+                    int k = k0 + (ky * p.kW + kx) * 4;
+                    a0 += v * texelFetch(W, k); a1 += v * texelFetch(W, k + 1);
+                    a2 += v * texelFetch(W, k + 2); a3 += v * texelFetch(W, k + 3);
                 }
             }
         }
-        store((oc * p.outH + oy) * p.outW + ox, acc);
+        float acc[16] = float[16](a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w,
+                                  a2.x, a2.y, a2.z, a2.w, a3.x, a3.y, a3.z, a3.w);
+        int area = p.outH * p.outW, pixel = oy * p.outW + ox;
+        for (int j = 0; j < 16; j++) {
+            int oc = block * 16 + j;
+            if (oc >= p.outC) break;
+            store(oc * area + pixel, acc[j] + b(oc));
+        }
     }
     """
 
-    /// Depthwise (groups = channels): each output reads one input channel.
-    static let depthwise = header(localSize: spatial) + """
+    /// Depthwise (groups = channels): an invocation computes four horizontally
+    /// adjacent outputs of one channel, so each weight it fetches serves four.
+    /// Invocations run along rows, then channels, one flat index: neighbouring
+    /// lanes read neighbouring pixels (on lavapipe a gather of scattered
+    /// addresses cost 3× one of neighbours) and a 7×7 map fills the lanes as
+    /// well as a 28×28 one. The index is split with float division, exact
+    /// below 2^22 invocations, because integer division runs lane by lane.
+    static let depthwise = header(localSize: flat) + """
+    float at(int row, int ix) {
+        return x(row + clamp(ix, 0, p.inW - 1)) * float(ix >= 0 && ix < p.inW);
+    }
+
+    int divide(int a, int b) { return int((float(a) + 0.5) / float(b)); }
+
     void main() {
-        int ox = int(gl_GlobalInvocationID.x), oy = int(gl_GlobalInvocationID.y), c = int(gl_GlobalInvocationID.z);
-        if (ox >= p.outW || oy >= p.outH) return;
-        float acc = b(c);
+        int quads = (p.outW + 3) / 4, perChannel = quads * p.outH;
+        int index = int(gl_GlobalInvocationID.x);
+        if (index >= perChannel * p.outC) return;
+        int c = divide(index, perChannel), inChannel = index - c * perChannel;
+        int oy = divide(inChannel, quads), ox0 = (inChannel - oy * quads) * 4;
+        vec4 acc = vec4(b(c));
+        int s = p.stride;
         for (int ky = 0; ky < p.kH; ky++) {
-            int iy = oy * p.stride - p.padH + ky;
+            int iy = oy * s - p.padH + ky;
             if (iy < 0 || iy >= p.inH) continue;
+            int row = (c * p.inH + iy) * p.inW;
             for (int kx = 0; kx < p.kW; kx++) {
-                int ix = ox * p.stride - p.padW + kx;
-                if (ix < 0 || ix >= p.inW) continue;
-                acc += x((c * p.inH + iy) * p.inW + ix) * w((c * p.kH + ky) * p.kW + kx);
+                float wv = w((c * p.kH + ky) * p.kW + kx);
+                int ix = ox0 * s - p.padW + kx;
+                acc += wv * vec4(at(row, ix), at(row, ix + s), at(row, ix + 2 * s), at(row, ix + 3 * s));
             }
         }
-        store((c * p.outH + oy) * p.outW + ox, acc);
+        int base = (c * p.outH + oy) * p.outW + ox0;
+        for (int q = 0; q < 4; q++) {
+            if (ox0 + q < p.outW) store(base + q, acc[q]);
+        }
     }
     """
 
@@ -170,6 +206,10 @@ enum Shaders {
         y[i] = v;
     }
     """
+
+    /// Changes whenever a shader does: part of the device fingerprint, so
+    /// latencies measured with other shaders are never mixed with these.
+    static let revision = String(Architecture.hashText(all.map(\.source).joined(separator: "\n")).prefix(8))
 
     static let all: [(name: String, source: String)] = [
         ("convolution", convolution), ("depthwise", depthwise), ("pointwise", pointwise),

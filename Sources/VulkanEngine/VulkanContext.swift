@@ -7,6 +7,8 @@ public enum VulkanError: ClassifiedError {
     case call(function: String, result: Int32)
     case noDevice(reason: String)
     case shaderCompiler(reason: String)
+    /// A plan this engine cannot run on this device.
+    case unsupported(reason: String)
 
     /// No device, no compiler or no memory is the machine's lack; any other failed call is a fault.
     public var kind: ErrorKind {
@@ -25,6 +27,8 @@ public enum VulkanError: ClassifiedError {
             return "no Vulkan device: \(reason). Install a driver (on a machine without a GPU: `apt-get install mesa-vulkan-drivers` for lavapipe) and check with `vulkaninfo --summary`"
         case let .shaderCompiler(reason):
             return "cannot compile the Vulkan shaders: \(reason)"
+        case let .unsupported(reason):
+            return "the Vulkan engine cannot run this network: \(reason)"
         }
     }
 }
@@ -56,6 +60,10 @@ public final class VulkanContext {
     public let deviceName: String
     public let driverVersion: String
     public let apiVersion: String
+    /// A hash of the shaders' text: measurements taken with other shaders are another engine's.
+    public let shaderRevision = Shaders.revision
+    /// The most elements a texel buffer may have here (every read is one).
+    let maxTexelBufferElements: Int
 
     /// The output, a storage buffer, at binding 0; what a shader reads, as
     /// texel buffers, at 1–4 (see `Shaders`).
@@ -107,6 +115,7 @@ public final class VulkanContext {
 
         var families = Self.queueFamilies(physicalDevice)
         timestampPeriod = families[Int(family)].timestampValidBits > 0 ? Double(properties.limits.timestampPeriod) : nil
+        maxTexelBufferElements = Int(properties.limits.maxTexelBufferElements)
         families.removeAll()
 
         var priority: Float = 1
@@ -327,6 +336,10 @@ final class VulkanBuffer {
     /// R32G32B32A32_SFLOAT: a vec4), made once.
     func view(_ format: VkFormat) throws(VulkanError) -> VkBufferView {
         if let view = views[format.rawValue] { return view }
+        let texels = format == VK_FORMAT_R32G32B32A32_SFLOAT ? count / 4 : count
+        guard texels <= context.maxTexelBufferElements else {
+            throw .unsupported(reason: "a tensor of \(texels) texels is more than this device's texel buffers hold (maxTexelBufferElements \(context.maxTexelBufferElements))")
+        }
         var info = VkBufferViewCreateInfo()
         info.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO
         info.buffer = buffer

@@ -156,23 +156,40 @@ public final class VulkanNetwork {
         case let .convolution(layer, weights, bias):
             let depthwise = layer.groups > 1 && layer.groups == i.channels && layer.groups == o.channels
             let pointwise = layer.kernel == .one && layer.stride == 1 && layer.groups == 1
-            if pointwise {
-                let blocks = (o.channels + 15) / 16
-                // [outC/16][inC][16], zero-padded: the block's 16 weights per input channel together.
-                var packed = [Float](repeating: 0, count: blocks * 16 * i.channels)
-                for oc in 0..<o.channels {
-                    for ic in 0..<i.channels { packed[((oc / 16) * i.channels + ic) * 16 + oc % 16] = weights[oc * i.channels + ic] }
+            if depthwise {
+                // 4 outputs of a row per invocation, one flat index over rows and channels.
+                let invocations = (o.width + 3) / 4 * o.height * o.channels
+                return Dispatch(pipeline: "depthwise", output: output,
+                                reads: [floats(source(step)), floats(try constant(weights)), floats(try constant(bias)), floats(residual)],
+                                parameters: parameters(kernel: layer.kernel, stride: layer.stride, padding: layer.padding,
+                                                       groups: layer.groups),
+                                groups: (x: (invocations + 63) / 64, y: 1, z: 1))
+            }
+            guard layer.groups == 1 else {
+                throw .unsupported(reason: "\(head.name) is a grouped convolution (\(layer.groups) groups); the shaders cover dense and depthwise ones, which are all the search spaces make")
+            }
+            // Dense: 16 output channels per invocation, their weights side by side:
+            // [outC/16][inC][kH][kW][16], zero-padded.
+            let blocks = (o.channels + 15) / 16
+            let taps = layer.kernel.height * layer.kernel.width
+            var packed = [Float](repeating: 0, count: blocks * 16 * i.channels * taps)
+            for oc in 0..<o.channels {
+                for ic in 0..<i.channels {
+                    for t in 0..<taps {
+                        packed[(((oc / 16) * i.channels + ic) * taps + t) * 16 + oc % 16] = weights[(oc * i.channels + ic) * taps + t]
+                    }
                 }
+            }
+            let packedWeights = (buffer: try constant(packed), format: VK_FORMAT_R32G32B32A32_SFLOAT)
+            if pointwise {
                 return Dispatch(pipeline: "pointwise", output: output,
-                                reads: [floats(source(step)), (try constant(packed), VK_FORMAT_R32G32B32A32_SFLOAT),
-                                        floats(try constant(bias)), floats(residual)],
+                                reads: [floats(source(step)), packedWeights, floats(try constant(bias)), floats(residual)],
                                 parameters: parameters(), groups: (x: (o.height * o.width + 63) / 64, y: blocks, z: 1))
             }
-            return Dispatch(pipeline: depthwise ? "depthwise" : "convolution", output: output,
-                            reads: [floats(source(step)), floats(try constant(weights)), floats(try constant(bias)), floats(residual)],
-                            parameters: parameters(kernel: layer.kernel, stride: layer.stride, padding: layer.padding,
-                                                   groups: layer.groups),
-                            groups: spatial)
+            return Dispatch(pipeline: "convolution", output: output,
+                            reads: [floats(source(step)), packedWeights, floats(try constant(bias)), floats(residual)],
+                            parameters: parameters(kernel: layer.kernel, stride: layer.stride, padding: layer.padding),
+                            groups: (x: spatial.x, y: spatial.y, z: blocks))
         case let .linear(_, weights, bias):
             return Dispatch(pipeline: "linear", output: output,
                             reads: [floats(source(step)), floats(try constant(weights)), floats(try constant(bias)), nil],

@@ -2,6 +2,7 @@ import Engine
 import Model
 import GSLNumerics
 import SearchSpace
+import Foundation
 import Testing
 import VulkanEngine
 
@@ -50,6 +51,35 @@ struct VulkanParityTests {
             }
             #expect(gpu.logits.count == 10)
             if let gpuTime = gpu.gpuMilliseconds { #expect(gpuTime > 0) }
+        }
+    }
+
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("Equals the CPU engine within 1e-4 at every step on the reference networks and architectures sampled from mnasnet-fm")
+    func parityAtScale() throws {
+        let context = try #require(Self.context, "no Vulkan device")
+        let reference = try Architecture(contentsOf: Self.root.appendingPathComponent("SearchSpaces/reference/mbv2-fm.arch").path)
+        let space = try SearchSpace(contentsOf: Self.root.appendingPathComponent("SearchSpaces/mnasnet-fm.yaml").path)
+        let sampled = space.sample(count: 4, from: RandomStream(seed: 1, name: "sample"))
+        for architecture in [reference] + sampled {
+            let network = Network(architecture)
+            let plan = try InferencePlan(network: network, weights: .random(for: network, seed: 5))
+            let stream = RandomStream(seed: 2, name: "input")
+            let input = (0..<network.input.elements).map { _ in Float(stream.normal()) }
+            let cpu = try InferenceNetwork(plan: plan, context: try ComputeContext(threads: 1))
+            cpu.setInput(input)
+            try cpu.run()
+            let gpu = try VulkanNetwork(plan: plan, context: context)
+            gpu.setInput(input)
+            try gpu.run()
+            for step in plan.steps {
+                let expected = try #require(try cpu.output(ofLayer: step.output))
+                let actual = try #require(gpu.output(ofLayer: step.output))
+                let difference = zip(expected, actual).map { abs($0 - $1) }.max()!
+                let scale = max(1, expected.map(abs).max()!)
+                #expect(difference < 1e-4 * scale, "\(network.layers[step.output].name): max |Δ| \(difference) of \(scale) (\(architecture))")
+            }
         }
     }
 
