@@ -27,9 +27,11 @@ public struct DeviceFingerprint: Sendable, Codable, Hashable {
                           library: "oneDNN \(ComputeContext.oneDNNVersion)")
     }
 
-    /// The Vulkan engine on `context`'s device.
-    public static func vulkan(_ context: VulkanContext) -> DeviceFingerprint {
-        DeviceFingerprint(engine: "vulkan", device: context.deviceName, detail: "driver \(context.driverVersion), shaders \(context.shaderRevision)", threads: 1,
+    /// The Vulkan engine on `context`'s device, storing values in `precision`.
+    public static func vulkan(_ context: VulkanContext, precision: VulkanPrecision = .fp32) -> DeviceFingerprint {
+        DeviceFingerprint(engine: "vulkan", device: context.deviceName,
+                          detail: "driver \(context.driverVersion), shaders \(context.shaderRevision)" + (precision == .fp16 ? ", fp16 storage" : ""),
+                          threads: 1,
                           library: "Vulkan \(context.apiVersion)")
     }
 

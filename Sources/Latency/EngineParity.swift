@@ -2,7 +2,7 @@ import Core
 import Engine
 package import Model
 package import SearchSpace
-import VulkanEngine
+public import VulkanEngine
 
 private func maxDifference(_ a: [Float], _ b: [Float]) -> Double {
     Double(zip(a, b).map { abs($0 - $1) }.max() ?? 0)
@@ -40,15 +40,17 @@ public struct ParityReport: Encodable, Sendable {
     public let cpu: EngineSummary
     public let vulkan: EngineSummary?
     public let vulkanDevice, vulkanError: String?
+    /// How the Vulkan engine stored values (fp16: its own tolerance).
+    public let vulkanPrecision: VulkanPrecision
 
     enum CodingKeys: String, CodingKey {
         case arch, weights, images, layers, cpu, vulkan
-        case vulkanDevice = "vulkan_device", vulkanError = "vulkan_error"
+        case vulkanDevice = "vulkan_device", vulkanError = "vulkan_error", vulkanPrecision = "vulkan_precision"
     }
 
     /// Runs the comparison on `images` inputs; `image(i, buffer)` writes input
     /// `i` (C×H×W) into `buffer`, and `progress` hears the count done.
-    package init(network: Network, weights: NetworkWeights, weightsLabel: String, images: Int,
+    package init(network: Network, weights: NetworkWeights, weightsLabel: String, images: Int, vulkanPrecision: VulkanPrecision = .fp32,
                 image: (Int, UnsafeMutableBufferPointer<Float>) -> Void, progress: (Int) -> Void = { _ in }) throws {
         let context = try ComputeContext(threads: 1)
         let reference = try TrainingNetwork(network: network, batch: 1, context: context, layout: .nhwc,
@@ -62,7 +64,7 @@ public struct ParityReport: Encodable, Sendable {
         do {
             let context = try VulkanContext()
             deviceName = context.deviceName
-            gpu = try VulkanNetwork(plan: plan, context: context)
+            gpu = try VulkanNetwork(plan: plan, context: context, precision: vulkanPrecision)
         } catch {
             vulkanErrorText = "\(error)"
         }
@@ -104,5 +106,6 @@ public struct ParityReport: Encodable, Sendable {
         vulkan = gpu == nil ? nil : gpuAgreement.summary
         self.vulkanDevice = gpu == nil ? nil : deviceName
         self.vulkanError = vulkanErrorText
+        self.vulkanPrecision = vulkanPrecision
     }
 }

@@ -55,16 +55,18 @@ public struct CPUEngine: LatencyEngine {
 /// when the device has them.
 public struct VulkanDeviceEngine: LatencyEngine {
     public let device: DeviceFingerprint
+    public let precision: VulkanPrecision
     private let context: VulkanContext
 
-    public init(context: VulkanContext) {
+    public init(context: VulkanContext, precision: VulkanPrecision = .fp32) {
         self.context = context
-        device = .vulkan(context)
+        self.precision = precision
+        device = .vulkan(context, precision: precision)
     }
 
     public func measure(_ network: Network, protocol measurement: MeasurementProtocol,
                         weights: NetworkWeights?) throws -> LatencySample {
-        let engine = try VulkanNetwork(plan: plan(network, weights), context: context)
+        let engine = try VulkanNetwork(plan: plan(network, weights), context: context, precision: precision)
         engine.withInput(fillProbe)
         var gpu: [Double] = []
         var sample = try measurement.measure {
@@ -79,7 +81,7 @@ public struct VulkanDeviceEngine: LatencyEngine {
     /// timestamp after every dispatch: where a network's time goes on the device.
     public func profile(_ network: Network, warmup: Int, runs: Int,
                         weights: NetworkWeights?) throws -> [(dispatch: String, medianMilliseconds: Double)] {
-        let engine = try VulkanNetwork(plan: plan(network, weights), context: context, timingEachDispatch: true)
+        let engine = try VulkanNetwork(plan: plan(network, weights), context: context, precision: precision, timingEachDispatch: true)
         engine.withInput(fillProbe)
         for _ in 0..<warmup { try engine.run() }
         var times = [[Double]](repeating: [], count: engine.dispatchLabels.count)

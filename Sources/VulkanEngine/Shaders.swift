@@ -19,11 +19,21 @@ import SearchSpace
 /// Activations: 0 none, 1 ReLU6, 2 ReLU, 3 sigmoid; applied before the
 /// residual add, as the IR orders them.
 enum Shaders {
+    /// `OUT(v)` stores in the output's precision: fp32, or fp16 (16-bit
+    /// storage; the arithmetic stays fp32).
     static func header(localSize: String) -> String {
         """
         #version 450
+        #ifdef FP16
+        #extension GL_EXT_shader_16bit_storage : require
+        #define VALUE float16_t
+        #define OUT(v) float16_t(v)
+        #else
+        #define VALUE float
+        #define OUT(v) (v)
+        #endif
         layout(\(localSize)) in;
-        layout(std430, set = 0, binding = 0) writeonly buffer Output { float y[]; };
+        layout(std430, set = 0, binding = 0) writeonly buffer Output { VALUE y[]; };
         layout(set = 0, binding = 1) uniform samplerBuffer X;
         layout(set = 0, binding = 2) uniform samplerBuffer W;
         layout(set = 0, binding = 3) uniform samplerBuffer B;
@@ -48,7 +58,7 @@ enum Shaders {
         void store(int i, float v) {
             v = activate(v);
             if (p.residual != 0) v += r(i);
-            y[i] = v;
+            y[i] = OUT(v);
         }
 
         """
@@ -171,7 +181,7 @@ enum Shaders {
         int area = p.inH * p.inW;
         float sum = 0.0;
         for (int j = 0; j < area; j++) sum += x(c * area + j);
-        y[c] = sum / float(area);
+        y[c] = OUT(sum / float(area));
     }
     """
 
@@ -183,7 +193,7 @@ enum Shaders {
         int n = p.inC * p.inH * p.inW;
         float acc = b(o);
         for (int j = 0; j < n; j++) acc += w(o * n + j) * x(j);
-        y[o] = acc;
+        y[o] = OUT(acc);
     }
     """
 
@@ -203,13 +213,19 @@ enum Shaders {
         else if (p.mode == 2) v = v * w(c) + b(c);
         v = activate(v);
         if (p.residual != 0) v += b(i);
-        y[i] = v;
+        y[i] = OUT(v);
     }
     """
 
     /// Changes whenever a shader does: part of the device fingerprint, so
     /// latencies measured with other shaders are never mixed with these.
     static let revision = String(Architecture.hashText(all.map(\.source).joined(separator: "\n")).prefix(8))
+
+    /// Shader `name`'s text for `precision`.
+    static func source(_ name: String, precision: VulkanPrecision) -> String? {
+        guard let text = all.first(where: { $0.name == name })?.source else { return nil }
+        return precision == .fp16 ? text.replacingOccurrences(of: "#version 450\n", with: "#version 450\n#define FP16\n") : text
+    }
 
     static let all: [(name: String, source: String)] = [
         ("convolution", convolution), ("depthwise", depthwise), ("pointwise", pointwise),

@@ -1,6 +1,7 @@
 import CVulkan
 public import Core
 import Foundation
+import SearchSpace
 
 /// A Vulkan call that failed, or no usable device.
 public enum VulkanError: ClassifiedError {
@@ -51,7 +52,7 @@ public final class VulkanContext {
     let descriptorSetLayout: VkDescriptorSetLayout
     let pipelineLayout: VkPipelineLayout
     private var modules: [String: VkShaderModule] = [:]
-    private var pipelines: [PipelineKey: VkPipeline] = [:]
+    private var pipelines: [String: VkPipeline] = [:]
     private let pipelinesLock = NSLock()
     let hostMemoryType: UInt32
     /// Nanoseconds per timestamp tick; nil when the queue has no timestamps.
@@ -64,6 +65,9 @@ public final class VulkanContext {
     public let shaderRevision = Shaders.revision
     /// The most elements a texel buffer may have here (every read is one).
     let maxTexelBufferElements: Int
+    /// Whether `VulkanPrecision.fp16` runs here (16-bit storage buffers and texel formats).
+    public let supportsFP16: Bool
+    private var pipelineCache: VkPipelineCache?
 
     /// The output, a storage buffer, at binding 0; what a shader reads, as
     /// texel buffers, at 1–4 (see `Shaders`).
@@ -118,9 +122,28 @@ public final class VulkanContext {
         maxTexelBufferElements = Int(properties.limits.maxTexelBufferElements)
         families.removeAll()
 
+        // fp16 storage: 16-bit storage buffers to write, 16-bit texel formats to read.
+        var storage16 = VkPhysicalDevice16BitStorageFeatures()
+        storage16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES
+        var features = VkPhysicalDeviceFeatures2()
+        features.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2
+        withUnsafeMutablePointer(to: &storage16) { pointer in
+            features.pNext = UnsafeMutableRawPointer(pointer)
+            vkGetPhysicalDeviceFeatures2(physicalDevice, &features)
+        }
+        let readsHalf = [VK_FORMAT_R16_SFLOAT, VK_FORMAT_R16G16B16A16_SFLOAT].allSatisfy { format in
+            var formatProperties = VkFormatProperties()
+            vkGetPhysicalDeviceFormatProperties(physicalDevice, format, &formatProperties)
+            return formatProperties.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT.rawValue != 0
+        }
+        supportsFP16 = storage16.storageBuffer16BitAccess != 0 && readsHalf
+        var enabled16 = VkPhysicalDevice16BitStorageFeatures()
+        enabled16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES
+        enabled16.storageBuffer16BitAccess = VkBool32(supportsFP16 ? VK_TRUE : VK_FALSE)
+
         var priority: Float = 1
         var device: VkDevice?
-        let deviceResult: VkResult = withUnsafePointer(to: &priority) { priorityPointer in
+        let deviceResult: VkResult = withUnsafePointer(to: &enabled16) { enabledPointer in withUnsafePointer(to: &priority) { priorityPointer in
             var queueInfo = VkDeviceQueueCreateInfo()
             queueInfo.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO
             queueInfo.queueFamilyIndex = family
@@ -129,11 +152,12 @@ public final class VulkanContext {
             return withUnsafePointer(to: &queueInfo) { queuePointer in
                 var info = VkDeviceCreateInfo()
                 info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
+                info.pNext = UnsafeRawPointer(enabledPointer)
                 info.queueCreateInfoCount = 1
                 info.pQueueCreateInfos = queuePointer
                 return vkCreateDevice(physicalDevice, &info, nil, &device)
             }
-        }
+        } }
         guard deviceResult == VK_SUCCESS, let device else {
             vkDestroyInstance(instance, nil)
             throw .call(function: "vkCreateDevice", result: deviceResult.rawValue)
@@ -196,13 +220,15 @@ public final class VulkanContext {
         }
         hostMemoryType = UInt32(index)
 
-        for (name, source) in Shaders.all {
-            modules[name] = try makeModule(spirv: try ShaderCompiler.compile(name: name, source: source))
-        }
+        pipelineCache = makePipelineCache()
+        // Compile the fp32 set now: a missing compiler is reported when the device is opened.
+        for (name, _) in Shaders.all { _ = try module(name, precision: .fp32) }
     }
 
     deinit {
         vkDeviceWaitIdle(device)
+        savePipelineCache()
+        if let pipelineCache { vkDestroyPipelineCache(device, pipelineCache, nil) }
         for pipeline in pipelines.values { vkDestroyPipeline(device, pipeline, nil) }
         for module in modules.values { vkDestroyShaderModule(device, module, nil) }
         vkDestroyPipelineLayout(device, pipelineLayout, nil)
@@ -224,23 +250,70 @@ public final class VulkanContext {
         queueFamilies(device).firstIndex { $0.queueFlags & VK_QUEUE_COMPUTE_BIT.rawValue != 0 }.map(UInt32.init)
     }
 
-    private struct PipelineKey: Hashable {
-        let shader: String
-        let constants: [Int32]
-    }
-
-    /// The pipeline of shader `name` with its specialization constants
-    /// (`constant_id` 0, 1, … in order) set to `constants`: a layer's shape
-    /// known when the driver compiles it, so its loops have fixed bounds.
-    /// Made once per device and set of constants.
-    func pipeline(_ name: String, constants: [Int32] = []) throws(VulkanError) -> VkPipeline {
-        let key = PipelineKey(shader: name, constants: constants)
+    /// The pipeline of shader `name` in `precision`, made once per device.
+    /// (Specialization constants per layer shape were tried: with its loops
+    /// unrolled lavapipe took minutes to compile a network, and ran it slower.)
+    func pipeline(_ name: String, precision: VulkanPrecision = .fp32) throws(VulkanError) -> VkPipeline {
+        let key = "\(name).\(precision.rawValue)"
         pipelinesLock.lock()
         defer { pipelinesLock.unlock() }
         if let pipeline = pipelines[key] { return pipeline }
-        let pipeline = try makePipeline(module: modules[name]!, constants: constants)
+        let pipeline = try makePipeline(module: try module(name, precision: precision))
         pipelines[key] = pipeline
         return pipeline
+    }
+
+    private func module(_ name: String, precision: VulkanPrecision) throws(VulkanError) -> VkShaderModule {
+        let key = "\(name).\(precision.rawValue)"
+        if let module = modules[key] { return module }
+        guard let source = Shaders.source(name, precision: precision) else {
+            throw .shaderCompiler(reason: "no shader named \(name)")
+        }
+        let module = try makeModule(spirv: try ShaderCompiler.compile(name: "\(name)-\(precision.rawValue)", source: source))
+        modules[key] = module
+        return module
+    }
+
+    // MARK: Pipeline cache on disk
+
+    /// Where this device's pipeline cache lives: beside the SPIR-V cache,
+    /// one file per device and driver (the driver rejects another's data anyway).
+    private var pipelineCacheFile: URL {
+        ShaderCompiler.cacheDirectory.deletingLastPathComponent()
+            .appendingPathComponent("pipelines-\(Architecture.hashText("\(deviceName)|\(driverVersion)|\(apiVersion)")).bin")
+    }
+
+    private func makePipelineCache() -> VkPipelineCache? {
+        let data = (try? Data(contentsOf: pipelineCacheFile)) ?? Data()
+        var cache: VkPipelineCache?
+        let result: VkResult = data.withUnsafeBytes { bytes in
+            var info = VkPipelineCacheCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO
+            info.initialDataSize = bytes.count
+            info.pInitialData = bytes.baseAddress
+            return vkCreatePipelineCache(device, &info, nil, &cache)
+        }
+        if result == VK_SUCCESS { return cache }
+        // Data the driver will not take (another version, a torn file): start empty.
+        var info = VkPipelineCacheCreateInfo()
+        info.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO
+        return vkCreatePipelineCache(device, &info, nil, &cache) == VK_SUCCESS ? cache : nil
+    }
+
+    /// Writes the cache through a temporary file and a rename, so a reader
+    /// never sees half of it; a failure only costs the next start its compiles.
+    private func savePipelineCache() {
+        guard let pipelineCache, !pipelines.isEmpty else { return }
+        var size = 0
+        guard vkGetPipelineCacheData(device, pipelineCache, &size, nil) == VK_SUCCESS, size > 0 else { return }
+        var data = Data(count: size)
+        let result: VkResult = data.withUnsafeMutableBytes { vkGetPipelineCacheData(device, pipelineCache, &size, $0.baseAddress) }
+        guard result == VK_SUCCESS else { return }
+        let file = pipelineCacheFile
+        let partial = file.appendingPathExtension("\(getpid()).partial")
+        try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        guard (try? data.prefix(size).write(to: partial)) != nil else { return }
+        if rename(partial.path, file.path) != 0 { try? FileManager.default.removeItem(at: partial) }
     }
 
     private func makeModule(spirv: [UInt32]) throws(VulkanError) -> VkShaderModule {
@@ -256,105 +329,21 @@ public final class VulkanContext {
         return module!
     }
 
-    private func makePipeline(module: VkShaderModule, constants: [Int32]) throws(VulkanError) -> VkPipeline {
-        var entries = constants.indices.map { VkSpecializationMapEntry(constantID: UInt32($0), offset: UInt32($0 * 4), size: 4) }
-        var values = constants
+    private func makePipeline(module: VkShaderModule) throws(VulkanError) -> VkPipeline {
         var pipeline: VkPipeline?
-        let result: VkResult = entries.withUnsafeMutableBufferPointer { entryPointer in
-            values.withUnsafeMutableBytes { valueBytes in
-                var specialization = VkSpecializationInfo()
-                specialization.mapEntryCount = UInt32(entryPointer.count)
-                specialization.pMapEntries = UnsafePointer(entryPointer.baseAddress)
-                specialization.dataSize = valueBytes.count
-                specialization.pData = UnsafeRawPointer(valueBytes.baseAddress)
-                return withUnsafePointer(to: &specialization) { specializationPointer in
-                    "main".withCString { entry in
-                        var stage = VkPipelineShaderStageCreateInfo()
-                        stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO
-                        stage.stage = VK_SHADER_STAGE_COMPUTE_BIT
-                        stage.module = module
-                        stage.pName = entry
-                        stage.pSpecializationInfo = constants.isEmpty ? nil : specializationPointer
-                        var info = VkComputePipelineCreateInfo()
-                        info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
-                        info.stage = stage
-                        info.layout = pipelineLayout
-                        return vkCreateComputePipelines(device, nil, 1, &info, nil, &pipeline)
-                    }
-                }
-            }
+        let result: VkResult = "main".withCString { entry in
+            var stage = VkPipelineShaderStageCreateInfo()
+            stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO
+            stage.stage = VK_SHADER_STAGE_COMPUTE_BIT
+            stage.module = module
+            stage.pName = entry
+            var info = VkComputePipelineCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
+            info.stage = stage
+            info.layout = pipelineLayout
+            return vkCreateComputePipelines(device, pipelineCache, 1, &info, nil, &pipeline)
         }
         try check(result, "vkCreateComputePipelines")
         return pipeline!
-    }
-}
-
-/// A host-visible storage buffer, mapped for its whole life.
-final class VulkanBuffer {
-    let buffer: VkBuffer
-    let memory: VkDeviceMemory
-    let count: Int
-    let pointer: UnsafeMutablePointer<Float>
-    // Strong: the device must outlive every buffer allocated on it.
-    private let context: VulkanContext
-
-    init(floats count: Int, context: VulkanContext) throws(VulkanError) {
-        self.count = max(1, count)
-        self.context = context
-        var info = VkBufferCreateInfo()
-        info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
-        info.size = VkDeviceSize(self.count * 4)
-        info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT.rawValue
-        info.sharingMode = VK_SHARING_MODE_EXCLUSIVE
-        var buffer: VkBuffer?
-        try check(vkCreateBuffer(context.device, &info, nil, &buffer), "vkCreateBuffer")
-        var requirements = VkMemoryRequirements()
-        vkGetBufferMemoryRequirements(context.device, buffer, &requirements)
-        var allocation = VkMemoryAllocateInfo()
-        allocation.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO
-        allocation.allocationSize = requirements.size
-        allocation.memoryTypeIndex = context.hostMemoryType
-        var memory: VkDeviceMemory?
-        try check(vkAllocateMemory(context.device, &allocation, nil, &memory), "vkAllocateMemory")
-        try check(vkBindBufferMemory(context.device, buffer, memory, 0), "vkBindBufferMemory")
-        var mapped: UnsafeMutableRawPointer?
-        try check(vkMapMemory(context.device, memory, 0, VkDeviceSize(VK_WHOLE_SIZE), 0, &mapped), "vkMapMemory")
-        self.buffer = buffer!
-        self.memory = memory!
-        pointer = mapped!.bindMemory(to: Float.self, capacity: self.count)
-        pointer.initialize(repeating: 0, count: self.count)
-    }
-
-    convenience init(_ values: [Float], context: VulkanContext) throws(VulkanError) {
-        try self.init(floats: values.count, context: context)
-        pointer.update(from: values, count: values.count)
-    }
-
-    private var views: [UInt32: VkBufferView] = [:]
-
-    /// A view of the buffer as texels of `format` (R32_SFLOAT: one float each;
-    /// R32G32B32A32_SFLOAT: a vec4), made once.
-    func view(_ format: VkFormat) throws(VulkanError) -> VkBufferView {
-        if let view = views[format.rawValue] { return view }
-        let texels = format == VK_FORMAT_R32G32B32A32_SFLOAT ? count / 4 : count
-        guard texels <= context.maxTexelBufferElements else {
-            throw .unsupported(reason: "a tensor of \(texels) texels is more than this device's texel buffers hold (maxTexelBufferElements \(context.maxTexelBufferElements))")
-        }
-        var info = VkBufferViewCreateInfo()
-        info.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO
-        info.buffer = buffer
-        info.format = format
-        info.range = VkDeviceSize(VK_WHOLE_SIZE)
-        var view: VkBufferView?
-        try check(vkCreateBufferView(context.device, &info, nil, &view), "vkCreateBufferView")
-        views[format.rawValue] = view!
-        return view!
-    }
-
-    deinit {
-        for view in views.values { vkDestroyBufferView(context.device, view, nil) }
-        vkUnmapMemory(context.device, memory)
-        vkDestroyBuffer(context.device, buffer, nil)
-        vkFreeMemory(context.device, memory, nil)
     }
 }

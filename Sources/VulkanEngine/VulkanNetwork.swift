@@ -9,6 +9,7 @@ public import SearchSpace
 /// a barrier between dependent dispatches and timestamps around the whole.
 public final class VulkanNetwork {
     public let network: Network
+    public let precision: VulkanPrecision
     let context: VulkanContext
     private let input: VulkanBuffer
     private var outputs: [Int: VulkanBuffer] = [:]
@@ -31,8 +32,8 @@ public final class VulkanNetwork {
     private struct Dispatch {
         let pipeline: String
         let output: VulkanBuffer
-        /// What bindings 1–4 read (input, weights, bias, second input) and as which texel format; nil: nothing.
-        let reads: [(buffer: VulkanBuffer, format: VkFormat)?]
+        /// What bindings 1–4 read (input, weights, bias, second input), one value or a vec4 per texel; nil: nothing.
+        let reads: [(buffer: VulkanBuffer, vec4: Bool)?]
         let parameters: [Int32]
         /// Workgroups along x, y and z.
         let groups: (x: Int, y: Int, z: Int)
@@ -45,12 +46,17 @@ public final class VulkanNetwork {
 
     /// `timingEachDispatch` writes a timestamp after every dispatch (a profile
     /// of where the time goes; the timestamps' own cost is in the figures).
-    public init(plan: InferencePlan, context: VulkanContext, timingEachDispatch: Bool = false) throws(VulkanError) {
+    public init(plan: InferencePlan, context: VulkanContext, precision: VulkanPrecision = .fp32,
+                timingEachDispatch: Bool = false) throws(VulkanError) {
+        guard precision == .fp32 || context.supportsFP16 else {
+            throw .unsupported(reason: "\(context.deviceName) has no 16-bit storage buffers or 16-bit texel formats; use --precision fp32")
+        }
         network = plan.network
+        self.precision = precision
         self.context = context
         self.timingEachDispatch = timingEachDispatch
-        input = try VulkanBuffer(floats: network.input.elements, context: context)
-        dummy = try VulkanBuffer(floats: 1, context: context)
+        input = try VulkanBuffer(count: network.input.elements, precision: precision, context: context)
+        dummy = try VulkanBuffer(count: 4, precision: precision, context: context)
         outputs[-1] = input  // a unit's residual add may read the network input
         var dispatches: [Dispatch] = []
         for step in plan.steps { dispatches.append(try lower(step)) }
@@ -67,17 +73,20 @@ public final class VulkanNetwork {
     }
 
     /// Gives `body` one image, C×H×W, to fill before `run()`. The buffer is
-    /// valid inside `body` only.
+    /// valid inside `body` only (in fp16, a staging copy stored when it returns).
     package func withInput<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
-        try body(UnsafeMutableBufferPointer(start: input.pointer, count: network.input.elements))
+        let count = network.input.elements
+        if let floats = input.floats { return try body(UnsafeMutableBufferPointer(start: floats, count: count)) }
+        var staging = [Float](repeating: 0, count: count)
+        let result = try staging.withUnsafeMutableBufferPointer { try body($0) }
+        input.write(staging)
+        return result
     }
 
     /// Sets the image from C×H×W values.
     public func setInput(_ values: [Float]) {
-        withInput { buffer in
-            precondition(values.count == buffer.count, "an input of \(values.count) values for a buffer of \(buffer.count)")
-            _ = buffer.update(fromContentsOf: values)
-        }
+        precondition(values.count == network.input.elements, "an input of \(values.count) values for a buffer of \(network.input.elements)")
+        input.write(values)
     }
 
     /// Submits the recorded dispatches and waits for them.
@@ -106,13 +115,12 @@ public final class VulkanNetwork {
     }
 
     public var logits: [Float] {
-        let buffer = outputs[network.layers.count - 1]!
-        return Array(UnsafeBufferPointer(start: buffer.pointer, count: network.classes))
+        outputs[network.layers.count - 1]!.read(network.classes)
     }
 
     /// The output of IR layer `index` (NCHW) if a step produces it; nil for layers fused away.
     public func output(ofLayer index: Int) -> [Float]? {
-        outputs[index].map { Array(UnsafeBufferPointer(start: $0.pointer, count: network.layers[index].outputShape.elements)) }
+        outputs[index].map { $0.read(network.layers[index].outputShape.elements) }
     }
 
     // MARK: Lowering
@@ -122,7 +130,7 @@ public final class VulkanNetwork {
     }
 
     private func constant(_ values: [Float]) throws(VulkanError) -> VulkanBuffer {
-        let buffer = try VulkanBuffer(values, context: context)
+        let buffer = try VulkanBuffer(values, precision: precision, context: context)
         constants.append(buffer)
         return buffer
     }
@@ -131,7 +139,7 @@ public final class VulkanNetwork {
         let o = step.outputShape
         let head = network.layers[step.layers[0]]
         let i = head.inputShape
-        let output = try VulkanBuffer(floats: o.elements, context: context)
+        let output = try VulkanBuffer(count: o.elements, precision: precision, context: context)
         outputs[step.output] = output
         var activation: Int32 = 0
         var residual: VulkanBuffer?
@@ -146,8 +154,8 @@ public final class VulkanNetwork {
             [i.channels, i.height, i.width, o.channels, o.height, o.width, kernel.height, kernel.width, stride,
              padding.height, padding.width, groups, Int(activation), residual == nil ? 0 : 1, o.elements, mode].map { Int32($0) }
         }
-        func floats(_ buffer: VulkanBuffer?) -> (buffer: VulkanBuffer, format: VkFormat)? {
-            buffer.map { ($0, VK_FORMAT_R32_SFLOAT) }
+        func floats(_ buffer: VulkanBuffer?) -> (buffer: VulkanBuffer, vec4: Bool)? {
+            buffer.map { ($0, false) }
         }
         // Spatial shaders: 8×8 pixels per workgroup, a channel per z; flat ones: 64 per workgroup.
         let spatial = (x: (o.width + 7) / 8, y: (o.height + 7) / 8, z: o.channels)
@@ -180,7 +188,7 @@ public final class VulkanNetwork {
                     }
                 }
             }
-            let packedWeights = (buffer: try constant(packed), format: VK_FORMAT_R32G32B32A32_SFLOAT)
+            let packedWeights = (buffer: try constant(packed), vec4: true)
             if pointwise {
                 return Dispatch(pipeline: "pointwise", output: output,
                                 reads: [floats(source(step)), packedWeights, floats(try constant(bias)), floats(residual)],
@@ -248,11 +256,11 @@ public final class VulkanNetwork {
         }
         try check(allocateResult, "vkAllocateDescriptorSets")
         // Every binding gets a valid descriptor: the dummy where the shader reads nothing.
-        let nothing = try dummy.view(VK_FORMAT_R32_SFLOAT)
+        let nothing = try dummy.view()
         for (d, dispatch) in dispatches.enumerated() {
             var output = VkDescriptorBufferInfo(buffer: dispatch.output.buffer, offset: 0, range: VkDeviceSize(VK_WHOLE_SIZE))
             var views: [VkBufferView?] = []
-            for read in dispatch.reads { views.append(try read.map { read throws(VulkanError) in try read.buffer.view(read.format) } ?? nothing) }
+            for read in dispatch.reads { views.append(try read.map { read throws(VulkanError) in try read.buffer.view(vec4: read.vec4) } ?? nothing) }
             withUnsafePointer(to: &output) { outputPointer in
                 views.withUnsafeMutableBufferPointer { viewPointer in
                     var writes = [VkWriteDescriptorSet](repeating: VkWriteDescriptorSet(), count: 1 + viewPointer.count)
@@ -304,7 +312,7 @@ public final class VulkanNetwork {
         barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT.rawValue
         let compute = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue
         for (d, dispatch) in dispatches.enumerated() {
-            let pipeline = try context.pipeline(dispatch.pipeline)
+            let pipeline = try context.pipeline(dispatch.pipeline, precision: precision)
             vkCmdBindPipeline(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline)
             vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, context.pipelineLayout, 0, 1, &sets[d], 0, nil)
             var parameters = dispatch.parameters

@@ -259,6 +259,9 @@ struct LatencyCommand: ParsableCommand {
         @Option(help: "Weights from `nas train --save` (default: random; latency does not depend on values).")
         var weights: String?
 
+        @Option(help: "Vulkan only: how tensors and weights are stored, fp32 or fp16 (arithmetic is fp32 in both).")
+        var precision: VulkanPrecision = .fp32
+
         @Flag(help: "Vulkan only: time every dispatch (a timestamp after each) and list them, slowest first.")
         var perDispatch = false
 
@@ -266,6 +269,9 @@ struct LatencyCommand: ParsableCommand {
         var json = false
 
         func validate() throws {
+            if precision != .fp32 && engine != .vulkan {
+                throw ValidationError("--precision sets how the Vulkan engine stores values; add --engine vulkan (the CPU engine computes in fp32).")
+            }
             if perDispatch && engine != .vulkan {
                 throw ValidationError("--per-dispatch times Vulkan dispatches; add --engine vulkan (the CPU engine's profile is scripts/profile-training.py's oneDNN verbose route).")
             }
@@ -282,7 +288,9 @@ struct LatencyCommand: ParsableCommand {
             if let weights {
                 trained = try WeightsFile.read(from: weights).weights
             }
-            let latencyEngine = try makeLatencyEngine(engine, threads: threads)
+            let latencyEngine: any LatencyEngine = engine == .vulkan
+                ? VulkanDeviceEngine(context: try VulkanContext(), precision: precision)
+                : try makeLatencyEngine(engine, threads: threads)
             if perDispatch, let vulkan = latencyEngine as? VulkanDeviceEngine {
                 let profile = try vulkan.profile(Network(architecture), warmup: warmup, runs: timed.runs(default: 200), weights: trained)
                 let total = profile.reduce(0) { $0 + $1.medianMilliseconds }

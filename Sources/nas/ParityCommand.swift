@@ -33,6 +33,9 @@ struct ParityCommand: ParsableCommand {
     @Option(help: "Test images for the agreement figures (1...10000).")
     var images = 10_000
 
+    @Option(help: "How the Vulkan engine stores tensors and weights: fp32, or fp16 (arithmetic stays fp32).")
+    var precision: VulkanPrecision = .fp32
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -56,7 +59,7 @@ struct ParityCommand: ParsableCommand {
 
         var bar = ProgressBar()
         let report = try ParityReport(network: network, weights: weights, weightsLabel: self.weights ?? "random (seed \(seed))",
-                                      images: images, image: { i, buffer in pipeline.fill(buffer, indices: [i], augmentation: nil) },
+                                      images: images, vulkanPrecision: precision, image: { i, buffer in pipeline.fill(buffer, indices: [i], augmentation: nil) },
                                       progress: { done in
             bar.update(fraction: Double(done) / Double(images), detail: "\(done)/\(images) images", force: done == images)
         })
@@ -67,7 +70,7 @@ struct ParityCommand: ParsableCommand {
 
 extension ParityReport {
     var text: String {
-        var rows = [["layer", "max |Δ| cpu", "max |Δ| vulkan"]]
+        var rows = [["layer", "max |Δ| cpu", "max |Δ| vulkan" + (vulkanPrecision == .fp16 ? " (fp16 storage)" : "")]]
         for l in layers {
             rows.append([l.layer, String(format: "%.2e", l.cpu), l.vulkan.map { String(format: "%.2e", $0) } ?? "-"])
         }

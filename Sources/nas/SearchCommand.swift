@@ -5,6 +5,7 @@ import Foundation
 import Runs
 import Search
 import SearchSpace
+import VulkanEngine
 
 /// `--runs DIR`: where runs live.
 struct RunsOption: ParsableArguments {
@@ -231,6 +232,7 @@ func drive(_ search: SearchRun, name: RunName, runs: RunsFolder, json: Bool) thr
 // The CLI is the one place these domain enums become arguments.
 extension Reward.Constraint: ExpressibleByArgument {}
 extension LatencyEngineName: ExpressibleByArgument {}
+extension VulkanPrecision: ExpressibleByArgument {}
 extension SearchConfiguration.Strategy: ExpressibleByArgument {}
 extension SearchConfiguration.LatencySource: ExpressibleByArgument {}
 extension SearchConfiguration.ProxyChoice: ExpressibleByArgument {}

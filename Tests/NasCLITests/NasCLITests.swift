@@ -247,6 +247,28 @@ struct NasParityCLITests {
         }
     }
 
+    @Test("With fp16 storage the Vulkan engine stays within its tolerance and agrees on the test images; --precision without Vulkan is refused")
+    func parityFP16() throws {
+        let report = try NasProcess.json(["parity", "--arch", "r20_w0.75:stem_k3_s1_o16|mb_r2_k5f_s2_e3_o24_se0.25|conv_r1_k7s_s2_o32|head_o64",
+                                          "--images", "50", "--seed", "4", "--precision", "fp16", "--json"]) as! [String: Any]
+        #expect(report["vulkan_precision"] as? String == "fp16")
+        let layers = report["layers"] as! [[String: Any]]
+        #expect(!layers.isEmpty)
+        var worst = 0.0
+        for layer in layers {
+            #expect((layer["cpu"] as! Double) < 1e-4, "\(layer)")
+            worst = max(worst, layer["vulkan"] as! Double)
+        }
+        // Rounded to 11 significant bits at every stored tensor: visibly not fp32, and still close.
+        #expect(worst > 1e-5 && worst < 2e-2, "worst fp16 layer |Δ| \(worst)")
+        let vulkan = report["vulkan"] as! [String: Any]
+        #expect((vulkan["top1_agreement"] as! Double) >= 0.98)
+
+        let refused = try NasProcess.run(["latency", "measure", "--arch", "r20_w0.75:stem_k3_s1_o16|head_o64", "--precision", "fp16"])
+        #expect(refused.status == 2, "\(refused.status): \(refused.stderr)")
+        #expect(refused.stderr.contains("--engine vulkan"))
+    }
+
     @Test("table build, predict and validate on the tiny space")
     func table() throws {
         let db = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-cli-\(UUID().uuidString).sqlite").path

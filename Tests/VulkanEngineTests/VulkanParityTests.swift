@@ -26,9 +26,9 @@ struct VulkanParityTests {
         #expect(context.apiVersion.hasPrefix("1."))
     }
 
-    @Test("Equals the CPU engine within 1e-4 at every materialised layer, for every op and kernel form",
-          arguments: Architecture.KernelForm.allCases.map(\.description))
-    func parity(kernel: String) throws {
+    @Test("Within tolerance of the CPU engine at every materialised layer, for every op, kernel form and precision",
+          arguments: Architecture.KernelForm.allCases.map(\.description), VulkanPrecision.allCases)
+    func parity(kernel: String, precision: VulkanPrecision) throws {
         let context = try #require(Self.context, "no Vulkan device")
         for text in Self.architectures(kernel: kernel) {
             let network = Network(try Architecture(parsing: text))
@@ -39,7 +39,7 @@ struct VulkanParityTests {
             let cpu = try InferenceNetwork(plan: plan, context: try ComputeContext(threads: 1))
             cpu.setInput(input)
             try cpu.run()
-            let gpu = try VulkanNetwork(plan: plan, context: context)
+            let gpu = try VulkanNetwork(plan: plan, context: context, precision: precision)
             gpu.setInput(input)
             try gpu.run()
 
@@ -47,7 +47,8 @@ struct VulkanParityTests {
                 let expected = try #require(try cpu.output(ofLayer: step.output))
                 let actual = try #require(gpu.output(ofLayer: step.output))
                 let difference = zip(expected, actual).map { abs($0 - $1) }.max()!
-                #expect(difference < 1e-4, "\(network.layers[step.output].name): max |Δ| \(difference) (\(text))")
+                let scale = precision == .fp32 ? 1 : max(1, expected.map(abs).max()!)
+                #expect(difference < Self.tolerance(precision) * scale, "\(network.layers[step.output].name): max |Δ| \(difference) (\(text))")
             }
             #expect(gpu.logits.count == 10)
             if let gpuTime = gpu.gpuMilliseconds { #expect(gpuTime > 0) }
@@ -56,8 +57,16 @@ struct VulkanParityTests {
 
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test("Equals the CPU engine within 1e-4 at every step on the reference networks and architectures sampled from mnasnet-fm")
-    func parityAtScale() throws {
+    /// fp32 agrees to rounding (absolute); fp16 storage rounds every stored
+    /// value to 11 significant bits (2^-11 relative), layer after layer, so
+    /// its bound is relative to the layer's largest value (at least 1).
+    /// Random weights amplify it: mbv2-fm's deepest layers reach 3% of their
+    /// range here, where trained weights stay under 0.02 absolute (README).
+    static func tolerance(_ precision: VulkanPrecision) -> Float { precision == .fp32 ? 1e-4 : 5e-2 }
+
+    @Test("Within tolerance of the CPU engine at every step on the reference networks and architectures sampled from mnasnet-fm (fp32: 1e-4; fp16 storage: 5% of the layer's largest value)",
+          arguments: VulkanPrecision.allCases)
+    func parityAtScale(precision: VulkanPrecision) throws {
         let context = try #require(Self.context, "no Vulkan device")
         let reference = try Architecture(contentsOf: Self.root.appendingPathComponent("SearchSpaces/reference/mbv2-fm.arch").path)
         let space = try SearchSpace(contentsOf: Self.root.appendingPathComponent("SearchSpaces/mnasnet-fm.yaml").path)
@@ -70,15 +79,15 @@ struct VulkanParityTests {
             let cpu = try InferenceNetwork(plan: plan, context: try ComputeContext(threads: 1))
             cpu.setInput(input)
             try cpu.run()
-            let gpu = try VulkanNetwork(plan: plan, context: context)
+            let gpu = try VulkanNetwork(plan: plan, context: context, precision: precision)
             gpu.setInput(input)
             try gpu.run()
             for step in plan.steps {
                 let expected = try #require(try cpu.output(ofLayer: step.output))
                 let actual = try #require(gpu.output(ofLayer: step.output))
                 let difference = zip(expected, actual).map { abs($0 - $1) }.max()!
-                let scale = max(1, expected.map(abs).max()!)
-                #expect(difference < 1e-4 * scale, "\(network.layers[step.output].name): max |Δ| \(difference) of \(scale) (\(architecture))")
+                let scale = precision == .fp32 ? 1 : max(1, expected.map(abs).max()!)
+                #expect(difference < Self.tolerance(precision) * scale, "\(network.layers[step.output].name): max |Δ| \(difference) of \(scale) (\(architecture))")
             }
         }
     }
