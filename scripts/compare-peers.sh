@@ -55,13 +55,14 @@ def ratio(r, key):
     return f"{value:.2f}×" if value is not None else "-"
 print()
 print("| network | nasd CPU | ncnn CPU | ncnn CPU fp32 | onnxruntime | nasd ÷ ncnn | nasd ÷ onnxruntime "
-      "| nasd Vulkan | ncnn Vulkan | ncnn Vulkan fp32 | nasd ÷ ncnn fp32 | nasd ÷ ncnn default |")
+      "| nasd Vulkan | ncnn Vulkan fp32 | nasd ÷ ncnn fp32 | nasd Vulkan fp16 | ncnn Vulkan default | nasd fp16 ÷ ncnn default |")
 print("|---|" + "---:|" * 12)
 for r in rows:
     name = r["arch"].rsplit("/", 1)[-1].removesuffix(".arch")
     print(f"| {name} | {ms(r, 'nasd_cpu')} | {ms(r, 'ncnn_cpu')} | {ms(r, 'ncnn_cpu_fp32')} | {ms(r, 'onnxruntime_cpu')} "
-          f"| {ratio(r, 'cpu_vs_ncnn')} | {ratio(r, 'cpu_vs_onnxruntime')} | {ms(r, 'nasd_vulkan')} | {ms(r, 'ncnn_vulkan')} "
-          f"| {ms(r, 'ncnn_vulkan_fp32')} | {ratio(r, 'vulkan_vs_ncnn_fp32')} | {ratio(r, 'vulkan_vs_ncnn_default')} |")
+          f"| {ratio(r, 'cpu_vs_ncnn')} | {ratio(r, 'cpu_vs_onnxruntime')} | {ms(r, 'nasd_vulkan')} | {ms(r, 'ncnn_vulkan_fp32')} "
+          f"| {ratio(r, 'vulkan_vs_ncnn_fp32')} | {ms(r, 'nasd_vulkan_fp16')} | {ms(r, 'ncnn_vulkan')} "
+          f"| {ratio(r, 'vulkan_fp16_vs_ncnn_default')} |")
 if rows:
     print(f"\n(milliseconds, batch 1, one thread; ncnn {rows[0]['ncnn']}, onnxruntime {rows[0]['onnxruntime']}, "
           f"Vulkan device: {rows[0]['vulkan_device'] or 'none'}; medians of {rows[0]['rounds']} rounds; "

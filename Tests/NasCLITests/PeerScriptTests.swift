@@ -52,7 +52,7 @@ struct PeerScriptTests {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
         let medians = try #require(report["median_ms"] as? [String: Double])
         var sides = ["nasd_cpu", "ncnn_cpu", "ncnn_cpu_fp32", "onnxruntime_cpu"]
-        if report["vulkan_device"] is String { sides += ["nasd_vulkan", "ncnn_vulkan", "ncnn_vulkan_fp32"] }
+        if report["vulkan_device"] is String { sides += ["nasd_vulkan", "nasd_vulkan_fp16", "ncnn_vulkan", "ncnn_vulkan_fp32"] }
         for side in sides { #expect((medians[side] ?? 0) > 0, "\(side): \(medians)") }
         #expect(((report["ratios"] as? [String: Any])?["cpu_vs_onnxruntime"] as? Double ?? 0) > 0)
         #expect(text.contains("| mbv2-fm-0.5 |"))
