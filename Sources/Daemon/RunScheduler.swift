@@ -234,6 +234,8 @@ final class RunScheduler: @unchecked Sendable {
         case let .finished(candidate):
             metrics.committed(run: name.text, candidate)
             return  // in the run's log, committed with its candidate
+        case .remeasuring:
+            return  // the run's log gets one "remeasured" event when the figures are stored
         }
         let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
         lock.withLock {

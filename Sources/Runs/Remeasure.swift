@@ -52,6 +52,8 @@ public struct Remeasure: Sendable {
     /// Every finished candidate instead of the front.
     public var all = false
     public var launches = 3
+    /// What the samples are recorded as: "remeasure" on demand, "front" when a search finishes.
+    public var purpose = "remeasure"
 
     public init(folder: RunsFolder, name: RunName) {
         self.folder = folder
@@ -59,7 +61,9 @@ public struct Remeasure: Sendable {
     }
 
     /// Measures, then stores the new figures and every sample; `progress(done, total)` after each measurement.
-    public func run(progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+    /// When `isStopped` turns true it returns nil between two measurements, having stored nothing.
+    @discardableResult
+    public func run(progress: (Int, Int) -> Void = { _, _ in }, isStopped: () -> Bool = { false }) throws -> Report? {
         try Limits.launches.check(launches, "--launches")
         let (store, configuration) = try folder.open(name)
         let records = try store.candidates()
@@ -88,9 +92,10 @@ public struct Remeasure: Sendable {
             for candidate in chosen {
                 let network = Network(try Architecture(parsing: candidate.arch))
                 for (engineName, engine, measurement) in engines {
+                    if isStopped() { return nil }
                     let sample = try engine.measure(network, protocol: measurement)
                     samples[candidate.index, default: [:]][engineName, default: []].append(LatencyMeasurement(
-                        candidate: candidate.index, engine: engineName.rawValue, fingerprint: engine.device.id, purpose: "remeasure",
+                        candidate: candidate.index, engine: engineName.rawValue, fingerprint: engine.device.id, purpose: purpose,
                         launch: launch, medianMs: sample.medianMilliseconds, madMs: sample.madMilliseconds,
                         p10Ms: sample.p10Milliseconds, p90Ms: sample.p90Milliseconds, runs: sample.runs, attempts: sample.attempts,
                         loadAverage: sample.load?.loadAverage, threadShare: sample.load?.threadShare,

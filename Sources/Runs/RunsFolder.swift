@@ -80,7 +80,23 @@ public struct RunsFolder: Sendable {
             throw error
         }
         let store = try SQLiteRunStore(path: try databasePath(name))
-        return try SearchRun(store: store, evaluators: evaluators)
+        return remeasuringFront(try SearchRun(store: store, evaluators: evaluators), name)
+    }
+
+    /// Before a search is marked finished, its Pareto front's latency is
+    /// measured again (`Remeasure`: interleaved launches, medians), once per
+    /// run: the figures a user picks a model by should not be one moment's.
+    /// Runs whose latency is predicted keep their predictions, which is what
+    /// their rewards, and so their determinism, rest on.
+    private func remeasuringFront(_ search: SearchRun, _ name: RunName) -> SearchRun {
+        guard search.configuration.latency == .measured else { return search }
+        search.finishing = { [self, unowned search] report, isStopped in
+            guard try !search.store.measurements().contains(where: { $0.purpose == "front" }) else { return }
+            var remeasure = Remeasure(folder: self, name: name)
+            remeasure.purpose = "front"
+            try remeasure.run(progress: { report(.remeasuring(done: $0, total: $1)) }, isStopped: isStopped)
+        }
+        return search
     }
 
     /// One evaluator per candidate evaluated at once (no more than the window
@@ -129,7 +145,7 @@ public struct RunsFolder: Sendable {
             throw SearchRunError.damaged(location: store.location, reason: "its configuration is out of range (\(error))")
         }
         let space = try configuration.space()
-        let search = try SearchRun(store: store, evaluators: try Self.evaluators(configuration, space, parallel))
+        let search = remeasuringFront(try SearchRun(store: store, evaluators: try Self.evaluators(configuration, space, parallel)), name)
         search.resumedAt = opened
         try store.log("resumed", "at step \(search.completed)")
         return search

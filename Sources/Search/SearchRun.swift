@@ -11,6 +11,8 @@ public enum SearchEvent: Sendable {
     /// Candidate `index` finished a training step (with `--parallel`, several candidates report in turn).
     case training(index: Int, TrainingProgress)
     case finished(CandidateRecord)
+    /// The budget is spent and the Pareto front's latency is being measured again: `done` of `total` measurements.
+    case remeasuring(done: Int, total: Int)
 }
 
 /// How a call to `SearchRun.run` ended.
@@ -117,6 +119,12 @@ public final class SearchRun {
     /// When the run was reopened, until the first training step is logged.
     public var resumedAt: Date?
 
+    /// Work to do once the budget is spent and before the run is marked
+    /// finished (the Runs layer measures the Pareto front again). It gets the
+    /// event sink and whether a stop was requested; if one was, the run ends
+    /// stopped, and the next resume does this again.
+    public var finishing: (((SearchEvent) -> Void, () -> Bool) throws -> Void)?
+
     /// Runs until the budget (count or hours) is spent or a stop is requested.
     @discardableResult
     public func run(_ report: (SearchEvent) -> Void = { _ in }) throws -> SearchOutcome {
@@ -137,6 +145,10 @@ public final class SearchRun {
                 break
             }
             do { try evaluateWindow(report, elapsed: elapsed) } catch is SearchStopped { return try stopped() }
+        }
+        if let finishing {
+            try finishing(report, { [stop] in stop.isRequested })
+            if stop.isRequested { return try stopped() }
         }
         try store.log("finished", "at step \(step) of \(configuration.budget)")
         return .finished

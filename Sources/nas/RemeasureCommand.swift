@@ -51,9 +51,9 @@ struct RemeasureCommand: ParsableCommand {
         remeasure.all = all
         remeasure.launches = launches
         var bar = ProgressBar()
-        let report = try remeasure.run { done, total in
+        guard let report = try remeasure.run(progress: { done, total in
             bar.update(fraction: Double(done) / Double(total), detail: "measurement \(done)/\(total)")
-        }
+        }) else { return }  // only a stop request ends it early, and nothing here makes one
         bar.finish()
         if json { return try printJSON(report) }
         var rows = [["#", "hash", "engine", "before ms", "after ms", "change", "launches ms", "disturbed", "reward"]]

@@ -218,6 +218,9 @@ func drive(_ search: SearchRun, name: RunName, runs: RunsFolder, json: Bool) thr
                        detail: String(format: "%@ %@ accuracy %.4f reward %.4f  %@", current, candidate.status.rawValue,
                                       candidate.valAccuracy ?? 0, candidate.reward ?? 0, summary(candidate.index + 1)),
                        force: true)
+        case let .remeasuring(done, total):
+            bar.update(fraction: Double(done) / Double(total),
+                       detail: "measuring the Pareto front's latency again: \(done)/\(total)", force: done == total)
         }
     }
     bar.finish()
