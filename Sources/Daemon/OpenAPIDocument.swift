@@ -448,6 +448,9 @@ components:
         macs: { type: integer }
         reward: { type: number }
         train_seconds: { type: number }
+        latency_remeasured:
+          type: boolean
+          description: Its latency is the median of launches measured after the search (the Pareto front when a search finishes, or nas remeasure), and its reward is recomputed from it.
     StateChange:
       type: object
       required: [run, state]

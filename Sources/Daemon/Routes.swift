@@ -61,7 +61,8 @@ struct Routes: Sendable {
                 let (store, configuration) = try runs.open(name)
                 let records = try store.candidates()
                 return try json(RunDetail(summary: summary(name, records, configuration),
-                                          status: RunStatus(records: records, name: name, configuration: configuration)))
+                                          status: RunStatus(records: records, name: name, configuration: configuration,
+                                                            remeasured: Set(try store.measurements().map(\.candidate)))))
             }
         }
         router.get("runs/:run/candidates") { request, context in
@@ -69,7 +70,7 @@ struct Routes: Sendable {
             let query = try CandidateQuery(request.uri.queryParameters)
             return try await blocking { [self] in
                 let (store, configuration) = try runs.open(name)
-                let all = RunStatus(records: try store.candidates(), name: name, configuration: configuration).candidates
+                let all = try RunStatus(store, name: name, configuration: configuration).candidates
                 let matching = all.filter { ($0.status == query.status || query.status == nil) && $0.index > query.after }
                 let page = Array(matching.prefix(query.limit))
                 return try json(CandidatePage(candidates: page,

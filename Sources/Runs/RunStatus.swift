@@ -12,10 +12,15 @@ public struct RunStatus: Codable, Sendable {
         public let latencyMs: [String: Double]
         public let params, macs: Int
         public let reward, trainSeconds: Double?
+        /// True when its latency is the median of launches measured after the
+        /// search (the front when a search finishes, `nas remeasure`), not the
+        /// search's one measurement: its reward is recomputed from it. Absent otherwise.
+        public let latencyRemeasured: Bool?
 
         enum CodingKeys: String, CodingKey {
             case index, arch, hash, status, params, macs, reward
             case valAccuracy = "val_accuracy", latencyMs = "latency_ms", trainSeconds = "train_seconds"
+            case latencyRemeasured = "latency_remeasured"
         }
     }
 
@@ -33,10 +38,11 @@ public struct RunStatus: Codable, Sendable {
     }
 
     public init(_ store: any RunStore, name: RunName, configuration: SearchConfiguration) throws {
-        try self.init(records: store.candidates(), name: name, configuration: configuration)
+        try self.init(records: store.candidates(), name: name, configuration: configuration,
+                      remeasured: Set(store.measurements().map(\.candidate)))
     }
 
-    public init(records: [CandidateRecord], name: RunName, configuration: SearchConfiguration) {
+    public init(records: [CandidateRecord], name: RunName, configuration: SearchConfiguration, remeasured: Set<Int> = []) {
         run = name.text
         strategy = configuration.strategy.rawValue
         seed = configuration.seed
@@ -46,7 +52,8 @@ public struct RunStatus: Codable, Sendable {
             var latency: [String: Double] = [:]
             for engine in LatencyEngineName.allCases { latency[engine.rawValue] = r.latency(on: engine) }
             return Candidate(index: r.index, arch: r.arch, hash: r.hash, status: r.status.rawValue, valAccuracy: r.valAccuracy,
-                             latencyMs: latency, params: r.params, macs: r.macs, reward: r.reward, trainSeconds: r.trainSeconds)
+                             latencyMs: latency, params: r.params, macs: r.macs, reward: r.reward, trainSeconds: r.trainSeconds,
+                             latencyRemeasured: remeasured.contains(r.index) ? true : nil)
         }
         let training = records.compactMap(\.trainSeconds).reduce(0, +)
         let latency = records.compactMap(\.latencySeconds).reduce(0, +)

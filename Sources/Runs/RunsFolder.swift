@@ -91,7 +91,9 @@ public struct RunsFolder: Sendable {
     private func remeasuringFront(_ search: SearchRun, _ name: RunName) -> SearchRun {
         guard search.configuration.latency == .measured else { return search }
         search.finishing = { [self, unowned search] report, isStopped in
-            guard try !search.store.measurements().contains(where: { $0.purpose == "front" }) else { return }
+            // Nothing finished (every candidate failed): no front to measure.
+            guard try search.store.candidates().contains(where: { $0.status == .done }),
+                  try !search.store.measurements().contains(where: { $0.purpose == "front" }) else { return }
             var remeasure = Remeasure(folder: self, name: name)
             remeasure.purpose = "front"
             try remeasure.run(progress: { report(.remeasuring(done: $0, total: $1)) }, isStopped: isStopped)

@@ -227,7 +227,6 @@ public final class VulkanContext {
 
     deinit {
         vkDeviceWaitIdle(device)
-        savePipelineCache()
         if let pipelineCache { vkDestroyPipelineCache(device, pipelineCache, nil) }
         for pipeline in pipelines.values { vkDestroyPipeline(device, pipeline, nil) }
         for module in modules.values { vkDestroyShaderModule(device, module, nil) }
@@ -260,6 +259,8 @@ public final class VulkanContext {
         if let pipeline = pipelines[key] { return pipeline }
         let pipeline = try makePipeline(module: try module(name, precision: precision))
         pipelines[key] = pipeline
+        // Saved now, not at teardown: nas leaves through _exit, which runs no deinit.
+        savePipelineCache()
         return pipeline
     }
 
@@ -303,7 +304,7 @@ public final class VulkanContext {
     /// Writes the cache through a temporary file and a rename, so a reader
     /// never sees half of it; a failure only costs the next start its compiles.
     private func savePipelineCache() {
-        guard let pipelineCache, !pipelines.isEmpty else { return }
+        guard let pipelineCache else { return }
         var size = 0
         guard vkGetPipelineCacheData(device, pipelineCache, &size, nil) == VK_SUCCESS, size > 0 else { return }
         var data = Data(count: size)
