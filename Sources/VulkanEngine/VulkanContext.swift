@@ -40,8 +40,8 @@ func check(_ result: VkResult, _ function: @autoclosure () -> String) throws(Vul
 }
 
 /// One Vulkan device with a compute queue, its pipelines (one per shader and
-/// set of specialization constants, all sharing one layout, made on first
-/// use) and what identifies it for latency keys.
+/// precision, all sharing one layout, made on first use and cached on disk)
+/// and what identifies it for latency keys.
 public final class VulkanContext {
     let instance: VkInstance
     let physicalDevice: VkPhysicalDevice
