@@ -62,7 +62,7 @@ struct Routes: Sendable {
                 let records = try store.candidates()
                 return try json(RunDetail(summary: summary(name, records, configuration),
                                           status: RunStatus(records: records, name: name, configuration: configuration,
-                                                            remeasured: Set(try store.measurements().map(\.candidate)))))
+                                                            remeasured: try store.remeasuredCandidates(purpose: nil))))
             }
         }
         router.get("runs/:run/candidates") { request, context in

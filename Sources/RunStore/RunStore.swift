@@ -161,6 +161,9 @@ public protocol RunStore: AnyObject {
     func remeasured(_ candidates: [CandidateRecord], measurements: [LatencyMeasurement], event: String) throws(RunStoreError)
     /// Every measurement kept, oldest first.
     func measurements() throws(RunStoreError) -> [LatencyMeasurement]
+    /// The candidates measured again after the search (with `purpose`: only
+    /// for that purpose), without reading the samples.
+    func remeasuredCandidates(purpose: String?) throws(RunStoreError) -> Set<Int>
 
     func log(_ kind: String, _ message: String) throws(RunStoreError)
     /// The events logged after event `id` (0: all), oldest first.

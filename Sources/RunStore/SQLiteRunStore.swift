@@ -213,6 +213,13 @@ public final class SQLiteRunStore: RunStore {
         try read { db in try MeasurementRow.order(Column("id")).fetchAll(db).map(\.record) }
     }
 
+    public func remeasuredCandidates(purpose: String?) throws(RunStoreError) -> Set<Int> {
+        try read { db in
+            Set(try Int.fetchAll(db, sql: "SELECT DISTINCT candidate FROM measurement WHERE ? IS NULL OR purpose = ?",
+                                 arguments: [purpose, purpose]))
+        }
+    }
+
     // MARK: Events
 
     public func log(_ kind: String, _ message: String) throws(RunStoreError) {

@@ -39,7 +39,7 @@ public struct RunStatus: Codable, Sendable {
 
     public init(_ store: any RunStore, name: RunName, configuration: SearchConfiguration) throws {
         try self.init(records: store.candidates(), name: name, configuration: configuration,
-                      remeasured: Set(store.measurements().map(\.candidate)))
+                      remeasured: store.remeasuredCandidates(purpose: nil))
     }
 
     public init(records: [CandidateRecord], name: RunName, configuration: SearchConfiguration, remeasured: Set<Int> = []) {

@@ -93,7 +93,7 @@ public struct RunsFolder: Sendable {
         search.finishing = { [self, unowned search] report, isStopped in
             // Nothing finished (every candidate failed): no front to measure.
             guard try search.store.candidates().contains(where: { $0.status == .done }),
-                  try !search.store.measurements().contains(where: { $0.purpose == "front" }) else { return }
+                  try search.store.remeasuredCandidates(purpose: "front").isEmpty else { return }
             var remeasure = Remeasure(folder: self, name: name)
             remeasure.purpose = "front"
             try remeasure.run(progress: { report(.remeasuring(done: $0, total: $1)) }, isStopped: isStopped)

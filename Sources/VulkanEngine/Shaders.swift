@@ -61,6 +61,25 @@ enum Shaders {
             y[i] = OUT(v);
         }
 
+        /// Input value `ix` of the row starting at `row`, zero in the padding:
+        /// read from a clamped address and masked, so no lane branches.
+        float padded(int row, int ix) {
+            return x(row + clamp(ix, 0, p.inW - 1)) * float(ix >= 0 && ix < p.inW);
+        }
+
+        /// One pixel's 16 output channels of block `block` (accumulated in
+        /// four vec4s), each with its bias, stored as far as the channels go.
+        void storeBlock(int block, int pixel, vec4 a0, vec4 a1, vec4 a2, vec4 a3) {
+            float acc[16] = float[16](a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w,
+                                      a2.x, a2.y, a2.z, a2.w, a3.x, a3.y, a3.z, a3.w);
+            int area = p.outH * p.outW;
+            for (int j = 0; j < 16; j++) {
+                int oc = block * 16 + j;
+                if (oc >= p.outC) break;
+                store(oc * area + pixel, acc[j] + b(oc));
+            }
+        }
+
         """
     }
 
@@ -86,23 +105,14 @@ enum Shaders {
                 if (iy < 0 || iy >= p.inH) continue;
                 int row = (ic * p.inH + iy) * p.inW;
                 for (int kx = 0; kx < p.kW; kx++) {
-                    int ix = ox * p.stride - p.padW + kx;
-                    // Padding reads a clamped address and counts it zero: no branch per lane.
-                    float v = x(row + clamp(ix, 0, p.inW - 1)) * float(ix >= 0 && ix < p.inW);
+                    float v = padded(row, ox * p.stride - p.padW + kx);
                     int k = k0 + (ky * p.kW + kx) * 4;
                     a0 += v * texelFetch(W, k); a1 += v * texelFetch(W, k + 1);
                     a2 += v * texelFetch(W, k + 2); a3 += v * texelFetch(W, k + 3);
                 }
             }
         }
-        float acc[16] = float[16](a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w,
-                                  a2.x, a2.y, a2.z, a2.w, a3.x, a3.y, a3.z, a3.w);
-        int area = p.outH * p.outW, pixel = oy * p.outW + ox;
-        for (int j = 0; j < 16; j++) {
-            int oc = block * 16 + j;
-            if (oc >= p.outC) break;
-            store(oc * area + pixel, acc[j] + b(oc));
-        }
+        storeBlock(block, oy * p.outW + ox, a0, a1, a2, a3);
     }
     """
 
@@ -114,10 +124,6 @@ enum Shaders {
     /// well as a 28×28 one. The index is split with float division, exact
     /// below 2^22 invocations, because integer division runs lane by lane.
     static let depthwise = header(localSize: flat) + """
-    float at(int row, int ix) {
-        return x(row + clamp(ix, 0, p.inW - 1)) * float(ix >= 0 && ix < p.inW);
-    }
-
     int divide(int a, int b) { return int((float(a) + 0.5) / float(b)); }
 
     void main() {
@@ -135,7 +141,7 @@ enum Shaders {
             for (int kx = 0; kx < p.kW; kx++) {
                 float wv = w((c * p.kH + ky) * p.kW + kx);
                 int ix = ox0 * s - p.padW + kx;
-                acc += wv * vec4(at(row, ix), at(row, ix + s), at(row, ix + 2 * s), at(row, ix + 3 * s));
+                acc += wv * vec4(padded(row, ix), padded(row, ix + s), padded(row, ix + 2 * s), padded(row, ix + 3 * s));
             }
         }
         int base = (c * p.outH + oy) * p.outW + ox0;
@@ -154,7 +160,7 @@ enum Shaders {
         int pixel = int(gl_GlobalInvocationID.x);
         int area = p.outH * p.outW;
         if (pixel >= area) return;
-        int block = int(gl_WorkGroupID.y), oc0 = block * 16;
+        int block = int(gl_WorkGroupID.y);
         vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
         int base = block * p.inC * 4;
         for (int ic = 0; ic < p.inC; ic++) {
@@ -163,13 +169,7 @@ enum Shaders {
             a0 += v * texelFetch(W, k); a1 += v * texelFetch(W, k + 1);
             a2 += v * texelFetch(W, k + 2); a3 += v * texelFetch(W, k + 3);
         }
-        float acc[16] = float[16](a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w,
-                                  a2.x, a2.y, a2.z, a2.w, a3.x, a3.y, a3.z, a3.w);
-        for (int j = 0; j < 16; j++) {
-            int oc = oc0 + j;
-            if (oc >= p.outC) break;
-            store(oc * area + pixel, acc[j] + b(oc));
-        }
+        storeBlock(block, pixel, a0, a1, a2, a3);
     }
     """
 

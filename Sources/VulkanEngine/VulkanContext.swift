@@ -68,6 +68,8 @@ public final class VulkanContext {
     /// Whether `VulkanPrecision.fp16` runs here (16-bit storage buffers and texel formats).
     public let supportsFP16: Bool
     private var pipelineCache: VkPipelineCache?
+    /// Bytes of cache data on disk as last read or written: unchanged data is not written again.
+    private var pipelineCacheBytes = 0
 
     /// The output, a storage buffer, at binding 0; what a shader reads, as
     /// texel buffers, at 1–4 (see `Shaders`).
@@ -286,6 +288,7 @@ public final class VulkanContext {
 
     private func makePipelineCache() -> VkPipelineCache? {
         let data = (try? Data(contentsOf: pipelineCacheFile)) ?? Data()
+        pipelineCacheBytes = data.count
         var cache: VkPipelineCache?
         let result: VkResult = data.withUnsafeBytes { bytes in
             var info = VkPipelineCacheCreateInfo()
@@ -302,11 +305,13 @@ public final class VulkanContext {
     }
 
     /// Writes the cache through a temporary file and a rename, so a reader
-    /// never sees half of it; a failure only costs the next start its compiles.
+    /// never sees half of it, when the driver's data changed size (a pipeline
+    /// it had not seen); a failure only costs the next start its compiles.
     private func savePipelineCache() {
         guard let pipelineCache else { return }
         var size = 0
-        guard vkGetPipelineCacheData(device, pipelineCache, &size, nil) == VK_SUCCESS, size > 0 else { return }
+        guard vkGetPipelineCacheData(device, pipelineCache, &size, nil) == VK_SUCCESS, size > 0,
+              size != pipelineCacheBytes else { return }
         var data = Data(count: size)
         let result: VkResult = data.withUnsafeMutableBytes { vkGetPipelineCacheData(device, pipelineCache, &size, $0.baseAddress) }
         guard result == VK_SUCCESS else { return }
@@ -314,7 +319,7 @@ public final class VulkanContext {
         let partial = file.appendingPathExtension("\(getpid()).partial")
         try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         guard (try? data.prefix(size).write(to: partial)) != nil else { return }
-        if rename(partial.path, file.path) != 0 { try? FileManager.default.removeItem(at: partial) }
+        if rename(partial.path, file.path) == 0 { pipelineCacheBytes = size } else { try? FileManager.default.removeItem(at: partial) }
     }
 
     private func makeModule(spirv: [UInt32]) throws(VulkanError) -> VkShaderModule {

@@ -23,6 +23,10 @@ struct RemeasureCLITests {
         let events = try store.events().map(\.kind)
         let remeasured = try #require(events.firstIndex(of: "remeasured")), finished = try #require(events.lastIndex(of: "finished"))
         #expect(remeasured < finished, "measured again before the run is marked finished: \(events)")
+        // Status marks exactly those candidates as measured again.
+        let status = try #require(try NasProcess.json(["status", "r", "--runs", runs, "--json"]) as? [String: Any])
+        let marked = (status["candidates"] as? [[String: Any]] ?? []).filter { $0["latency_remeasured"] as? Bool == true }
+        #expect(Set(marked.compactMap { $0["index"] as? Int }) == frontAtFinish)
         // A finished run resumed is not measured again.
         _ = try NasProcess.json(["resume", "r", "--runs", runs, "--json"])
         #expect(try store.measurements().count == atFinish.count)
