@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "Runs", targets: ["Runs"]),
         .library(name: "Export", targets: ["Export"]),
         .library(name: "Daemon", targets: ["Daemon"]),
+        .library(name: "Compression", targets: ["Compression"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -97,11 +98,18 @@ let package = Package(
             dependencies: ["Core", "GSLNumerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore", "VulkanEngine"],
             swiftSettings: strict
         ),
+        // What shrinks a trained model: weight sharing, pruning, quantisation-aware
+        // training, binary weights, each fine-tuned through the Training module.
+        .target(
+            name: "Compression",
+            dependencies: ["Core", "Model", "Engine", "Training", "SearchSpace", "GSLNumerics"],
+            swiftSettings: strict
+        ),
         // Runs as a library: names, the runs folder, opening and reporting
         // runs. What the CLI and the daemon share.
         .target(
             name: "Runs",
-            dependencies: ["Core", "GSLNumerics", "SearchSpace", "Model", "Engine", "Training", "Latency", "Search", "RunStore", "Export"],
+            dependencies: ["Core", "GSLNumerics", "SearchSpace", "Model", "Engine", "Training", "Latency", "Search", "RunStore", "Export", "Compression"],
             swiftSettings: strict
         ),
         // Models leave the machine: ONNX written from the inference plan.
@@ -129,7 +137,7 @@ let package = Package(
             name: "nas",
             dependencies: [
                 "Core", "SearchSpace", "Model", "GSLNumerics", "Engine", "Training", "Latency", "VulkanEngine", "Search",
-                "RunStore", "Runs", "Export", "Daemon",
+                "RunStore", "Runs", "Export", "Daemon", "Compression",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict,
@@ -148,6 +156,7 @@ let package = Package(
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "SearchSpace", "Core"], exclude: ["Fixtures"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "Model", "SearchSpace", "GSLNumerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "SearchSpace", "GSLNumerics"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "Engine", "Model", "SearchSpace", "GSLNumerics", "Training", "Core"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Engine", "Model", "SearchSpace", "GSLNumerics", "Core"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
         .testTarget(name: "NasCLITests", dependencies: ["nas", "Search", .product(name: "Yams", package: "Yams")]),

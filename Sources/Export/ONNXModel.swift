@@ -14,6 +14,12 @@ import SwiftProtobuf
 /// each read back by a Cast to float32; int8 stores them per output channel
 /// as int8 with a float32 scale, read back by DequantizeLinear (axis 0). The
 /// graph computes in float32 either way; biases stay float32.
+///
+/// A compressed model's weights (`stored`, by tensor name) keep their
+/// encoding in the file: a codebook as uint8 indices → Cast → Gather from
+/// the float32 codebook (→ Mul by the folded batch norm's per-channel
+/// scale); integers (quantised, binary) as int8 → DequantizeLinear with a
+/// per-channel scale; sparse and dense tensors as float32.
 public struct ONNXModel: Sendable {
     public static let opset: Int64 = 13
     /// ONNX IR version 7 is the one opset 13 was released with; every runtime since reads it.
@@ -25,8 +31,8 @@ public struct ONNXModel: Sendable {
 
     /// - Parameter metadata: stored in `metadata_props` (architecture, hash,
     ///   how to normalise and resize the input).
-    public init(plan: InferencePlan, precision: WeightPrecision = .fp32, metadata: [String: String] = [:],
-                producerVersion: String = "") {
+    public init(plan: InferencePlan, precision: WeightPrecision = .fp32, stored: [String: StoredWeight] = [:],
+                metadata: [String: String] = [:], producerVersion: String = "") {
         var graph = Onnx_GraphProto()
         graph.name = plan.network.architecture.hash
         let network = plan.network
@@ -34,7 +40,7 @@ public struct ONNXModel: Sendable {
         graph.input = [Self.valueInfo(Self.inputName, dims: [.symbolic("N"), .fixed(input.channels), .fixed(input.height),
                                                               .fixed(input.width)])]
         graph.output = [Self.valueInfo(Self.outputName, dims: [.symbolic("N"), .fixed(network.classes)])]
-        var builder = GraphBuilder(network: network, precision: precision)
+        var builder = GraphBuilder(network: network, precision: precision, stored: stored)
         for step in plan.steps { builder.lower(step) }
         graph.node = builder.nodes
         graph.initializer = builder.initializers
@@ -89,12 +95,14 @@ public struct ONNXModel: Sendable {
 private struct GraphBuilder {
     let network: Network
     let precision: WeightPrecision
+    let stored: [String: StoredWeight]
     private(set) var nodes: [Onnx_NodeProto] = []
     private(set) var initializers: [Onnx_TensorProto] = []
 
-    init(network: Network, precision: WeightPrecision) {
+    init(network: Network, precision: WeightPrecision, stored: [String: StoredWeight]) {
         self.network = network
         self.precision = precision
+        self.stored = stored
     }
 
     /// The ONNX value holding IR layer `index`'s output (−1: the network input).
@@ -202,6 +210,7 @@ private struct GraphBuilder {
     /// Adds a weight tensor (first dimension: output channels) at the model's
     /// precision; returns the name of its float32 value.
     private mutating func weight(_ name: String, _ values: [Float], dims: [Int]) -> String {
+        if let encoding = stored[name] { return compressed(name, encoding, dims: dims) }
         switch precision {
         case .fp32:
             return constant(name, values, dims: dims)
@@ -217,22 +226,50 @@ private struct GraphBuilder {
             return name
         case .int8:
             let quantised = Int8Weights(values, outputChannels: dims[0])
-            var tensor = Onnx_TensorProto()
-            tensor.name = name + ".int8"
-            tensor.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
-            tensor.dims = dims.map(Int64.init)
-            tensor.rawData = quantised.values.withUnsafeBufferPointer { Data(buffer: $0) }
-            initializers.append(tensor)
-            let scale = constant(name + ".scale", quantised.scales, dims: [dims[0]])
-            var zero = Onnx_TensorProto()
-            zero.name = name + ".zero_point"
-            zero.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
-            zero.dims = [Int64(dims[0])]
-            zero.rawData = Data(count: dims[0])
-            initializers.append(zero)
-            node("DequantizeLinear", name + ".dequantize", [tensor.name, scale, zero.name], [name], attributes: [.int("axis", 0)])
-            return name
+            return dequantised(name, codes: quantised.values, codesName: name + ".int8", scales: quantised.scales, dims: dims)
         }
+    }
+
+    /// Adds a compressed weight in its own encoding; returns the name of its float32 value.
+    private mutating func compressed(_ name: String, _ encoding: StoredWeight, dims: [Int]) -> String {
+        switch encoding {
+        case let .codebook(indices, _, codebook, scales):
+            let codes = integerTensor(name + ".indices", .uint8, indices.withUnsafeBufferPointer { Data(buffer: $0) }, dims: dims)
+            // Gather takes int32 or int64 indices; the file keeps one byte per weight.
+            node("Cast", name + ".cast", [codes], [name + ".index"], attributes: [.int("to", Onnx_TensorProto.DataType.int32.rawValue)])
+            let table = constant(name + ".codebook", codebook, dims: [codebook.count])
+            let shared = scales == nil ? name : name + ".shared"
+            node("Gather", name + ".gather", [table, name + ".index"], [shared], attributes: [.int("axis", 0)])
+            if let scales {
+                let perChannel = constant(name + ".channel_scale", scales, dims: [dims[0]] + [Int](repeating: 1, count: dims.count - 1))
+                node("Mul", name + ".scale", [shared, perChannel], [name])
+            }
+            return name
+        case let .integers(values, _, scales):
+            return dequantised(name, codes: values, codesName: name + ".codes", scales: scales, dims: dims)
+        case let .sparse(values), let .dense(values):
+            return constant(name, values, dims: dims)
+        }
+    }
+
+    /// int8 codes read back by DequantizeLinear (axis 0, zero point 0) with a float32 scale per output channel.
+    private mutating func dequantised(_ name: String, codes: [Int8], codesName: String, scales: [Float], dims: [Int]) -> String {
+        let tensor = integerTensor(codesName, .int8, codes.withUnsafeBufferPointer { Data(buffer: $0) }, dims: dims)
+        let scale = constant(name + ".scale", scales, dims: [dims[0]])
+        let zero = integerTensor(name + ".zero_point", .int8, Data(count: dims[0]), dims: [dims[0]])
+        node("DequantizeLinear", name + ".dequantize", [tensor, scale, zero], [name], attributes: [.int("axis", 0)])
+        return name
+    }
+
+    /// Adds an 8-bit initializer from its raw bytes and returns its name.
+    private mutating func integerTensor(_ name: String, _ type: Onnx_TensorProto.DataType, _ bytes: Data, dims: [Int]) -> String {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name
+        tensor.dataType = Int32(type.rawValue)
+        tensor.dims = dims.map(Int64.init)
+        tensor.rawData = bytes
+        initializers.append(tensor)
+        return name
     }
 
     /// Adds a float32 initializer and returns its name.

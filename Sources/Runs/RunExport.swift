@@ -151,7 +151,7 @@ public final class RunExporter {
             command: command)
         let size = { (file: String) in (try? fileManager.attributesOfItem(atPath: staging + "/" + file)[.size] as? Int) ?? 0 }
         if let verifier = options.verifier {
-            model.verification = try verify(plan: plan, files: files, test: test, folder: staging, verifier: verifier)
+            model.verification = try Self.verify(plan: plan, files: files, test: test, folder: staging, verifier: verifier, threads: options.threads)
         }
         for file in files + ["weights.nasd", "fold.txt"] { model.files[file] = size(file) }
         for precision in options.variants where precision != .fp32 {
@@ -160,7 +160,7 @@ public final class RunExporter {
             var variant = ExportedModel.Variant(precision: precision, testAccuracy: try Self.accuracy(stored, on: test, threads: options.threads),
                                                 files: Dictionary(uniqueKeysWithValues: written.map { ($0, size($0)) }), verification: [])
             if let verifier = options.verifier {
-                variant.verification = try verify(plan: stored, files: written, test: test, folder: staging, verifier: verifier)
+                variant.verification = try Self.verify(plan: stored, files: written, test: test, folder: staging, verifier: verifier, threads: options.threads)
             }
             model.variants.append(variant)
         }
@@ -215,11 +215,11 @@ public final class RunExporter {
     /// The real runtimes on the first test images against the CPU engine's
     /// logits on the same (stored) weights: onnxruntime for an ONNX file,
     /// ncnn's CPU and Vulkan paths for an ncnn pair.
-    private func verify(plan: InferencePlan, files: [String], test: LabelledImages, folder: String,
-                        verifier: (python: String, scripts: String)) throws -> [ExportedModel.Verification] {
+    static func verify(plan: InferencePlan, files: [String], test: LabelledImages, folder: String,
+                       verifier: (python: String, scripts: String), threads: Int) throws -> [ExportedModel.Verification] {
         let images = min(256, test.count)
         let pipeline = try InputPipeline(test.subset(Array(0..<images)), resolution: plan.network.input.height)
-        let engine = try InferenceNetwork(plan: plan, batch: images, context: try ComputeContext(threads: options.threads))
+        let engine = try InferenceNetwork(plan: plan, batch: images, context: try ComputeContext(threads: threads))
         let input = engine.withInput { buffer in
             pipeline.fill(buffer, indices: Array(0..<images)[...], augmentation: nil)
             return Array(buffer)

@@ -106,24 +106,7 @@ struct ExportCommand: ParsableCommand {
             printError("nas serve owns \(runs.runs), but its exports take no \(here.joined(separator: ", ")): this export runs here")
         }
         var options = try request.options(.option)
-        if verify {
-            let python = ProcessInfo.processInfo.environment["NASD_PYTHON"] ?? ".build/venv/bin/python"
-            let scripts = ProcessInfo.processInfo.environment["NASD_VERIFIERS"] ?? "scripts"
-            guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: scripts + "/verify_onnx.py") else {
-                throw NasError.environment("--verify needs onnx, onnxruntime and ncnn: run scripts/python-env.sh in nasd's folder (or set NASD_PYTHON, and NASD_VERIFIERS to the folder of verify_onnx.py); looked for \(python) and \(scripts)/verify_onnx.py")
-            }
-            // The runtimes must import before any model is trained, not after the first.
-            let probe = Process()
-            probe.executableURL = URL(fileURLWithPath: python)
-            probe.arguments = ["-c", "import onnx, onnxruntime, ncnn, numpy"]
-            probe.standardOutput = FileHandle.nullDevice
-            probe.standardError = FileHandle.nullDevice
-            let imported = (try? probe.run()).map { probe.waitUntilExit(); return probe.terminationStatus == 0 } ?? false
-            guard imported, FileManager.default.fileExists(atPath: scripts + "/verify_ncnn.py") else {
-                throw NasError.environment("--verify: \(python) cannot import onnx, onnxruntime and ncnn, or \(scripts) lacks verify_ncnn.py; run scripts/python-env.sh in nasd's folder")
-            }
-            options.verifier = (python, scripts)
-        }
+        if verify { options.verifier = try locateVerifier(imports: "onnx, onnxruntime, ncnn, numpy", scripts: ["verify_onnx.py", "verify_ncnn.py"], for: "--verify") }
         let folder = runs.folder
         let output = try out ?? (folder.directory(name) + "/export")
         let command = (["nas"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
@@ -168,4 +151,26 @@ struct ExportCommand: ParsableCommand {
         print("\(models.count) model\(models.count == 1 ? "" : "s") of run \(name) in \(output)")
         print(table(rows, rightAligned: [1, 2, 3, 4, 5, 6, 7, 8]))
     }
+}
+
+/// The Python environment and scripts folder of the runtime checks, probed
+/// before any model is trained (not found out after the first one):
+/// $NASD_PYTHON, else `.build/venv/bin/python`; $NASD_VERIFIERS, else `scripts`.
+func locateVerifier(imports: String, scripts needed: [String], for option: String) throws -> (python: String, scripts: String) {
+    let python = ProcessInfo.processInfo.environment["NASD_PYTHON"] ?? ".build/venv/bin/python"
+    let scripts = ProcessInfo.processInfo.environment["NASD_VERIFIERS"] ?? "scripts"
+    guard FileManager.default.isExecutableFile(atPath: python) else {
+        throw NasError.environment("\(option) needs \(imports) in a Python environment: run scripts/python-env.sh in nasd's folder (or set NASD_PYTHON); looked for \(python)")
+    }
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: python)
+    probe.arguments = ["-c", "import \(imports)"]
+    probe.standardOutput = FileHandle.nullDevice
+    probe.standardError = FileHandle.nullDevice
+    let imported = (try? probe.run()).map { probe.waitUntilExit(); return probe.terminationStatus == 0 } ?? false
+    let missing = needed.filter { !FileManager.default.fileExists(atPath: scripts + "/" + $0) }
+    guard imported, missing.isEmpty else {
+        throw NasError.environment("\(option): \(python) cannot import \(imports), or \(scripts) lacks \(missing.isEmpty ? needed.joined(separator: ", ") : missing.joined(separator: ", ")); run scripts/python-env.sh in nasd's folder (or set NASD_PYTHON, and NASD_VERIFIERS to the scripts folder)")
+    }
+    return (python, scripts)
 }

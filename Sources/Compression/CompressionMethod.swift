@@ -1,0 +1,102 @@
+public import Core
+
+/// What `nas compress --method` does to a trained model's convolution and
+/// linear weights. Each is applied during a fine-tuning whose forward pass
+/// sees the compressed weights and whose gradients reach full-precision
+/// master values (the straight-through estimator), so training recovers
+/// what the compression cost.
+public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
+    /// Per-layer weight sharing, 2^bits centroids placed by seeded k-means++
+    /// then fine-tuned, each with the sum of its weights' gradients (Han et
+    /// al. 2016, "Deep Compression"; Core ML's `kmeans_lut`).
+    case kmeans(bits: Int)
+    /// The same with a uniform codebook between the layer's extremes at the
+    /// start (Core ML's `linear_lut`), fine-tuned the same way.
+    case linear(bits: Int)
+    /// Gradual magnitude pruning to `sparsity` with Zhu & Gupta's (2017)
+    /// cubic schedule, the first convolution kept at half the sparsity.
+    case prune(sparsity: Double)
+    /// Quantisation-aware fine-tuning: weights fake-quantised symmetrically
+    /// per output channel to `bits` bits in the forward pass.
+    case qat(bits: Int)
+    /// Binary weights sign(W)·α per output channel, α = mean |W| (XNOR-Net's
+    /// binary-weight networks); the first convolution and the classifier
+    /// stay at full precision, as XNOR-Net keeps them.
+    case binary
+
+    public static let codebookBits: Set<Int> = [1, 2, 4, 8]
+    public static let qatBits: Set<Int> = [4, 6, 8]
+    public static let sparsityLimit = Limit(0.0...1.0, excludingLowerBound: true, excludingUpperBound: true)
+
+    /// The standard set `nas compress --sweep` runs.
+    public static let sweep: [CompressionMethod] = [
+        .kmeans(bits: 8), .kmeans(bits: 4), .kmeans(bits: 2), .linear(bits: 4), .prune(sparsity: 0.5), .prune(sparsity: 0.8),
+        .qat(bits: 8), .qat(bits: 6), .qat(bits: 4), .binary,
+    ]
+
+    /// Reads `kmeans:4`, `linear:2`, `prune:0.5`, `qat:6`, `binary`.
+    public init(parsing text: String) throws(NasError) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let name = parts[0].lowercased()
+        func argument(_ what: String) throws(NasError) -> String {
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw .invalidInput("--method '\(text)': \(name) takes one \(what) after a colon, as in \(Self.example(name))")
+            }
+            return parts[1]
+        }
+        func bits(_ allowed: Set<Int>) throws(NasError) -> Int {
+            let given = try argument("bit width")
+            guard let value = Int(given), allowed.contains(value) else {
+                throw .invalidInput("--method '\(text)': \(name) takes \(allowed.sorted().map(String.init).joined(separator: ", ")) bits, got '\(given)'")
+            }
+            return value
+        }
+        switch name {
+        case "kmeans": self = .kmeans(bits: try bits(Self.codebookBits))
+        case "linear": self = .linear(bits: try bits(Self.codebookBits))
+        case "qat": self = .qat(bits: try bits(Self.qatBits))
+        case "prune":
+            let given = try argument("target sparsity")
+            guard let value = Double(given), Self.sparsityLimit.contains(value) else {
+                throw .invalidInput("--method '\(text)': prune takes a sparsity in \(Self.sparsityLimit.text) (the fraction of weights set to zero), got '\(given)'")
+            }
+            self = .prune(sparsity: value)
+        case "binary":
+            guard parts.count == 1 else { throw .invalidInput("--method '\(text)': binary takes no argument") }
+            self = .binary
+        case "filters", "xnor":
+            throw .invalidInput("--method '\(text)': \(name) is not built yet; the methods are \(Self.names)")
+        default:
+            throw .invalidInput("--method '\(text)' is not a compression method; the methods are \(Self.names)")
+        }
+    }
+
+    static let names = "kmeans:B and linear:B (B = 1, 2, 4, 8), prune:S (0 < S < 1), qat:B (B = 4, 6, 8) and binary"
+
+    private static func example(_ name: String) -> String {
+        switch name {
+        case "prune": "prune:0.5"
+        case "qat": "qat:6"
+        default: "\(name):4"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .kmeans(bits): "kmeans:\(bits)"
+        case let .linear(bits): "linear:\(bits)"
+        case let .prune(sparsity): "prune:\(Self.decimal(sparsity))"
+        case let .qat(bits): "qat:\(bits)"
+        case .binary: "binary"
+        }
+    }
+
+    /// The variant's folder name: the description with `-` for `:`.
+    public var slug: String { description.replacingOccurrences(of: ":", with: "-") }
+
+    private static func decimal(_ value: Double) -> String {
+        var text = String(value)
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        return text
+    }
+}

@@ -1,0 +1,169 @@
+import Core
+import Engine
+import GSLNumerics
+import Model
+import SearchSpace
+
+/// One weight tensor under compression during fine-tuning.
+///
+/// The engine's optimiser updates the tensor it computed with, which is the
+/// compressed one. After every step the update it made is read back as the
+/// difference from what was set and applied to the full-precision state
+/// (master weights, or a codebook's centroids), which is compressed again
+/// and set: the straight-through estimator, with the engine's own optimiser
+/// (Nesterov momentum, weight decay) and no gradient code of ours.
+final class WeightProjection {
+    enum State {
+        /// Weight sharing: fixed assignments, centroids trained with the sum of their weights' updates.
+        case shared(assignment: [Int], centroids: [Float], bits: Int)
+        /// Master weights fake-quantised per output channel (bits 1: binary with α = mean |W|).
+        case quantised(master: [Float], bits: Int)
+        /// Magnitude pruning: the mask keeps the largest weights.
+        case pruned(mask: [Bool], schedule: PruningSchedule)
+        /// Left at full precision by this method.
+        case full
+    }
+
+    let parameter: Parameter
+    let outputChannels: Int
+    private(set) var state: State
+    /// What was last set into the engine.
+    private var projected: [Float]
+
+    init(parameter: Parameter, layer: Layer, method: CompressionMethod, role: LayerRole, totalSteps: Int,
+         random: RandomStream) throws {
+        self.parameter = parameter
+        let values = try parameter.values()
+        outputChannels = parameter.dims.count == 5 ? parameter.dims[0] * parameter.dims[1] : parameter.dims[0]
+        switch method {
+        case let .kmeans(bits):
+            let clusters = KMeans(values, k: 1 << bits, random: random)
+            state = .shared(assignment: clusters.assignment, centroids: clusters.centroids, bits: bits)
+        case let .linear(bits):
+            let low = values.min()!, high = values.max()!
+            let levels = 1 << bits
+            let step = levels > 1 ? (high - low) / Float(levels - 1) : 0
+            let centroids = (0..<levels).map { low + Float($0) * step }
+            let assignment = values.map { v in step > 0 ? Int(((v - low) / step).rounded()).clamped(0, levels - 1) : 0 }
+            state = .shared(assignment: assignment, centroids: centroids, bits: bits)
+        case let .prune(sparsity):
+            // The layer that meets the image has few weights and all of the input: pruned half as hard.
+            let target = role == .firstConvolution ? sparsity / 2 : sparsity
+            state = .pruned(mask: [Bool](repeating: true, count: values.count),
+                            schedule: PruningSchedule(final: target, totalSteps: totalSteps))
+        case let .qat(bits):
+            state = .quantised(master: values, bits: bits)
+        case .binary:
+            state = role == .inner ? .quantised(master: values, bits: 1) : .full
+        }
+        projected = values
+        try project(afterStep: 0, engine: values)
+    }
+
+    /// Reads the step's update, applies it to the full-precision state and
+    /// sets the compressed weights again.
+    func afterStep(_ step: Int) throws {
+        if case .full = state { return }
+        try project(afterStep: step, engine: try parameter.values())
+    }
+
+    private func project(afterStep step: Int, engine: [Float]) throws {
+        switch state {
+        case .full:
+            return
+        case .shared(let assignment, var centroids, let bits):
+            // A centroid's gradient is the sum of its weights' gradients, so its update is the sum of theirs.
+            for i in engine.indices { centroids[assignment[i]] += engine[i] - projected[i] }
+            projected = assignment.map { centroids[$0] }
+            state = .shared(assignment: assignment, centroids: centroids, bits: bits)
+        case .quantised(var master, let bits):
+            for i in engine.indices { master[i] += engine[i] - projected[i] }
+            projected = Self.quantise(master, channels: outputChannels, bits: bits).values
+            state = .quantised(master: master, bits: bits)
+        case .pruned(var mask, let schedule):
+            if schedule.updatesMask(afterStep: step) {
+                mask = Self.magnitudeMask(engine, sparsity: schedule.sparsity(afterStep: step))
+                state = .pruned(mask: mask, schedule: schedule)
+            }
+            projected = engine.indices.map { mask[$0] ? engine[$0] : 0 }
+        }
+        try parameter.setValues(projected)
+    }
+
+    /// The tensor as stored, with the per-channel `foldScales` of the batch
+    /// norm folded into it (nil: none).
+    func stored(foldScales: [Float]?) -> StoredWeight {
+        let perChannel = projected.count / outputChannels
+        func folded(_ values: [Float]) -> [Float] {
+            guard let foldScales else { return values }
+            return values.indices.map { values[$0] * foldScales[$0 / perChannel] }
+        }
+        switch state {
+        case let .shared(assignment, centroids, bits):
+            return .codebook(indices: assignment.map { UInt8($0) }, bits: bits, codebook: centroids, channelScales: foldScales)
+        case let .quantised(master, bits):
+            let (_, codes, steps) = Self.quantise(master, channels: outputChannels, bits: bits)
+            return .integers(values: codes, bits: bits,
+                             scales: steps.indices.map { steps[$0] * (foldScales?[$0] ?? 1) })
+        case .pruned:
+            return .sparse(values: folded(projected))
+        case .full:
+            return .dense(values: folded(projected))
+        }
+    }
+
+    /// Symmetric per-channel quantisation: codes in ±(2^(bits−1) − 1) times a
+    /// step of max |w| / (2^(bits−1) − 1); with one bit, sign(w) (zero counts
+    /// as positive) times α = mean |w|.
+    static func quantise(_ weights: [Float], channels: Int, bits: Int) -> (values: [Float], codes: [Int8], steps: [Float]) {
+        let perChannel = weights.count / channels
+        var values = [Float](repeating: 0, count: weights.count)
+        var codes = [Int8](repeating: 0, count: weights.count)
+        var steps = [Float](repeating: 1, count: channels)
+        for c in 0..<channels {
+            let range = (c * perChannel)..<((c + 1) * perChannel)
+            if bits == 1 {
+                let alpha = weights[range].reduce(0) { $0 + abs($1) } / Float(perChannel)
+                steps[c] = alpha
+                for i in range {
+                    codes[i] = weights[i] >= 0 ? 1 : -1
+                    values[i] = Float(codes[i]) * alpha
+                }
+                continue
+            }
+            let levels = Float((1 << (bits - 1)) - 1)
+            let largest = weights[range].reduce(0) { max($0, abs($1)) }
+            // An all-zero channel keeps step 1: zeros read back as zeros whatever the step.
+            let step = largest > 0 ? largest / levels : 1
+            steps[c] = step
+            for i in range {
+                let code = (weights[i] / step).rounded().clamped(-levels, levels)
+                codes[i] = Int8(code)
+                values[i] = code * step
+            }
+        }
+        return (values, codes, steps)
+    }
+
+    /// Keeps all but the `sparsity` fraction of smallest magnitudes (ties broken by position).
+    static func magnitudeMask(_ weights: [Float], sparsity: Double) -> [Bool] {
+        let pruned = Int((sparsity * Double(weights.count)).rounded())
+        var mask = [Bool](repeating: true, count: weights.count)
+        guard pruned > 0 else { return mask }
+        let order = weights.indices.sorted { (abs(weights[$0]), $0) < (abs(weights[$1]), $1) }
+        for i in order.prefix(pruned) { mask[i] = false }
+        return mask
+    }
+}
+
+/// Where a layer sits, for the methods that treat the ends differently.
+enum LayerRole: Sendable {
+    /// The convolution that meets the image.
+    case firstConvolution
+    case classifier
+    case inner
+}
+
+extension Comparable {
+    func clamped(_ low: Self, _ high: Self) -> Self { min(max(self, low), high) }
+}

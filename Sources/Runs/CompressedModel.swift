@@ -1,0 +1,118 @@
+public import Core
+import Foundation
+public import Training
+
+/// How `nas compress` fine-tunes: the run's proxy recipe (batch, label
+/// smoothing, momentum, weight decay) for `epochs` on `subset` images of the
+/// training split, from `learningRate` (default: a tenth of the proxy's)
+/// down a cosine, no warm-up.
+public struct CompressOptions: Sendable {
+    public var epochs = 2
+    public var subset: Int?
+    public var learningRate: Double?
+    public var threads = 1
+    /// The Python that runs the verifiers and the folder of `verify_onnx.py`; nil skips verification.
+    public var verifier: (python: String, scripts: String)?
+
+    public init() {}
+
+    public func validate() throws(NasError) {
+        // 0 epochs: compressed as is, no fine-tuning (what each method costs before training recovers it).
+        try Limit(0...1000).check(epochs, "--finetune-epochs")
+        try Limits.trainingSubset.check(subset, "--subset")
+        try Limits.learningRate.check(learningRate, "--learning-rate")
+        try Limits.threads.check(threads, "--threads")
+    }
+}
+
+/// What `nas compress` writes per variant (`model.json`) and reports.
+public struct CompressedModel: Codable, Sendable {
+    /// One weight tensor as stored.
+    public struct Tensor: Codable, Sendable {
+        public var name, encoding: String
+        public var count, bytes: Int
+        public var sparsity: Double
+    }
+
+    /// What decides a variant's files: one made with other settings is not this one.
+    public struct Settings: Codable, Sendable, Equatable {
+        public var method: String
+        public var epochs: Int
+        public var subset: Int?
+        public var learningRate: Double
+        public var verified: Bool
+
+        var text: String {
+            "\(method), \(epochs) epochs, \(subset.map { "\($0)" } ?? "all") images, learning rate \(learningRate)" + (verified ? ", verified" : "")
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case method, epochs, subset, verified
+            case learningRate = "learning_rate"
+        }
+    }
+
+    public var method: String
+    public var arch, hash, run: String
+    public var settings: Settings
+    public var seed: UInt64
+    public var steps: Int
+    public var trainSeconds: Double
+    /// The exported fp32 model's test accuracy, and this variant's (nasd's CPU engine on the decoded weights).
+    public var baselineTestAccuracy, testAccuracy: Double
+    public var valAccuracy: Double?
+    /// Convolution and linear weights: fp32 bytes, and as this variant stores them.
+    public var baselineWeightBytes, weightBytes: Int
+    /// Weights plus the per-channel biases every variant keeps in float32.
+    public var baselineModelBytes, modelBytes: Int
+    public var tensors: [Tensor]
+    /// File name → bytes.
+    public var files: [String: Int]
+    public var verification: [ExportedModel.Verification]
+    /// Largest difference between a weight onnxruntime decodes from the file and nasd's decoding of it.
+    public var maxWeightDifference: Double?
+    /// Latency of the exported fp32 model per engine: this variant runs it too, its weights decoded.
+    public var latency: [ExportedModel.Latency]
+    public var latencyNote: String
+    public var command: String
+
+    public var accuracyDrop: Double { baselineTestAccuracy - testAccuracy }
+    public var compressionRatio: Double { Double(baselineWeightBytes) / Double(max(weightBytes, 1)) }
+
+    enum CodingKeys: String, CodingKey {
+        case method, arch, hash, run, settings, seed, steps, tensors, files, verification, latency, command
+        case trainSeconds = "train_seconds", baselineTestAccuracy = "baseline_test_accuracy", testAccuracy = "test_accuracy",
+             valAccuracy = "val_accuracy", baselineWeightBytes = "baseline_weight_bytes", weightBytes = "weight_bytes",
+             baselineModelBytes = "baseline_model_bytes", modelBytes = "model_bytes",
+             maxWeightDifference = "max_weight_abs_diff", latencyNote = "latency_note"
+    }
+}
+
+/// What the compressor reports as it goes.
+public enum CompressEvent: Sendable {
+    case started(variant: Int, of: Int, method: String)
+    case kept(variant: Int, of: Int, method: String)
+    case training(variant: Int, of: Int, method: String, TrainingProgress)
+    case verifying(variant: Int, of: Int, method: String)
+
+    public var fraction: Double {
+        switch self {
+        case let .started(v, n, _), let .verifying(v, n, _): Double(v - 1) / Double(n)
+        case let .kept(v, n, _): Double(v) / Double(n)
+        case let .training(v, n, _, p): (Double(v - 1) + p.fraction) / Double(n)
+        }
+    }
+
+    public var detail: String {
+        switch self {
+        case let .started(v, n, m): "\(v)/\(n) \(m)"
+        case let .kept(v, n, m): "\(v)/\(n) \(m) already compressed"
+        case let .verifying(v, n, m): "\(v)/\(n) \(m) test set and onnxruntime"
+        case let .training(v, n, m, p):
+            String(format: "%d/%d %@ fine-tuning epoch %d/%d step %d/%d loss %.3f ETA %@", v, n, m, p.epoch, p.epochs, p.step,
+                   p.stepsPerEpoch, p.loss, clock(p.remainingSeconds))
+        }
+    }
+
+    public var isStage: Bool { if case .training = self { false } else { true } }
+}

@@ -1,0 +1,64 @@
+public import Export
+import Foundation
+
+/// A sweep's `compression.svg` and `report.md`: every variant's accuracy,
+/// size and what it runs at, beside the fp32 model.
+public struct CompressionReport: Sendable {
+    public let variants: [CompressedModel]
+    public let model: ExportedModel
+    public let command: String
+
+    public init(variants: [CompressedModel], model: ExportedModel, command: String) {
+        self.variants = variants
+        self.model = model
+        self.command = command
+    }
+
+    private var latencyLabel: String {
+        model.latency.compactMap { l in l.medianMs.map { String(format: "%@ %.3g ms", l.engine, $0) } }.joined(separator: ", ")
+    }
+
+    public var plot: CompressionPlot {
+        let baseline = Double(variants.first?.baselineWeightBytes ?? 0) / 1024
+        var points = [CompressionPlot.Point(kilobytes: baseline, accuracy: model.testAccuracy, label: "fp32 · " + latencyLabel)]
+        for v in variants {
+            points.append(.init(kilobytes: Double(v.weightBytes) / 1024, accuracy: v.testAccuracy,
+                                label: String(format: "%@ (%.1f×)", v.method, v.compressionRatio)))
+        }
+        return CompressionPlot(title: "Compression of \(model.hash): test accuracy against weight size", points: points)
+    }
+
+    public var markdown: String {
+        var lines = [
+            "# Compression of \(model.hash)", "",
+            "`\(model.arch)`, exported with \(model.epochs) epochs on \(model.trainingImages) images; fp32 test accuracy \(String(format: "%.4f", model.testAccuracy)).", "",
+            "![accuracy against size](compression.svg)", "",
+            "| method | test acc | Δ points | weights KB | smaller | model KB | fine-tuning steps | onnxruntime max \\|Δ\\| logits / weights |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        if let first = variants.first {
+            lines.append(String(format: "| fp32 | %.4f | | %.1f | 1.0× | %.1f | | |", model.testAccuracy,
+                                Double(first.baselineWeightBytes) / 1024, Double(first.baselineModelBytes) / 1024))
+        }
+        for v in variants {
+            let verified = v.verification.first.map { String(format: "%.1e / %.1e", $0.maxAbsDiff, v.maxWeightDifference ?? 0) } ?? "not verified"
+            lines.append(String(format: "| %@ | %.4f | %+.2f | %.1f | %.1f× | %.1f | %d | %@ |", v.method, v.testAccuracy, -v.accuracyDrop * 100,
+                                Double(v.weightBytes) / 1024, v.compressionRatio, Double(v.modelBytes) / 1024, v.steps, verified))
+        }
+        lines += [
+            "",
+            "Weights KB: convolution and linear weights as a deployment stores them (packed codes, codebooks and per-channel scales as float32, sparse tensors as a bitmask plus the non-zero values). Model KB adds the float32 biases every variant keeps.",
+            "",
+            "Latency: every variant runs with its weights decoded to float32 here, at the fp32 model's latency (\(latencyLabel)); kernels that compute on int8, binary or sparse codes would be faster on a device that has them.",
+            "",
+            "Command: `\(command)`", "",
+        ]
+        return lines.joined(separator: "\n")
+    }
+
+    /// Writes `compression.svg` and `report.md` into `folder`, each atomically.
+    public func write(to folder: String) throws {
+        try plot.svg.write(toFile: folder + "/compression.svg", atomically: true, encoding: .utf8)
+        try markdown.write(toFile: folder + "/report.md", atomically: true, encoding: .utf8)
+    }
+}

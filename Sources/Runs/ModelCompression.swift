@@ -1,0 +1,231 @@
+public import Compression
+import Core
+import Engine
+import Export
+import Foundation
+import Model
+import SearchSpace
+import Training
+
+/// `nas compress`: an exported model shrunk by one method or a sweep of
+/// them, each variant fine-tuned, evaluated once on the test set, written as
+/// ONNX with its weights in their compressed encoding, and checked in
+/// onnxruntime.
+///
+/// A variant is written in `<out>/.<method>.partial` and renamed to
+/// `<out>/<method>` when whole (`out` defaults to `<model>/compressed`), as export does, so a
+/// compression killed at any point and run again keeps every finished
+/// variant and redoes the interrupted one from its start.
+public final class ModelCompressor {
+    public let name: RunName
+    public let hash: String
+    /// The exported model's folder (`<export>/<hash>`).
+    public let modelFolder: String
+    public let model: ExportedModel
+    /// Where the variants go.
+    public let out: String
+    public let options: CompressOptions
+    private let proxy: SearchSpace.ProxyTask
+    private let command: String
+
+    /// Opens the exported model; errors say how to make it.
+    public init(folder: RunsFolder, name: RunName, hash: String, exportFolder: String?, out: String?,
+                options: CompressOptions, command: String) throws {
+        try options.validate()
+        self.name = name
+        self.hash = hash
+        self.options = options
+        self.command = command
+        let (_, configuration) = try folder.open(name)
+        let models = try exportFolder ?? (folder.directory(name) + "/export")
+        modelFolder = models + "/" + hash
+        guard FileManager.default.fileExists(atPath: modelFolder + "/model.json") else {
+            throw NasError.notFound("\(models) has no exported model \(hash); export it first with `nas export \(name) --arch \(hash)`\(exportFolder == nil ? "" : " --out \(models)")")
+        }
+        do { model = try RunExporter.read(modelFolder) } catch {
+            throw NasError.damaged("\(modelFolder)/model.json cannot be read (\(error)); export the model again")
+        }
+        self.out = out ?? modelFolder + "/compressed"
+        proxy = try configuration.proxy.task(in: try configuration.space(), path: configuration.spacePath)
+        if let subset = options.subset, subset < proxy.batch, options.epochs > 0 {
+            throw NasError.invalidInput("--subset \(subset) is smaller than one batch of the run's proxy (\(proxy.batch)); raise --subset")
+        }
+    }
+
+    public var learningRate: Double { options.learningRate ?? proxy.learningRate / 10 }
+
+    /// Where `method`'s variant is written.
+    public func folder(_ method: CompressionMethod) -> String { out + "/" + method.slug }
+
+    /// Compresses by each method in turn, keeping variants already made with
+    /// the same settings. What `report` throws (a stop request) ends the work
+    /// at the next fine-tuning step; finished variants are kept.
+    @discardableResult
+    public func run(_ methods: [CompressionMethod], _ report: (CompressEvent) throws -> Void = { _ in }) throws -> [CompressedModel] {
+        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+            throw NasError.environment("cannot create \(out): \((error as NSError).localizedDescription); choose a writable --out")
+        }
+        // A variant interrupted earlier is redone from its start.
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [] where entry.hasSuffix(".partial") {
+            try? FileManager.default.removeItem(atPath: out + "/" + entry)
+        }
+        let weights = try WeightsFile.read(from: modelFolder + "/weights.nasd")
+        guard weights.architecture == model.arch else {
+            throw NasError.damaged("\(modelFolder)/weights.nasd holds \(weights.architecture), model.json \(model.arch); export the model again")
+        }
+        var data: (split: DatasetSplit, test: LabelledImages)?
+        var variants: [CompressedModel] = []
+        for (i, method) in methods.enumerated() {
+            let label = method.description
+            if let kept = try kept(method) {
+                try report(.kept(variant: i + 1, of: methods.count, method: label))
+                variants.append(kept)
+                continue
+            }
+            try report(.started(variant: i + 1, of: methods.count, method: label))
+            if data == nil { data = (try DatasetSplit.load(), try FashionMNIST.test()) }
+            variants.append(try compress(method, weights: weights.weights, split: data!.split, test: data!.test) { event in
+                try report(event(i + 1, methods.count, label))
+            })
+        }
+        return variants
+    }
+
+    private func compress(_ method: CompressionMethod, weights: NetworkWeights, split: DatasetSplit, test: LabelledImages,
+                          report: ((Int, Int, String) -> CompressEvent) throws -> Void) throws -> CompressedModel {
+        let network = Network(try Architecture(parsing: model.arch))
+        var training = TrainingConfiguration(proxy: proxy, seed: model.seed)
+        training.epochs = options.epochs
+        training.subset = options.subset
+        training.validationSubset = nil
+        training.learningRate = learningRate
+        training.warmupEpochs = 0
+        training.layout = nil
+        let compressor = try Compressor(method: method, network: network, weights: weights, split: split, configuration: training,
+                                        context: try ComputeContext(threads: options.threads))
+        let result = try compressor.run { progress in
+            try report { .training(variant: $0, of: $1, method: $2, progress) }
+        }
+        try report { .verifying(variant: $0, of: $1, method: $2) }
+
+        let fileManager = FileManager.default
+        let staging = out + "/." + method.slug + ".partial"
+        try? fileManager.removeItem(atPath: staging)
+        try fileManager.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let metadata = ["architecture": model.arch, "hash": model.hash, "compression": method.description,
+                        "input_normalisation": model.input["normalisation"] ?? "", "input_resize": model.input["resize"] ?? ""]
+        try ONNXModel(plan: result.plan, stored: result.stored, metadata: metadata).serialized()
+            .write(to: URL(fileURLWithPath: staging + "/model.onnx"))
+        try WeightsFile(weights: result.weights, architecture: network.architecture).write(to: staging + "/weights.nasd")
+
+        let baseline = try InferencePlan(network: network, weights: weights)
+        var tensors: [CompressedModel.Tensor] = []
+        var baselineWeightBytes = 0, weightBytes = 0, biasBytes = 0
+        for step in baseline.steps {
+            switch step.operation {
+            case let .convolution(layer, w, b), let .linear(layer, w, b):
+                let tensor = TensorName(layer, .weight).description
+                let stored = result.stored[tensor] ?? .dense(values: w)
+                tensors.append(.init(name: tensor, encoding: stored.encoding, count: stored.count, bytes: stored.storageBytes,
+                                     sparsity: (stored.sparsity * 1e4).rounded() / 1e4))
+                baselineWeightBytes += 4 * w.count
+                weightBytes += stored.storageBytes
+                biasBytes += 4 * b.count
+            default:
+                continue
+            }
+        }
+        var variant = CompressedModel(
+            method: method.description, arch: model.arch, hash: model.hash, run: name.text, settings: settings(method),
+            seed: model.seed, steps: result.steps, trainSeconds: (result.trainSeconds * 100).rounded() / 100,
+            baselineTestAccuracy: model.testAccuracy,
+            testAccuracy: try RunExporter.accuracy(result.plan, on: test, threads: options.threads),
+            valAccuracy: result.validationAccuracy, baselineWeightBytes: baselineWeightBytes, weightBytes: weightBytes,
+            baselineModelBytes: baselineWeightBytes + biasBytes, modelBytes: weightBytes + biasBytes, tensors: tensors,
+            files: [:], verification: [], maxWeightDifference: nil, latency: model.latency,
+            latencyNote: "nasd's engines and onnxruntime run this variant with its weights decoded to float32, at the fp32 model's latency; kernels that compute on the codes (int8, binary, sparse) would make it faster on a device that has them",
+            command: command)
+        if let verifier = options.verifier {
+            variant.verification = try RunExporter.verify(plan: result.plan, files: ["model.onnx"], test: test, folder: staging,
+                                                          verifier: verifier, threads: options.threads)
+            variant.maxWeightDifference = try Self.checkWeights(staging + "/model.onnx", result.stored, scratch: staging + "/.weights",
+                                                                verifier: verifier)
+        }
+        for file in ["model.onnx", "weights.nasd"] {
+            variant.files[file] = (try? fileManager.attributesOfItem(atPath: staging + "/" + file)[.size] as? Int) ?? 0
+        }
+        try Self.write(variant, to: staging)
+        let destination = folder(method)
+        try? fileManager.removeItem(atPath: destination)
+        guard rename(staging, destination) == 0 else {
+            throw NasError.environment("cannot move \(staging) to \(destination): \(String(cString: strerror(errno)))")
+        }
+        return variant
+    }
+
+    /// The weights onnxruntime decodes from the file against nasd's decoding:
+    /// the largest difference, which must stay within 1e-4.
+    static func checkWeights(_ onnx: String, _ stored: [String: StoredWeight], scratch: String,
+                             verifier: (python: String, scripts: String)) throws -> Double {
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: verifier.python)
+        process.arguments = [verifier.scripts + "/onnx_weights.py", onnx, scratch]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch {
+            throw NasError.environment("cannot run \(verifier.python) (\(error)); create it with scripts/python-env.sh or set NASD_PYTHON")
+        }
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let counts = try? JSONDecoder().decode([String: Int].self, from: stdout) else {
+            throw NasError.internal("onnxruntime could not decode the weights of \(onnx) (onnx_weights.py exited \(process.terminationStatus))")
+        }
+        var largest = 0.0
+        for (tensor, encoding) in stored {
+            let expected = encoding.dequantised
+            guard counts[tensor] == expected.count,
+                  let data = FileManager.default.contents(atPath: scratch + "/" + tensor + ".f32"), data.count == 4 * expected.count else {
+                throw NasError.internal("onnxruntime decodes \(tensor) of \(onnx) to \(counts[tensor] ?? 0) values, nasd to \(expected.count)")
+            }
+            let decoded = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            for i in expected.indices { largest = max(largest, Double(abs(decoded[i] - expected[i]))) }
+        }
+        guard largest <= 1e-4 else {
+            throw NasError.internal(String(format: "onnxruntime decodes the weights of %@ %.3g away from nasd's decoding (allowed 1e-4); the variant was not kept", onnx, largest))
+        }
+        return largest
+    }
+
+    private func settings(_ method: CompressionMethod) -> CompressedModel.Settings {
+        .init(method: method.description, epochs: options.epochs, subset: options.subset, learningRate: learningRate,
+              verified: options.verifier != nil)
+    }
+
+    /// The variant already in place with these settings; nil when there is
+    /// none. One made with other settings, or whose files changed, is refused.
+    private func kept(_ method: CompressionMethod) throws -> CompressedModel? {
+        let folder = folder(method)
+        guard FileManager.default.fileExists(atPath: folder) else { return nil }
+        let variant: CompressedModel
+        do {
+            variant = try JSONDecoder().decode(CompressedModel.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/model.json")))
+        } catch {
+            throw NasError.damaged("\(folder) is not a whole compressed model (\(error)); remove it to redo it")
+        }
+        guard variant.settings == settings(method) else {
+            throw NasError.invalidInput("\(folder) was made with other settings (\(variant.settings.text), now \(settings(method).text)); remove it to redo it")
+        }
+        for (file, size) in variant.files where (try? FileManager.default.attributesOfItem(atPath: folder + "/" + file)[.size] as? Int) != size {
+            throw NasError.damaged("\(folder)/\(file) is missing or changed since it was written; remove \(folder) to redo it")
+        }
+        return variant
+    }
+
+    static func write(_ variant: CompressedModel, to folder: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(variant).write(to: URL(fileURLWithPath: folder + "/model.json"), options: .atomic)
+    }
+}
