@@ -19,6 +19,9 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
     /// Quantisation-aware fine-tuning: weights fake-quantised symmetrically
     /// per output channel to `bits` bits in the forward pass.
     case qat(bits: Int)
+    /// Structured pruning of the `fraction` of prunable filters with the
+    /// smallest L1 norm (Li et al. 2017): a smaller dense network, fine-tuned.
+    case filters(fraction: Double)
     /// Binary weights sign(W)·α per output channel, α = mean |W| (XNOR-Net's
     /// binary-weight networks); the first convolution and the classifier
     /// stay at full precision, as XNOR-Net keeps them.
@@ -31,7 +34,7 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
     /// The standard set `nas compress --sweep` runs.
     public static let sweep: [CompressionMethod] = [
         .kmeans(bits: 8), .kmeans(bits: 4), .kmeans(bits: 2), .linear(bits: 4), .prune(sparsity: 0.5), .prune(sparsity: 0.8),
-        .qat(bits: 8), .qat(bits: 6), .qat(bits: 4), .binary,
+        .qat(bits: 8), .qat(bits: 6), .qat(bits: 4), .binary, .filters(fraction: 0.25),
     ]
 
     /// Reads `kmeans:4`, `linear:2`, `prune:0.5`, `qat:6`, `binary`.
@@ -64,18 +67,25 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         case "binary":
             guard parts.count == 1 else { throw .invalidInput("--method '\(text)': binary takes no argument") }
             self = .binary
-        case "filters", "xnor":
+        case "filters":
+            let given = try argument("fraction of filters")
+            guard let value = Double(given), Self.sparsityLimit.contains(value) else {
+                throw .invalidInput("--method '\(text)': filters takes a fraction in \(Self.sparsityLimit.text) of the prunable filters to remove, got '\(given)'")
+            }
+            self = .filters(fraction: value)
+        case "xnor":
             throw .invalidInput("--method '\(text)': \(name) is not built yet; the methods are \(Self.names)")
         default:
             throw .invalidInput("--method '\(text)' is not a compression method; the methods are \(Self.names)")
         }
     }
 
-    static let names = "kmeans:B and linear:B (B = 1, 2, 4, 8), prune:S (0 < S < 1), qat:B (B = 4, 6, 8) and binary"
+    static let names = "kmeans:B and linear:B (B = 1, 2, 4, 8), prune:S (0 < S < 1), filters:F (0 < F < 1), qat:B (B = 4, 6, 8) and binary"
 
     private static func example(_ name: String) -> String {
         switch name {
         case "prune": "prune:0.5"
+        case "filters": "filters:0.25"
         case "qat": "qat:6"
         default: "\(name):4"
         }
@@ -86,6 +96,7 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         case let .kmeans(bits): "kmeans:\(bits)"
         case let .linear(bits): "linear:\(bits)"
         case let .prune(sparsity): "prune:\(Self.decimal(sparsity))"
+        case let .filters(fraction): "filters:\(Self.decimal(fraction))"
         case let .qat(bits): "qat:\(bits)"
         case .binary: "binary"
         }

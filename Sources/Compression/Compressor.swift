@@ -10,6 +10,8 @@ public import Training
 /// linear weight is stored.
 public struct CompressionResult: Sendable {
     public let method: CompressionMethod
+    /// The compressed model's architecture: the original's, or the smaller one filter pruning leaves.
+    public let architecture: Architecture
     /// The fine-tuned weights as training holds them (batch norm unfolded),
     /// each compressed tensor at the values its encoding decodes to.
     public let weights: NetworkWeights
@@ -27,6 +29,7 @@ public struct CompressionResult: Sendable {
 /// compressed weights in the forward pass (`WeightProjection`).
 public final class Compressor {
     public let method: CompressionMethod
+    /// The network fine-tuned: the original, or the smaller one filter pruning leaves.
     public let network: Network
     private let trainer: Trainer?
     private let configuration: TrainingConfiguration
@@ -39,12 +42,18 @@ public final class Compressor {
     public init(method: CompressionMethod, network: Network, weights: NetworkWeights, split: DatasetSplit,
                 configuration: TrainingConfiguration, context: ComputeContext) throws {
         self.method = method
-        self.network = network
         self.configuration = configuration
         self.context = context
-        initial = weights
+        if case let .filters(fraction) = method {
+            let pruned = try FilterPruning(network, weights: weights, fraction: fraction)
+            self.network = Network(pruned.architecture)
+            initial = pruned.weights
+        } else {
+            self.network = network
+            initial = weights
+        }
         trainer = configuration.epochs > 0
-            ? try Trainer(network: network, split: split, configuration: configuration, context: context) : nil
+            ? try Trainer(network: self.network, split: split, configuration: configuration, context: context) : nil
     }
 
     public var totalSteps: Int { (trainer?.stepsPerEpoch ?? 0) * configuration.epochs }
@@ -88,7 +97,7 @@ public final class Compressor {
         for projection in projections {
             stored[projection.parameter.name.description] = projection.stored(foldScales: scales[projection.parameter.name.layer])
         }
-        return CompressionResult(method: method, weights: weights, stored: stored, plan: folded.decoding(stored),
+        return CompressionResult(method: method, architecture: network.architecture, weights: weights, stored: stored, plan: folded.decoding(stored),
                                  validationAccuracy: validation, steps: totalSteps, trainSeconds: seconds)
     }
 

@@ -55,6 +55,9 @@ final class WeightProjection {
             state = .quantised(master: values, bits: bits)
         case .binary:
             state = role == .inner ? .quantised(master: values, bits: 1) : .full
+        case .filters:
+            // The network itself was made smaller (`FilterPruning`); its weights train freely.
+            state = .full
         }
         projected = values
         try project(afterStep: 0, engine: values)

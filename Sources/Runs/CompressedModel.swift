@@ -11,6 +11,8 @@ public struct CompressOptions: Sendable {
     public var subset: Int?
     public var learningRate: Double?
     public var threads = 1
+    /// Launches of the latency protocol per engine for a filter-pruned variant and the fp32 model.
+    public var latencyLaunches = 3
     /// The Python that runs the verifiers and the folder of `verify_onnx.py`; nil skips verification.
     public var verifier: (python: String, scripts: String)?
 
@@ -22,6 +24,7 @@ public struct CompressOptions: Sendable {
         try Limits.trainingSubset.check(subset, "--subset")
         try Limits.learningRate.check(learningRate, "--learning-rate")
         try Limits.threads.check(threads, "--threads")
+        try Limits.launches.check(latencyLaunches, "--launches")
     }
 }
 
@@ -54,6 +57,9 @@ public struct CompressedModel: Codable, Sendable {
 
     public var method: String
     public var arch, hash, run: String
+    /// The variant's own architecture: the original's, or the smaller one filter pruning leaves (`_h`, head).
+    public var compressedArch: String
+    public var params, baselineParams, macs, baselineMacs: Int
     public var settings: Settings
     public var seed: UInt64
     public var steps: Int
@@ -71,8 +77,10 @@ public struct CompressedModel: Codable, Sendable {
     public var verification: [ExportedModel.Verification]
     /// Largest difference between a weight onnxruntime decodes from the file and nasd's decoding of it.
     public var maxWeightDifference: Double?
-    /// Latency of the exported fp32 model per engine: this variant runs it too, its weights decoded.
-    public var latency: [ExportedModel.Latency]
+    /// Filter pruning only: this variant's latency and the fp32 model's, per
+    /// engine, measured in the same command with interleaved launches. The
+    /// other variants run their decoded weights at the fp32 model's speed.
+    public var latency, baselineLatency: [ExportedModel.Latency]?
     public var latencyNote: String
     public var command: String
 
@@ -80,11 +88,12 @@ public struct CompressedModel: Codable, Sendable {
     public var compressionRatio: Double { Double(baselineWeightBytes) / Double(max(weightBytes, 1)) }
 
     enum CodingKeys: String, CodingKey {
-        case method, arch, hash, run, settings, seed, steps, tensors, files, verification, latency, command
+        case method, arch, hash, run, settings, params, macs, seed, steps, tensors, files, verification, latency, command
         case trainSeconds = "train_seconds", baselineTestAccuracy = "baseline_test_accuracy", testAccuracy = "test_accuracy",
              valAccuracy = "val_accuracy", baselineWeightBytes = "baseline_weight_bytes", weightBytes = "weight_bytes",
              baselineModelBytes = "baseline_model_bytes", modelBytes = "model_bytes",
-             maxWeightDifference = "max_weight_abs_diff", latencyNote = "latency_note"
+             maxWeightDifference = "max_weight_abs_diff", latencyNote = "latency_note", compressedArch = "compressed_arch",
+             baselineParams = "baseline_params", baselineMacs = "baseline_macs", baselineLatency = "baseline_latency"
     }
 }
 
@@ -94,10 +103,11 @@ public enum CompressEvent: Sendable {
     case kept(variant: Int, of: Int, method: String)
     case training(variant: Int, of: Int, method: String, TrainingProgress)
     case verifying(variant: Int, of: Int, method: String)
+    case measuring(variant: Int, of: Int, method: String, round: Int, rounds: Int)
 
     public var fraction: Double {
         switch self {
-        case let .started(v, n, _), let .verifying(v, n, _): Double(v - 1) / Double(n)
+        case let .started(v, n, _), let .verifying(v, n, _), let .measuring(v, n, _, _, _): Double(v - 1) / Double(n)
         case let .kept(v, n, _): Double(v) / Double(n)
         case let .training(v, n, _, p): (Double(v - 1) + p.fraction) / Double(n)
         }
@@ -108,6 +118,7 @@ public enum CompressEvent: Sendable {
         case let .started(v, n, m): "\(v)/\(n) \(m)"
         case let .kept(v, n, m): "\(v)/\(n) \(m) already compressed"
         case let .verifying(v, n, m): "\(v)/\(n) \(m) test set and onnxruntime"
+        case let .measuring(v, n, m, round, rounds): "\(v)/\(n) \(m) latency against fp32, round \(round)/\(rounds)"
         case let .training(v, n, m, p):
             String(format: "%d/%d %@ fine-tuning epoch %d/%d step %d/%d loss %.3f ETA %@", v, n, m, p.epoch, p.epochs, p.step,
                    p.stepsPerEpoch, p.loss, clock(p.remainingSeconds))

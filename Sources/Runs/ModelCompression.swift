@@ -112,39 +112,39 @@ public final class ModelCompressor {
         let staging = out + "/." + method.slug + ".partial"
         try? fileManager.removeItem(atPath: staging)
         try fileManager.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        let metadata = ["architecture": model.arch, "hash": model.hash, "compression": method.description,
+        let metadata = ["architecture": result.architecture.description, "hash": result.architecture.hash,
+                        "compressed_from": model.hash, "compression": method.description,
                         "input_normalisation": model.input["normalisation"] ?? "", "input_resize": model.input["resize"] ?? ""]
         try ONNXModel(plan: result.plan, stored: result.stored, metadata: metadata).serialized()
             .write(to: URL(fileURLWithPath: staging + "/model.onnx"))
-        try WeightsFile(weights: result.weights, architecture: network.architecture).write(to: staging + "/weights.nasd")
+        try WeightsFile(weights: result.weights, architecture: result.architecture).write(to: staging + "/weights.nasd")
 
         let baseline = try InferencePlan(network: network, weights: weights)
-        var tensors: [CompressedModel.Tensor] = []
-        var baselineWeightBytes = 0, weightBytes = 0, biasBytes = 0
-        for step in baseline.steps {
-            switch step.operation {
-            case let .convolution(layer, w, b), let .linear(layer, w, b):
-                let tensor = TensorName(layer, .weight).description
-                let stored = result.stored[tensor] ?? .dense(values: w)
-                tensors.append(.init(name: tensor, encoding: stored.encoding, count: stored.count, bytes: stored.storageBytes,
-                                     sparsity: (stored.sparsity * 1e4).rounded() / 1e4))
-                baselineWeightBytes += 4 * w.count
-                weightBytes += stored.storageBytes
-                biasBytes += 4 * b.count
-            default:
-                continue
-            }
-        }
+        let baselineBytes = Self.bytes(baseline, stored: [:])
+        let variantBytes = Self.bytes(result.plan, stored: result.stored)
+        let compressed = result.plan.network
         var variant = CompressedModel(
-            method: method.description, arch: model.arch, hash: model.hash, run: name.text, settings: settings(method),
+            method: method.description, arch: model.arch, hash: model.hash, run: name.text,
+            compressedArch: result.architecture.description, params: compressed.params, baselineParams: network.params,
+            macs: compressed.macs, baselineMacs: network.macs, settings: settings(method),
             seed: model.seed, steps: result.steps, trainSeconds: (result.trainSeconds * 100).rounded() / 100,
             baselineTestAccuracy: model.testAccuracy,
             testAccuracy: try RunExporter.accuracy(result.plan, on: test, threads: options.threads),
-            valAccuracy: result.validationAccuracy, baselineWeightBytes: baselineWeightBytes, weightBytes: weightBytes,
-            baselineModelBytes: baselineWeightBytes + biasBytes, modelBytes: weightBytes + biasBytes, tensors: tensors,
-            files: [:], verification: [], maxWeightDifference: nil, latency: model.latency,
+            valAccuracy: result.validationAccuracy, baselineWeightBytes: baselineBytes.weights, weightBytes: variantBytes.weights,
+            baselineModelBytes: baselineBytes.weights + baselineBytes.biases, modelBytes: variantBytes.weights + variantBytes.biases,
+            tensors: variantBytes.tensors, files: [:], verification: [], maxWeightDifference: nil, latency: nil, baselineLatency: nil,
             latencyNote: "nasd's engines and onnxruntime run this variant with its weights decoded to float32, at the fp32 model's latency; kernels that compute on the codes (int8, binary, sparse) would make it faster on a device that has them",
             command: command)
+        if case .filters = method {
+            // A smaller dense network: faster for real, measured against the fp32 model in the same rounds.
+            let measured = try RunExporter.interleavedLatency([(compressed, result.weights), (network, weights)],
+                                                              launches: options.latencyLaunches) { round in
+                try report { .measuring(variant: $0, of: $1, method: $2, round: round, rounds: options.latencyLaunches) }
+            }
+            variant.latency = measured[0]
+            variant.baselineLatency = measured[1]
+            variant.latencyNote = "a smaller dense network (\(result.architecture)): its latency and the fp32 model's measured in the same command, launches interleaved"
+        }
         if let verifier = options.verifier {
             variant.verification = try RunExporter.verify(plan: result.plan, files: ["model.onnx"], test: test, folder: staging,
                                                           verifier: verifier, threads: options.threads)
@@ -161,6 +161,27 @@ public final class ModelCompressor {
             throw NasError.environment("cannot move \(staging) to \(destination): \(String(cString: strerror(errno)))")
         }
         return variant
+    }
+
+    /// Bytes of `plan`'s convolution and linear weights as stored (`stored`,
+    /// else float32), per tensor, and of the float32 biases beside them.
+    static func bytes(_ plan: InferencePlan, stored: [String: StoredWeight]) -> (weights: Int, biases: Int, tensors: [CompressedModel.Tensor]) {
+        var weights = 0, biases = 0
+        var tensors: [CompressedModel.Tensor] = []
+        for step in plan.steps {
+            switch step.operation {
+            case let .convolution(layer, w, b), let .linear(layer, w, b):
+                let name = TensorName(layer, .weight).description
+                let encoding = stored[name] ?? .dense(values: w)
+                tensors.append(.init(name: name, encoding: encoding.encoding, count: encoding.count, bytes: encoding.storageBytes,
+                                     sparsity: (encoding.sparsity * 1e4).rounded() / 1e4))
+                weights += encoding.storageBytes
+                biases += 4 * b.count
+            default:
+                continue
+            }
+        }
+        return (weights, biases, tensors)
     }
 
     /// The weights onnxruntime decodes from the file against nasd's decoding:

@@ -288,10 +288,29 @@ public final class RunExporter {
         }
     }
 
-    /// Latency of every model on each engine with its trained weights: the
-    /// protocol launched `latencyLaunches` times, round-robin over the models
-    /// so a busy moment of a shared machine does not land on one model only.
+    /// Latency of every model on each engine with its trained weights
+    /// (`interleavedLatency`), written into each model's `model.json`.
     private func measureLatency(_ models: inout [ExportedModel], _ report: (ExportEvent) throws -> Void) throws {
+        var plans: [(network: Network, weights: NetworkWeights)] = []
+        for model in models {
+            let file = try WeightsFile.read(from: out + "/" + model.hash + "/weights.nasd")
+            plans.append((Network(try Architecture(parsing: model.arch)), file.weights))
+        }
+        let measured = try Self.interleavedLatency(plans, launches: options.latencyLaunches) { round in
+            try report(.measuring(round: round, of: options.latencyLaunches))
+        }
+        for m in models.indices {
+            models[m].latency = measured[m]
+            try Self.write(models[m], to: out + "/" + models[m].hash)
+        }
+    }
+
+    /// Latency of each network on the CPU engine (1 thread) and the Vulkan
+    /// device: the protocol launched `launches` times, round-robin over the
+    /// networks so a busy moment of a shared machine does not land on one
+    /// only; per network, one entry per engine with the median of the launches.
+    static func interleavedLatency(_ plans: [(network: Network, weights: NetworkWeights)], launches: Int,
+                                   round report: (Int) throws -> Void) throws -> [[ExportedModel.Latency]] {
         var engines: [(name: LatencyEngineName, engine: (any LatencyEngine)?, error: String?)] = [
             (.cpu, try CPUEngine(threads: 1), nil),
         ]
@@ -301,35 +320,29 @@ public final class RunExporter {
         let protocols: [LatencyEngineName: MeasurementProtocol] = [
             .cpu: MeasurementProtocol(warmup: 20, runs: 100), .vulkan: MeasurementProtocol(warmup: 5, runs: 30),
         ]
-        var plans: [(network: Network, weights: NetworkWeights)] = []
-        for model in models {
-            let file = try WeightsFile.read(from: out + "/" + model.hash + "/weights.nasd")
-            plans.append((Network(try Architecture(parsing: model.arch)), file.weights))
-        }
-        var launches = [[Double]](repeating: [], count: models.count * engines.count)
-        for round in 1...options.latencyLaunches {
-            try report(.measuring(round: round, of: options.latencyLaunches))
+        var times = [[Double]](repeating: [], count: plans.count * engines.count)
+        for round in 1...launches {
+            try report(round)
             for (m, plan) in plans.enumerated() {
                 for (e, engine) in engines.enumerated() {
                     guard let measurer = engine.engine else { continue }
                     let sample = try measurer.measure(plan.network, protocol: protocols[engine.name]!, weights: plan.weights)
-                    launches[m * engines.count + e].append(sample.medianMilliseconds)
+                    times[m * engines.count + e].append(sample.medianMilliseconds)
                 }
             }
         }
-        for m in models.indices {
-            models[m].latency = engines.enumerated().map { e, engine in
+        return plans.indices.map { m in
+            engines.enumerated().map { e, engine in
                 let p = protocols[engine.name]!
-                let times = launches[m * engines.count + e]
-                let sorted = times.sorted()
+                let launches = times[m * engines.count + e]
+                let sorted = launches.sorted()
                 return ExportedModel.Latency(
                     engine: engine.name.rawValue, device: engine.engine?.device.device ?? "none",
                     fingerprint: engine.engine?.device.id ?? "", medianMs: sorted.isEmpty ? nil
                         : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2,
-                    launchesMs: times.map { ($0 * 1e5).rounded() / 1e5 }, protocolRuns: p.runs, protocolWarmup: p.warmup,
+                    launchesMs: launches.map { ($0 * 1e5).rounded() / 1e5 }, protocolRuns: p.runs, protocolWarmup: p.warmup,
                     error: engine.error)
             }
-            try Self.write(models[m], to: out + "/" + models[m].hash)
         }
     }
 

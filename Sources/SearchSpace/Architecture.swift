@@ -140,6 +140,9 @@ extension Architecture {
         public let stride: Int
         /// Expansion ratio of an `mb` block; nil for `conv` and `sep`.
         public let expansion: Int?
+        /// The fraction of expanded channels an `mb` block keeps (`_h`): what
+        /// filter pruning leaves of its 1×1 expansion; nil for all of them.
+        public let hiddenKept: Double?
         /// Output channels before the width multiplier.
         public let filters: Int
         /// Squeeze-and-excite ratio; nil for none.
@@ -148,15 +151,24 @@ extension Architecture {
         public internal(set) var skip: Bool
 
         public init(op: Op, repeats: Int, kernel: KernelForm, stride: Int, expansion: Int?,
-                    filters: Int, seRatio: Double?, skip: Bool) {
+                    filters: Int, seRatio: Double?, skip: Bool, hiddenKept: Double? = nil) {
             self.op = op
             self.repeats = repeats
             self.kernel = kernel
             self.stride = stride
             self.expansion = op == .mb ? (expansion ?? 1) : nil
+            self.hiddenKept = op == .mb && (expansion ?? 1) > 1 && (hiddenKept ?? 1) < 1 ? hiddenKept : nil
             self.filters = filters
             self.seRatio = (seRatio ?? 0) > 0 ? seRatio : nil
             self.skip = skip
+        }
+
+        /// Channels between the expansion and the projection of an `mb` block
+        /// whose input has `input` channels.
+        public func expandedChannels(input: Int) -> Int {
+            let full = input * (expansion ?? 1)
+            guard let hiddenKept else { return full }
+            return max(1, Int((Double(full) * hiddenKept).rounded()))
         }
 
         /// `_noskip` changes the network only if some repeat could take a residual:
@@ -169,6 +181,7 @@ extension Architecture {
         public var description: String {
             var text = "\(op.rawValue)_r\(repeats)_k\(kernel)_s\(stride)"
             if let expansion { text += "_e\(expansion)" }
+            if let hiddenKept { text += "_h\(Architecture.decimal(hiddenKept))" }
             text += "_o\(filters)"
             if let seRatio { text += "_se\(Architecture.decimal(seRatio))" }
             if !skip { text += "_noskip" }

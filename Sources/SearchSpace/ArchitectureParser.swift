@@ -121,6 +121,20 @@ struct ArchitectureParser {
         } else if op == .mb {
             throw error("an mb block needs its expansion ratio here, as \"_e6\", found \(found())")
         }
+        var hiddenKept: Double?
+        if lookingAt("_h") {
+            guard op == .mb, (expansion ?? 1) > 1 else {
+                throw error("\"_h\" (the fraction of expanded channels a filter-pruned mb block keeps) belongs to mb blocks with an expansion above 1")
+            }
+            index += 2
+            let keptPosition = index
+            let kept = try decimal("the fraction of expanded channels kept", in: 0...1)
+            guard kept > 0, kept < 1 else {
+                index = keptPosition
+                throw error("the fraction of expanded channels kept must lie strictly between 0 and 1; leave \"_h\" out to keep them all")
+            }
+            hiddenKept = kept
+        }
         try expect("_o", "\"_o\" and the block's output channels")
         let filters = try integer("the block's output channels", in: ArchitectureLimits.filters)
         var seRatio: Double?
@@ -143,7 +157,8 @@ struct ArchitectureParser {
             throw error("expected \"_se\", \"_noskip\" or \"|\" after the block \(String(String.UnicodeScalarView(scalars[opPosition..<index]))), found \(found())")
         }
         let block = Architecture.Block(op: op, repeats: repeats, kernel: kernel, stride: stride,
-                                       expansion: expansion, filters: filters, seRatio: seRatio, skip: skip)
+                                       expansion: expansion, filters: filters, seRatio: seRatio, skip: skip,
+                                       hiddenKept: hiddenKept)
         return (block, stridePosition)
     }
 

@@ -52,8 +52,8 @@ struct NetworkBuilder {
         var x = blockInput
         switch block.op {
         case .mb:
-            let expanded = inChannels * (block.expansion ?? 1)
-            if expanded != inChannels {
+            let expanded = block.expandedChannels(input: inChannels)
+            if (block.expansion ?? 1) > 1 {
                 x = convBNAct(x, name: "\(unit).expand", out: expanded, kernel: .one, stride: 1, depthwise: false)
             }
             x = kernelConvs(block.kernel, from: x, name: "\(unit).dw", out: expanded, stride: stride, depthwise: true)

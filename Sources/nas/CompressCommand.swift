@@ -20,7 +20,9 @@ struct CompressCommand: ParsableCommand {
         their weights' summed gradients), prune:S (gradual magnitude pruning to sparsity S, Zhu \
         & Gupta's cubic schedule, the first convolution at S/2), qat:B (B = 4, 6, 8: symmetric \
         per-output-channel fake quantisation) and binary (sign(W)·mean|W| per output channel; the \
-        first convolution and the classifier stay fp32). --sweep runs a standard set and writes \
+        first convolution and the classifier stay fp32), filters:F (the fraction F of the MBConv \
+        expansion and head filters with the smallest L1 norm removed, Li et al.: a smaller dense \
+        network, its latency measured on both engines against the fp32 model's). --sweep runs a standard set and writes \
         OUT/compression.svg and OUT/report.md. A variant is written under OUT/.<method>.partial \
         and renamed when whole: a compression killed at any point and run again keeps every \
         finished variant. --verify loads model.onnx in onnxruntime against nasd's CPU engine on \
@@ -34,7 +36,7 @@ struct CompressCommand: ParsableCommand {
     @Option(help: "The exported model, by hash (`nas export` lists them).")
     var model: String
 
-    @Option(help: "kmeans:B, linear:B, prune:S, qat:B or binary (repeat for several).")
+    @Option(help: "kmeans:B, linear:B, prune:S, filters:F, qat:B or binary (repeat for several).")
     var method: [String] = []
 
     @Flag(help: "Run the standard set (\(CompressionMethod.sweep.map(\.description).joined(separator: ", "))) and write compression.svg and report.md.")
@@ -58,6 +60,9 @@ struct CompressCommand: ParsableCommand {
     @Option(help: "OpenMP threads for fine-tuning (\(Limits.threads.text)).")
     var threads = min(ProcessInfo.processInfo.activeProcessorCount, Limits.threads.range.upperBound)
 
+    @Option(help: "Launches of the latency protocol per engine for a filters:F variant and the fp32 model, interleaved (\(Limits.launches.text)).")
+    var launches = 3
+
     @Flag(help: "Check each model.onnx in onnxruntime: logits against the CPU engine, decoded weights against nasd's.")
     var verify = false
 
@@ -72,12 +77,13 @@ struct CompressCommand: ParsableCommand {
         options.subset = subset
         options.learningRate = learningRate
         options.threads = threads
+        options.latencyLaunches = launches
         return options
     }
 
     private func methods() throws -> [CompressionMethod] {
         guard sweep != !method.isEmpty else {
-            throw NasError.invalidInput(sweep ? "give --sweep or --method, not both" : "give --method M (kmeans:4, prune:0.5, qat:6, binary, …) or --sweep")
+            throw NasError.invalidInput(sweep ? "give --sweep or --method, not both" : "give --method M (kmeans:4, prune:0.5, filters:0.25, qat:6, binary, …) or --sweep")
         }
         var seen = Set<CompressionMethod>()
         return sweep ? CompressionMethod.sweep : try method.map { text throws(NasError) in try CompressionMethod(parsing: text) }
@@ -109,12 +115,20 @@ struct CompressCommand: ParsableCommand {
         bar.finish()
         if sweep { try CompressionReport(variants: variants, model: compressor.model, command: command).write(to: compressor.out) }
         if json { return try printJSON(variants) }
-        var rows = [["method", "test acc", "Δ points", "weights KB", "smaller", "steps", "onnxruntime (max |Δ|)"]]
-        rows.append(["fp32", String(format: "%.4f", compressor.model.testAccuracy), "", String(format: "%.1f", Double(variants.first?.baselineWeightBytes ?? 0) / 1024), "1.0×", "", ""])
+        var rows = [["method", "test acc", "Δ points", "weights KB", "smaller", "cpu ms", "vulkan ms", "steps", "onnxruntime (max |Δ|)"]]
+        let fp32 = { (engine: String) in compressor.model.latency.first { $0.engine == engine }?.medianMs.map { String(format: "%.4f", $0) } ?? "-" }
+        rows.append(["fp32", String(format: "%.4f", compressor.model.testAccuracy), "", String(format: "%.1f", Double(variants.first?.baselineWeightBytes ?? 0) / 1024),
+                     "1.0×", fp32("cpu"), fp32("vulkan"), "", ""])
         for v in variants {
+            // Measured only where the variant is a smaller network; the others run at the fp32 model's speed.
+            let ms = { (engine: String) in
+                guard let mine = v.latency?.first(where: { $0.engine == engine })?.medianMs,
+                      let theirs = v.baselineLatency?.first(where: { $0.engine == engine })?.medianMs else { return "= fp32" }
+                return String(format: "%.4f (%.2f×)", mine, mine / theirs)
+            }
             rows.append([v.method, String(format: "%.4f", v.testAccuracy), String(format: "%+.2f", -v.accuracyDrop * 100),
-                         String(format: "%.1f", Double(v.weightBytes) / 1024), String(format: "%.1f×", v.compressionRatio), "\(v.steps)",
-                         v.verification.first.map { String(format: "%.0e", $0.maxAbsDiff) } ?? "-"])
+                         String(format: "%.1f", Double(v.weightBytes) / 1024), String(format: "%.1f×", v.compressionRatio),
+                         ms("cpu"), ms("vulkan"), "\(v.steps)", v.verification.first.map { String(format: "%.0e", $0.maxAbsDiff) } ?? "-"])
         }
         print("\(variants.count) variant\(variants.count == 1 ? "" : "s") of \(model) (run \(name)) in \(compressor.out)")
         print(table(rows, rightAligned: [1, 2, 3, 4, 5]))

@@ -1,0 +1,85 @@
+@testable import Compression
+import Core
+import GSLNumerics
+import Model
+import Testing
+
+@Suite("Compression: k-means, quantisers, pruning schedule, methods, stored sizes")
+struct CompressionTests {
+    @Test("1-D k-means finds well-separated clusters, is deterministic per seed, and never makes more clusters than values")
+    func kmeans() {
+        let values: [Float] = (0..<300).map { i in [Float(-1), 0.1, 2][i % 3] + Float(i % 7) * 0.001 }
+        let a = KMeans(values, k: 3, random: RandomStream(seed: 1, name: "kmeans"))
+        #expect(a.centroids.count == 3)
+        let expected: [Float] = [-0.997, 0.103, 2.003]
+        for c in 0..<3 { #expect(abs(a.centroids[c] - expected[c]) < 0.01) }
+        for (i, v) in values.enumerated() { #expect(abs(a.centroids[a.assignment[i]] - v) < 0.01) }
+        let b = KMeans(values, k: 3, random: RandomStream(seed: 1, name: "kmeans"))
+        #expect(a.centroids == b.centroids && a.assignment == b.assignment)
+        let few = KMeans([1, 1, 2, 2, 2], k: 16, random: RandomStream(seed: 1, name: "kmeans"))
+        #expect(few.centroids == [1, 2])
+    }
+
+    @Test("Symmetric per-channel quantisation keeps codes in range, the extreme exact; binary is sign × mean |w|")
+    func quantise() {
+        let w: [Float] = [0.5, -0.25, 0.1, 0, /* channel 2 */ -2, 1, 0.3, -0.01]
+        let (values, codes, steps) = WeightProjection.quantise(w, channels: 2, bits: 4)
+        let expectedSteps: [Float] = [0.5 / 7, 2 / 7]
+        #expect(steps == expectedSteps)
+        #expect(codes.allSatisfy { abs(Int($0)) <= 7 })
+        #expect(values[0] == 0.5 && values[4] == -2)
+        for i in w.indices { #expect(abs(values[i] - w[i]) <= steps[i / 4] / 2 + 1e-6) }
+        let binary = WeightProjection.quantise(w, channels: 2, bits: 1)
+        let alphas: [Float] = [(0.5 + 0.25 + 0.1 + 0) / 4, (2 + 1 + 0.3 + 0.01) / 4]
+        #expect(binary.steps == alphas)
+        #expect(binary.codes == [1, -1, 1, 1, -1, 1, 1, -1])
+    }
+
+    @Test("Magnitude masks prune exactly the asked fraction, smallest first")
+    func mask() {
+        let mask = WeightProjection.magnitudeMask([0.3, -0.1, 0.05, 2, -0.7, 0.01, 0, 1], sparsity: 0.5)
+        #expect(mask == [true, false, false, true, true, false, false, true])
+    }
+
+    @Test("Zhu & Gupta's schedule rises from 0 to the target over two thirds of the steps, fast first")
+    func schedule() {
+        let s = PruningSchedule(final: 0.8, totalSteps: 300)
+        #expect(s.steps == 200 && s.interval == 12)
+        #expect(s.sparsity(afterStep: 0) == 0 && s.sparsity(afterStep: 200) == 0.8 && s.sparsity(afterStep: 299) == 0.8)
+        let values = (0...200).map(s.sparsity(afterStep:))
+        #expect(zip(values, values.dropFirst()).allSatisfy { $0 <= $1 })
+        // Cubic: 1 − (2/3)³ = 70% of the pruning happens in the first third of the window.
+        #expect(abs(s.sparsity(afterStep: 72) - 0.8 * (1 - 0.64 * 0.64 * 0.64)) < 1e-12)
+        #expect(s.updatesMask(afterStep: 0) && s.updatesMask(afterStep: 12) && !s.updatesMask(afterStep: 13))
+        #expect(s.updatesMask(afterStep: 200) && !s.updatesMask(afterStep: 204))
+        let once = PruningSchedule(final: 0.5, totalSteps: 0)
+        #expect(once.sparsity(afterStep: 0) == 0.5 && once.updatesMask(afterStep: 0))
+    }
+
+    @Test("Methods parse from their names and refuse anything else with the list of methods")
+    func methods() throws {
+        #expect(try CompressionMethod(parsing: "kmeans:4") == .kmeans(bits: 4))
+        #expect(try CompressionMethod(parsing: "prune:0.5") == .prune(sparsity: 0.5))
+        #expect(try CompressionMethod(parsing: "qat:6").description == "qat:6")
+        #expect(try CompressionMethod(parsing: "prune:0.5").slug == "prune-0.5")
+        #expect(try CompressionMethod(parsing: "binary") == .binary)
+        for (text, message) in [("kmeans", "takes one bit width"), ("kmeans:3", "1, 2, 4, 8 bits"), ("qat:2", "4, 6, 8 bits"),
+                                ("prune:1", "sparsity in (0.0, 1.0)"), ("prune:nan", "sparsity"), ("binary:1", "takes no argument"),
+                                ("xnor", "not built yet"), ("zip", "not a compression method"), ("", "not a compression method")] {
+            #expect(throws: NasError.self) { try CompressionMethod(parsing: text) }
+            do { _ = try CompressionMethod(parsing: text) } catch { #expect("\(error)".contains(message), "\(text): \(error)") }
+        }
+    }
+
+    @Test("Stored sizes: packed codes, float32 codebooks and scales, a bitmask plus non-zeros; decoding folds the channel scales")
+    func storedSizes() {
+        let codebook = StoredWeight.codebook(indices: [0, 1, 1, 0, 2, 3, 3, 2], bits: 2, codebook: [-1, 0, 1, 2], channelScales: [1, 10])
+        #expect(codebook.storageBytes == 2 + 16 + 8)
+        #expect(codebook.dequantised == [-1, 0, 0, -1, 10, 20, 20, 10])
+        let integers = StoredWeight.integers(values: [1, -1, 1, 1], bits: 1, scales: [0.5, 2])
+        #expect(integers.storageBytes == 1 + 8 && integers.dequantised == [0.5, -0.5, 2, 2] && integers.encoding == "binary")
+        let sparse = StoredWeight.sparse(values: [0, 0, 3, 0, 0, 0, 0, 0, 1])
+        #expect(sparse.storageBytes == 2 + 8 && sparse.sparsity == 7.0 / 9)
+        #expect(StoredWeight.dense(values: [1, 2]).storageBytes == 8)
+    }
+}

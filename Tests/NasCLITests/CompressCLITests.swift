@@ -1,0 +1,162 @@
+import Foundation
+import Testing
+
+/// `nas compress` on a model exported from a real tiny run: every method
+/// fine-tuned on real Fashion-MNIST images, each ONNX variant loaded in
+/// onnxruntime; deterministic, and resumable after kill -9.
+/// In the serialized search suite: it trains.
+extension NasSearchCLITests {
+    static let sweep = ["kmeans:8", "kmeans:4", "kmeans:2", "linear:4", "prune:0.5", "prune:0.8", "qat:8", "qat:6", "qat:4", "binary"]
+
+    /// A tiny run with its best model exported; returns the model's hash.
+    static func exportedModel(_ runs: String) throws -> String {
+        try tinyRun(runs)
+        let exported = try NasProcess.run(["export", "r", "--runs", runs, "--top", "1", "--epochs", "2", "--subset", "3000",
+                                           "--threads", "2", "--launches", "1", "--formats", "onnx", "--json"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let models = try #require(try JSONSerialization.jsonObject(with: Data(exported.stdout.utf8)) as? [[String: Any]])
+        return try #require(models.first?["hash"] as? String)
+    }
+
+    @Test("nas compress --sweep: every method above chance, sizes as the files hold them, onnxruntime decodes the weights as nasd does")
+    func compressSweep() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let hash = try Self.exportedModel(runs)
+        // 50 steps an epoch (3,200 images, the tiny proxy's batch of 64), two epochs per method.
+        let result = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--sweep", "--finetune-epochs", "2",
+                                         "--subset", "3200", "--threads", "2", "--verify", "--json"],
+                                        environment: Self.verifierEnvironment)
+        #expect(result.status == 0, "\(result.stderr)")
+        let variants = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        #expect(variants.map { $0["method"] as? String } == Self.sweep)
+        let out = runs + "/r/export/" + hash + "/compressed"
+        for variant in variants {
+            let method = try #require(variant["method"] as? String)
+            let folder = out + "/" + method.replacingOccurrences(of: ":", with: "-")
+            #expect(variant["steps"] as? Int == 100, "\(method)")
+            // Above chance (10 classes) after fine-tuning, on the 10k test set.
+            let accuracy = try #require(variant["test_accuracy"] as? Double)
+            #expect(accuracy > 0.2, "\(method): \(accuracy)")
+            // onnxruntime: the logits of the file against nasd's CPU engine on the decoded weights,
+            // and the weights it decodes (Gather, DequantizeLinear) against nasd's decoding.
+            let verification = try #require((variant["verification"] as? [[String: Any]])?.first)
+            #expect(verification["runtime"] as? String == "onnxruntime")
+            #expect((verification["max_abs_diff"] as? Double ?? 1) < 1e-3, "\(method): \(verification)")
+            #expect((verification["top1_agreement"] as? Double ?? 0) >= 0.99, "\(method): \(verification)")
+            #expect((variant["max_weight_abs_diff"] as? Double ?? 1) <= 1e-4, "\(method)")
+            // Sizes: the reported bytes per tensor are what the file's initializers add up to.
+            let tensors = try #require(variant["tensors"] as? [[String: Any]])
+            let reported = Dictionary(uniqueKeysWithValues: tensors.map { ($0["name"] as? String ?? "", $0["bytes"] as? Int ?? -1) })
+            let fromFile = try Self.storedBytes(folder + "/model.onnx", method: method)
+            #expect(fromFile == reported, "\(method)")
+            #expect(variant["weight_bytes"] as? Int == reported.values.reduce(0, +))
+            let ratio = Double(variant["baseline_weight_bytes"] as? Int ?? 0) / Double(variant["weight_bytes"] as? Int ?? 1)
+            #expect(ratio > 1.5, "\(method) stores \(ratio)× less than fp32")
+            if method == "prune:0.8" {
+                let inner = tensors.dropFirst()
+                // Exact up to rounding the count of pruned weights to a whole number.
+                func near(_ tensor: [String: Any], _ target: Double) -> Bool {
+                    abs((tensor["sparsity"] as? Double ?? 0) - target) <= 0.5 / Double(tensor["count"] as? Int ?? 1) + 1e-4
+                }
+                #expect(inner.allSatisfy { near($0, 0.8) }, "\(inner)")
+                #expect(tensors.first.map { near($0, 0.4) } == true, "the first convolution is pruned half as hard")
+            }
+            if method == "binary" {
+                #expect(tensors.first?["encoding"] as? String == "fp32" && tensors.last?["encoding"] as? String == "fp32")
+                #expect(tensors.dropFirst().dropLast().allSatisfy { $0["encoding"] as? String == "binary" })
+            }
+        }
+        let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
+        for method in Self.sweep { #expect(report.contains("| \(method) |"), "\(method)") }
+        let render = Process()
+        render.executableURL = URL(fileURLWithPath: "/usr/bin/rsvg-convert")
+        render.arguments = ["-o", out + "/compression.png", out + "/compression.svg"]
+        try render.run()
+        render.waitUntilExit()
+        #expect(render.terminationStatus == 0)
+
+        // Errors say what and how.
+        let bits = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "kmeans:3"])
+        #expect(bits.status == 2 && bits.stderr.contains("kmeans takes 1, 2, 4, 8 bits, got '3'"), "\(bits.stderr)")
+        let unknown = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "gzip"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("is not a compression method"))
+        let both = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "binary", "--sweep"])
+        #expect(both.status == 2 && both.stderr.contains("not both"))
+        let missing = try NasProcess.run(["compress", "r", "--runs", runs, "--model", "000000000000", "--method", "binary"])
+        #expect(missing.status != 0 && missing.stderr.contains("nas export r --arch 000000000000"), "\(missing.stderr)")
+        let other = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "binary", "--finetune-epochs", "1"])
+        #expect(other.status == 2 && other.stderr.contains("was made with other settings"), "\(other.stderr)")
+    }
+
+    @Test("Killed while compressing and run again, nas compress keeps its finished variants and redoes the rest bit for bit")
+    func compressKilled() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let hash = try Self.exportedModel(runs)
+        let methods = ["kmeans:4", "prune:0.5", "qat:6"].flatMap { ["--method", $0] }
+        let common = ["compress", "r", "--runs", runs, "--model", hash, "--finetune-epochs", "2", "--subset", "3200", "--threads", "2"] + methods
+        let whole = try NasProcess.run(common + ["--out", runs + "/whole"])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let out = runs + "/killed"
+        let process = try Self.start(common + ["--out", out])
+        func finished() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        }
+        for _ in 0..<1200 where finished().isEmpty && process.isRunning { usleep(50_000) }
+        #expect(process.isRunning, "the compression ended before it could be killed")
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let first = finished()
+        #expect(!first.isEmpty && first.count < 3)
+        for variant in first { #expect(FileManager.default.fileExists(atPath: out + "/" + variant + "/model.json")) }
+        let again = try NasProcess.run(common + ["--out", out])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("already compressed"))
+        // Same seed, same variants: whether interrupted or not.
+        for variant in ["kmeans-4", "prune-0.5", "qat-6"] {
+            let a = FileManager.default.contents(atPath: runs + "/whole/" + variant + "/model.onnx")
+            let b = FileManager.default.contents(atPath: out + "/" + variant + "/model.onnx")
+            #expect(a != nil && a == b, "\(variant)")
+        }
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).allSatisfy { !$0.hasSuffix(".partial") })
+    }
+
+    /// Bytes per weight tensor as the ONNX file stores it, computed by onnx in
+    /// Python from the initializers: codes packed at the method's bit width,
+    /// codebooks and scales as float32, a sparse tensor as a bitmask plus its non-zeros.
+    static func storedBytes(_ onnx: String, method: String) throws -> [String: Int] {
+        let bits = method == "binary" ? 1 : Int(method.split(separator: ":").last ?? "") ?? 32
+        let script = """
+        import json, sys, onnx, numpy as np
+        from onnx import numpy_helper
+        m = onnx.load(sys.argv[1]); bits = int(sys.argv[2]); kind = sys.argv[3]
+        init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+        out = {}
+        for node in m.graph.node:
+            if node.op_type not in ("Conv", "Gemm"): continue
+            w = node.input[1]
+            if w + ".indices" in init:
+                n = init[w + ".indices"].size
+                out[w] = (n * bits + 7) // 8 + 4 * init[w + ".codebook"].size + 4 * (init[w + ".channel_scale"].size if w + ".channel_scale" in init else 0)
+            elif w + ".codes" in init:
+                n = init[w + ".codes"].size
+                out[w] = (n * bits + 7) // 8 + 4 * init[w + ".scale"].size
+            elif kind == "prune":
+                v = init[w]
+                out[w] = (v.size + 7) // 8 + 4 * int(np.count_nonzero(v))
+            else:
+                out[w] = 4 * init[w].size
+        json.dump(out, sys.stdout)
+        """
+        let process = Process()
+        process.executableURL = NasProcess.root.appendingPathComponent(".build/venv/bin/python")
+        process.arguments = ["-c", script, onnx, "\(bits)", String(method.split(separator: ":").first ?? "")]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return try JSONDecoder().decode([String: Int].self, from: data)
+    }
+}
