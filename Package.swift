@@ -95,7 +95,8 @@ let package = Package(
         .target(name: "RunStore", dependencies: ["Core", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .target(
             name: "Search",
-            dependencies: ["Core", "GSLNumerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore", "VulkanEngine"],
+            dependencies: ["Core", "GSLNumerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore", "VulkanEngine",
+                           "Compression"],
             swiftSettings: strict
         ),
         // What shrinks a trained model: weight sharing, pruning, quantisation-aware

@@ -32,10 +32,13 @@ public struct FilterPruning: Sendable {
         }
         let headChannels = network.layers.first { $0.name == "head" }!.outputShape.channels
         let headWanted = max(8, Int((Double(headChannels) * keep / 8).rounded()) * 8)
-        // The smallest head_o that the width multiplier turns into the wanted channels (none: the head stays).
-        let headFilters = (1...ArchitectureLimits.filters.upperBound).first {
-            Architecture.scaledChannels($0, width: original.width) == headWanted
-        } ?? original.head.filters
+        // A head_o that the width multiplier turns into the wanted channels: the plain quotient when
+        // it does, else the smallest that does (none: the head stays).
+        let quotient = Int((Double(headWanted) / original.width).rounded())
+        let headFilters = Architecture.scaledChannels(quotient, width: original.width) == headWanted ? quotient
+            : (1...ArchitectureLimits.filters.upperBound).first {
+                Architecture.scaledChannels($0, width: original.width) == headWanted
+            } ?? original.head.filters
         architecture = Architecture(resolution: original.resolution, width: original.width, stem: original.stem, blocks: blocks,
                                     head: .init(filters: headFilters))
         let pruned = Network(architecture)

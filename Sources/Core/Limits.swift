@@ -60,6 +60,8 @@ public enum Limits {
     /// Hours of a run: positive, at most ten years.
     public static let hours = Limit(0.0...87_600, excludingLowerBound: true)
     public static let targetMilliseconds = Limit(1e-6...1e6)
+    /// A size target for stored weights, in KB: above zero, at most a terabyte.
+    public static let sizeTargetKilobytes = Limit(0.0...1e9, excludingLowerBound: true)
 
     // Latency measurement.
     public static let timedRuns = Limit(1...1_000_000)

@@ -362,6 +362,7 @@ components:
         run: { type: string, pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" }
         engine: { type: string, enum: [cpu, vulkan] }
         target_ms: { type: number }
+        size_target_kb: { type: number, exclusiveMinimum: 0, description: "Stored weights aimed for, in KB: size becomes a third factor of the reward." }
         constraint: { type: string, enum: [soft, hard] }
         latency: { type: string, enum: [measured, predicted] }
         threads: { type: integer, minimum: 1 }
@@ -448,6 +449,7 @@ components:
         macs: { type: integer }
         reward: { type: number }
         train_seconds: { type: number }
+        weight_bytes: { type: integer, description: "Bytes of its convolution and linear weights as stored (float32, or a block's _b codebooks). Absent in runs from before it." }
         latency_remeasured:
           type: boolean
           description: Its latency is the median of launches measured after the search (the Pareto front when a search finishes, or nas remeasure), and its reward is recomputed from it.

@@ -16,7 +16,7 @@ struct SearchBody {
         let body = try JSONBody.decode(Fields.self, from: data, of: "a search", example: #"{"space": "mnasnet-fm", "budget": 20}"#,
                                        types: ["budget": "a whole number from 1", "threads": "a whole number from 1",
                                                "parallel": "a whole number from 1", "seed": "a whole number from 0",
-                                               "hours": "a number", "target_ms": "a number"])
+                                               "hours": "a number", "target_ms": "a number", "size_target_kb": "a number"])
         var request: SearchRequest
         switch (body.space, body.spaceYAML) {
         case let (name?, nil):
@@ -35,6 +35,7 @@ struct SearchBody {
         request.runName = body.run
         request.engine = try Self.choice("engine", body.engine, LatencyEngineName.self)
         request.targetMs = body.targetMs
+        request.sizeTargetKB = body.sizeTargetKB
         request.constraint = try Self.choice("constraint", body.constraint, Reward.Constraint.self)
         if let v = try Self.choice("latency", body.latency, SearchConfiguration.LatencySource.self) { request.latency = v }
         request.threads = body.threads
@@ -64,15 +65,15 @@ extension SearchBody {
         var space, spaceYAML, strategy, run, engine, constraint, latency, proxy, initialisation: String?
         var budget, threads, parallel: Int?
         var seed: UInt64?
-        var hours, targetMs: Double?
+        var hours, targetMs, sizeTargetKB: Double?
 
         enum CodingKeys: String, CodingKey {
             case space, strategy, run, engine, constraint, latency, proxy, budget, threads, parallel, seed, hours
-            case spaceYAML = "space_yaml", initialisation = "init", targetMs = "target_ms"
+            case spaceYAML = "space_yaml", initialisation = "init", targetMs = "target_ms", sizeTargetKB = "size_target_kb"
         }
 
         static let names = ["space", "space_yaml", "strategy", "budget", "hours", "seed", "run", "engine", "target_ms",
-                            "constraint", "latency", "threads", "proxy", "init", "parallel"]
+                            "size_target_kb", "constraint", "latency", "threads", "proxy", "init", "parallel"]
     }
 
     static func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ text: String?, _ type: T.Type) throws -> T?

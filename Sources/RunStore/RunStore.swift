@@ -20,6 +20,9 @@ public struct CandidateRecord: Codable, Sendable, Equatable {
     public var fingerprintVulkan: String?
     public var params: Int
     public var macs: Int
+    /// Bytes of its convolution and linear weights as stored (float32, or a
+    /// block's `_b` codebooks): the size objective. Nil in runs from before it.
+    public var weightBytes: Int?
     public var reward: Double?
     public var trainSeconds: Double?
     /// Time spent measuring or predicting latency.
@@ -48,6 +51,7 @@ public struct CandidateRecord: Codable, Sendable, Equatable {
         case fingerprintCPU = "fingerprint_cpu", fingerprintVulkan = "fingerprint_vulkan"
         case trainSeconds = "train_seconds", createdAt = "created_at", finishedAt = "finished_at"
         case latencySeconds = "latency_seconds", overheadSeconds = "overhead_seconds"
+        case weightBytes = "weight_bytes"
     }
 }
 

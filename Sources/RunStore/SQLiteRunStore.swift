@@ -120,6 +120,10 @@ public final class SQLiteRunStore: RunStore {
                 t.column("disturbed", .boolean)
             }
         }
+        // The size objective (weight precision as a search dimension); older rows keep NULL.
+        migrator.registerMigration("v3-weight-bytes") { db in
+            try db.alter(table: "candidate") { t in t.add(column: "weight_bytes", .integer) }
+        }
         return migrator
     }
 

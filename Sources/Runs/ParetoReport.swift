@@ -6,11 +6,13 @@ public import Search
 /// of objectives, and the hypervolume of accuracy against latency.
 public struct ParetoReport: Encodable, Sendable {
     /// The objectives a front is taken over: accuracy (higher is better)
-    /// against latency on an engine, and optionally parameters (lower is better).
+    /// against latency on an engine, and optionally parameters or the size of
+    /// the weights as stored (lower is better).
     public enum ObjectiveSet: String, Sendable, CaseIterable, Encodable {
         case accuracyCPU = "acc,cpu"
         case accuracyVulkan = "acc,vulkan"
         case accuracyCPUParams = "acc,cpu,params"
+        case accuracyCPUSize = "acc,cpu,size"
 
         public var engine: LatencyEngineName { self == .accuracyVulkan ? .vulkan : .cpu }
     }
@@ -20,11 +22,12 @@ public struct ParetoReport: Encodable, Sendable {
         public let hash, arch: String
         public let valAccuracy, latencyMs: Double
         public let params, macs: Int
+        public let weightBytes: Int?
         public let reward: Double?
 
         enum CodingKeys: String, CodingKey {
             case index, hash, arch, params, macs, reward
-            case valAccuracy = "val_accuracy", latencyMs = "latency_ms"
+            case valAccuracy = "val_accuracy", latencyMs = "latency_ms", weightBytes = "weight_bytes"
         }
     }
 
@@ -48,12 +51,14 @@ public struct ParetoReport: Encodable, Sendable {
         run = name.text
         self.objectives = objectives
         engine = objectives.engine
-        let points = Pareto.points(records, engine: engine)
+        // The size objective needs the size: runs from before it have none.
+        let points = Pareto.points(records, engine: engine).filter { objectives != .accuracyCPUSize || $0.candidate.weightBytes != nil }
         candidates = points.count
-        // Each point as a vector to minimise: −accuracy, latency[, params].
+        // Each point as a vector to minimise: −accuracy, latency[, params or size].
         let vectors = points.map { p -> [Double] in
             var v = [-p.objectives.accuracy, p.objectives.latencyMilliseconds]
             if objectives == .accuracyCPUParams { v.append(Double(p.candidate.params)) }
+            if objectives == .accuracyCPUSize { v.append(Double(p.candidate.weightBytes ?? 0)) }
             return v
         }
         func dominates(_ a: [Double], _ b: [Double]) -> Bool {
@@ -65,7 +70,8 @@ public struct ParetoReport: Encodable, Sendable {
         front = members.map { i in
             let c = points[i].candidate
             return Member(index: c.index, hash: c.hash, arch: c.arch, valAccuracy: points[i].objectives.accuracy,
-                          latencyMs: points[i].objectives.latencyMilliseconds, params: c.params, macs: c.macs, reward: c.reward)
+                          latencyMs: points[i].objectives.latencyMilliseconds, params: c.params, macs: c.macs,
+                          weightBytes: c.weightBytes, reward: c.reward)
         }
         hypervolume = Pareto.hypervolume(members.map { points[$0].objectives }, reference: reference)
         self.reference = ["accuracy": reference.accuracy, "latency_ms": reference.latencyMilliseconds]

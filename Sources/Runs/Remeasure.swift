@@ -115,7 +115,8 @@ public struct Remeasure: Sendable {
                 candidate.record(latency: median, on: engineName, predicted: false, fingerprint: engine.device.id)
             }
             candidate.reward = configuration.reward.value(accuracy: candidate.valAccuracy ?? 0,
-                                                          latencyMilliseconds: candidate.latency(on: configuration.reward.engine) ?? .infinity)
+                                                          latencyMilliseconds: candidate.latency(on: configuration.reward.engine) ?? .infinity,
+                                                          weightBytes: candidate.weightBytes)
             updated.append(candidate)
             for (engineName, _, _) in engines {
                 let taken = samples[candidate.index]?[engineName] ?? []

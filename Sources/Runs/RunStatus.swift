@@ -12,6 +12,8 @@ public struct RunStatus: Codable, Sendable {
         public let latencyMs: [String: Double]
         public let params, macs: Int
         public let reward, trainSeconds: Double?
+        /// Bytes of its weights as stored (the size objective); nil in runs from before it.
+        public let weightBytes: Int?
         /// True when its latency is the median of launches measured after the
         /// search (the front when a search finishes, `nas remeasure`), not the
         /// search's one measurement: its reward is recomputed from it. Absent otherwise.
@@ -20,7 +22,7 @@ public struct RunStatus: Codable, Sendable {
         enum CodingKeys: String, CodingKey {
             case index, arch, hash, status, params, macs, reward
             case valAccuracy = "val_accuracy", latencyMs = "latency_ms", trainSeconds = "train_seconds"
-            case latencyRemeasured = "latency_remeasured"
+            case latencyRemeasured = "latency_remeasured", weightBytes = "weight_bytes"
         }
     }
 
@@ -53,7 +55,7 @@ public struct RunStatus: Codable, Sendable {
             for engine in LatencyEngineName.allCases { latency[engine.rawValue] = r.latency(on: engine) }
             return Candidate(index: r.index, arch: r.arch, hash: r.hash, status: r.status.rawValue, valAccuracy: r.valAccuracy,
                              latencyMs: latency, params: r.params, macs: r.macs, reward: r.reward, trainSeconds: r.trainSeconds,
-                             latencyRemeasured: remeasured.contains(r.index) ? true : nil)
+                             weightBytes: r.weightBytes, latencyRemeasured: remeasured.contains(r.index) ? true : nil)
         }
         let training = records.compactMap(\.trainSeconds).reduce(0, +)
         let latency = records.compactMap(\.latencySeconds).reduce(0, +)

@@ -17,6 +17,8 @@ public struct SearchRequest: Sendable {
     public var runName: String?
     public var engine: LatencyEngineName?
     public var targetMs: Double?
+    /// Stored weights aimed for, in KB: makes size a third factor of the reward.
+    public var sizeTargetKB: Double?
     public var constraint: Reward.Constraint?
     public var latency: SearchConfiguration.LatencySource = .measured
     public var threads: Int?
@@ -47,6 +49,7 @@ public struct SearchRequest: Sendable {
         try field("budget", spelling) { name throws(NasError) in try Limits.budget.check(budget, name) }
         try field("hours", spelling) { name throws(NasError) in try Limits.hours.check(hours, name) }
         try field("target_ms", spelling) { name throws(NasError) in try Limits.targetMilliseconds.check(targetMs, name) }
+        try field("size_target_kb", spelling) { name throws(NasError) in try Limits.sizeTargetKilobytes.check(sizeTargetKB, name) }
         try field("threads", spelling) { name throws(NasError) in try Limits.threads.check(threads, name) }
         try field("parallel", spelling) { name throws(NasError) in try Limits.parallel.check(parallel, name) }
         if let runName { try field("run", spelling) { _ throws(NasError) in _ = try RunName(runName) } }
@@ -80,7 +83,8 @@ public struct SearchRequest: Sendable {
             throw InvalidField(field: spelling.name("target_ms"), message: "\(spacePath)'s latency target (\(parsed.latency.targetMilliseconds) ms) is for the \(spaceEngine.rawValue) engine; give \(spelling.name("target_ms")) for \(rewardEngine.rawValue)")
         }
         let reward = Reward(engine: rewardEngine, targetMilliseconds: targetMs ?? parsed.latency.targetMilliseconds,
-                            constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft))
+                            constraint: constraint ?? (parsed.latency.constraint == .hard ? .hard : .soft),
+                            sizeTargetKilobytes: sizeTargetKB)
         let batch = try field("proxy", spelling) { _ throws(NasError) in try proxy.task(in: parsed, path: spacePath).batch }
         // What `nas bench search` found fastest on 2 cores: two candidates on one thread each at the
         // search proxy's batch 32 (1.29× one candidate on two threads); at batch 128, parity.

@@ -1,6 +1,7 @@
 public import Core
 import Engine
 import Foundation
+import Compression
 import Latency
 public import RunStore
 public import SearchSpace
@@ -74,7 +75,8 @@ public final class CandidateEvaluator {
     public func score(_ candidate: inout CandidateRecord) {
         candidate.reward = candidate.status == .done
             ? configuration.reward.value(accuracy: candidate.valAccuracy ?? 0,
-                                         latencyMilliseconds: candidate.latency(on: configuration.reward.engine) ?? .infinity)
+                                         latencyMilliseconds: candidate.latency(on: configuration.reward.engine) ?? .infinity,
+                                         weightBytes: candidate.weightBytes)
             : Reward.failed
     }
 
@@ -85,7 +87,8 @@ public final class CandidateEvaluator {
         training.layout = nil
         training.initialisation = configuration.initialisation
         let trainStart = Date()
-        let result: TrainingResult
+        var result: TrainingResult
+        candidate.weightBytes = BlockPrecision.storageBytes(network)
         gate?.beginTraining()
         do {
             defer { gate?.endTraining() }
@@ -93,6 +96,13 @@ public final class CandidateEvaluator {
             result = try trainer.train { step in
                 gate?.stepBoundary()
                 try progress(step)
+            }
+            if result.divergedAtStep == nil, network.architecture.blocks.contains(where: { $0.bits != nil }) {
+                // Blocks with `_b` are scored on the codebook weights they would ship.
+                try trainer.network.load(try BlockPrecision.quantised(network, weights: try trainer.network.weights(), seed: training.seed))
+                let validation = proxy.validationSubset.map { split.validation.subset(Array(0..<min($0, split.validation.count))) }
+                    ?? split.validation
+                result.validationAccuracy = try trainer.evaluate(validation).accuracy
             }
             candidate.trainSeconds = Date().timeIntervalSince(trainStart)
         } catch {

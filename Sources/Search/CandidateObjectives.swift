@@ -33,6 +33,7 @@ extension CandidateRecord {
         latencyVulkanMs = earlier.latencyVulkanMs
         predictedCPUMs = earlier.predictedCPUMs
         predictedVulkanMs = earlier.predictedVulkanMs
+        weightBytes = earlier.weightBytes
         fingerprintCPU = earlier.fingerprintCPU
         fingerprintVulkan = earlier.fingerprintVulkan
         trainSeconds = 0

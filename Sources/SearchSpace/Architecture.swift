@@ -149,9 +149,12 @@ extension Architecture {
         public let seRatio: Double?
         /// Whether a residual add is taken where shapes allow it.
         public internal(set) var skip: Bool
+        /// Bits per weight of the block's convolutions, stored as a per-layer
+        /// codebook (`_b`, a search dimension); nil for float32.
+        public let bits: Int?
 
         public init(op: Op, repeats: Int, kernel: KernelForm, stride: Int, expansion: Int?,
-                    filters: Int, seRatio: Double?, skip: Bool, hiddenKept: Double? = nil) {
+                    filters: Int, seRatio: Double?, skip: Bool, hiddenKept: Double? = nil, bits: Int? = nil) {
             self.op = op
             self.repeats = repeats
             self.kernel = kernel
@@ -161,6 +164,7 @@ extension Architecture {
             self.filters = filters
             self.seRatio = (seRatio ?? 0) > 0 ? seRatio : nil
             self.skip = skip
+            self.bits = bits == 32 ? nil : bits
         }
 
         /// Channels between the expansion and the projection of an `mb` block
@@ -184,6 +188,7 @@ extension Architecture {
             if let hiddenKept { text += "_h\(Architecture.decimal(hiddenKept))" }
             text += "_o\(filters)"
             if let seRatio { text += "_se\(Architecture.decimal(seRatio))" }
+            if let bits { text += "_b\(bits)" }
             if !skip { text += "_noskip" }
             return text
         }

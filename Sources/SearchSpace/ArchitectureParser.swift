@@ -32,6 +32,8 @@ public enum ArchitectureLimits {
     public static let repeats = 1...16
     public static let expansion = 1...16
     public static let seRatio = 0.0...1.0
+    /// Bits per weight a block may store its convolutions in (`_b`); 32 in a space file means float32.
+    public static let bits: Set<Int> = [1, 2, 4, 8]
 }
 
 extension Architecture {
@@ -148,17 +150,28 @@ struct ArchitectureParser {
             }
             seRatio = ratio
         }
+        var bits: Int?
+        if lookingAt("_b") {
+            index += 2
+            let bitsPosition = index
+            let value = try integer("the bits per weight", in: 1...32)
+            guard ArchitectureLimits.bits.contains(value) else {
+                index = bitsPosition
+                throw error("bits per weight \"_b\" must be 1, 2, 4 or 8 (leave it out for float32), found \(value)")
+            }
+            bits = value
+        }
         var skip = true
         if lookingAt("_noskip") {
             index += 7
             skip = false
         }
         guard index == scalars.count || scalars[index] == "|" else {
-            throw error("expected \"_se\", \"_noskip\" or \"|\" after the block \(String(String.UnicodeScalarView(scalars[opPosition..<index]))), found \(found())")
+            throw error("expected \"_se\", \"_b\", \"_noskip\" or \"|\" after the block \(String(String.UnicodeScalarView(scalars[opPosition..<index]))), found \(found())")
         }
         let block = Architecture.Block(op: op, repeats: repeats, kernel: kernel, stride: stride,
                                        expansion: expansion, filters: filters, seRatio: seRatio, skip: skip,
-                                       hiddenKept: hiddenKept)
+                                       hiddenKept: hiddenKept, bits: bits)
         return (block, stridePosition)
     }
 

@@ -11,7 +11,9 @@ public struct Decision: Hashable, Sendable {
 
 extension SearchSpace {
     /// Every decision, in the order tokens are emitted: resolution, width, then
-    /// per block op, kernel, expansion, se, skip, repeats, filters.
+    /// per block op, kernel, expansion, se, skip, repeats, filters; then, in a
+    /// space that searches weight precision, each block's bits (last, so a
+    /// space without them keeps its decisions, and its runs their sequences).
     public var decisions: [Decision] {
         var list = [
             Decision(name: "resolution", choices: resolutions.map(String.init)),
@@ -30,12 +32,17 @@ extension SearchSpace {
                 Decision(name: prefix + "filters", choices: c.filterMultipliers.map(Architecture.decimal)),
             ]
         }
+        if searchesBits {
+            for (b, block) in blocks.enumerated() {
+                list.append(Decision(name: "b\(b + 1).bits", choices: (block.choices.bits ?? [32]).map(String.init)))
+            }
+        }
         return list
     }
 
     /// The architecture a token sequence (one index per decision) selects.
     public func architecture(tokens: [Int]) -> Architecture {
-        precondition(tokens.count == 2 + 7 * blocks.count, "expected one token per decision")
+        precondition(tokens.count == 2 + (searchesBits ? 8 : 7) * blocks.count, "expected one token per decision")
         let built = blocks.enumerated().map { b, spec in
             let t = Array(tokens[(2 + 7 * b)..<(2 + 7 * b + 7)])
             let c = spec.choices
@@ -43,7 +50,8 @@ extension SearchSpace {
                 op: c.ops[t[0]], repeats: spec.repeats + c.repeatOffsets[t[5]], kernel: c.kernels[t[1]],
                 stride: spec.stride, expansion: c.expansions[t[2]],
                 filters: Self.filters(base: spec.filters, multiplier: c.filterMultipliers[t[6]]),
-                seRatio: c.seRatios[t[3]], skip: c.skips[t[4]])
+                seRatio: c.seRatios[t[3]], skip: c.skips[t[4]],
+                bits: searchesBits ? (c.bits ?? [32])[tokens[2 + 7 * blocks.count + b]] : nil)
         }
         return Architecture(resolution: resolutions[tokens[0]], width: widths[tokens[1]],
                             stem: stem, blocks: built, head: head)
@@ -83,7 +91,8 @@ extension SearchSpace {
             }
             total += ways.values.reduce(0, +)
         }
-        return log10(total * Double(resolutions.count))
+        let precisions = blocks.reduce(1.0) { $0 * Double($1.choices.bits?.count ?? 1) }
+        return log10(total * Double(resolutions.count) * precisions)
     }
 
     /// For one block given its input channels: distinct block strings, grouped

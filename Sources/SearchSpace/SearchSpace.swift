@@ -39,7 +39,12 @@ public struct SearchSpace: Sendable {
         public var skips: [Bool]
         public var repeatOffsets: [Int]
         public var filterMultipliers: [Double]
+        /// Bits per weight (32: float32); nil when the space does not search them.
+        public var bits: [Int]? = nil
     }
+
+    /// Whether the space searches bits per weight: then every block has a bits decision.
+    public var searchesBits: Bool { blocks.contains { $0.choices.bits != nil } }
 
     /// The cheap training task that ranks candidates (read by the trainer).
     public struct ProxyTask: Sendable, Equatable {

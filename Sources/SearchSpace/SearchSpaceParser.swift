@@ -144,7 +144,8 @@ struct SearchSpaceParser {
     /// `choices`), which must itself name all of them.
     private mutating func blockChoices(_ node: Node, _ what: String, base: SearchSpace.BlockChoices?) -> SearchSpace.BlockChoices? {
         let required = base == nil ? Self.blockChoiceKeys : []
-        let optional = base == nil ? [] : Self.blockChoiceKeys
+        // bits is optional everywhere: a space without it does not search weight precision.
+        let optional = (base == nil ? [] : Self.blockChoiceKeys) + ["bits"]
         guard let entries = reader.mapping(node, what, required: required, optional: optional) else { return nil }
         let before = reader.diagnostics.count
 
@@ -180,10 +181,17 @@ struct SearchSpaceParser {
             r.number(n, "a filter multiplier", in: 0.0625...4.0)
         } } ?? base?.filterMultipliers
 
+        let bits = entries["bits"].flatMap { reader.choiceList($0, "\(what) bits") { r, n in
+            r.integer(n, "bits per weight (1, 2, 4, 8; 32 for float32)", in: 1...32).flatMap { value in
+                ArchitectureLimits.bits.contains(value) || value == 32 ? value
+                    : { r.report(n, "bits per weight \(value) is not 1, 2, 4, 8 or 32 (float32)"); return nil }()
+            }
+        } } ?? base?.bits
+
         guard reader.diagnostics.count == before, let ops, let kernels, let expansions, let seRatios, let skips,
               let repeatOffsets, let multipliers else { return nil }
         return SearchSpace.BlockChoices(ops: ops, kernels: kernels, expansions: expansions, seRatios: seRatios,
-                                        skips: skips, repeatOffsets: repeatOffsets, filterMultipliers: multipliers)
+                                        skips: skips, repeatOffsets: repeatOffsets, filterMultipliers: multipliers, bits: bits)
     }
 
     private mutating func readProxy(_ node: Node, _ what: String = "proxy") -> SearchSpace.ProxyTask? {

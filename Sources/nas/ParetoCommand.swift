@@ -11,7 +11,8 @@ struct ParetoCommand: ParsableCommand {
         discussion: """
         Objectives: validation accuracy (higher is better) against batch-1 latency on the CPU \
         (acc,cpu) or the Vulkan device (acc,vulkan, for runs that measured it), or against CPU \
-        latency and parameters (acc,cpu,params). An architecture evaluated more than once counts \
+        latency and parameters (acc,cpu,params) or the weights' stored size (acc,cpu,size: float32, \
+        or a block's _b codebooks packed). An architecture evaluated more than once counts \
         once. The hypervolume is the area of the (accuracy, latency) plane the front dominates \
         above --reference-accuracy and below --reference-ms (accuracy × ms; larger is better).
         """
@@ -20,7 +21,7 @@ struct ParetoCommand: ParsableCommand {
     @Argument(help: "Run name (a folder under --runs).")
     var runName: String
 
-    @Option(help: "Objectives: acc,cpu, acc,vulkan or acc,cpu,params.")
+    @Option(help: "Objectives: acc,cpu, acc,vulkan, acc,cpu,params or acc,cpu,size.")
     var objectives: ParetoReport.ObjectiveSet = .accuracyCPU
 
     @Option(help: "Accuracy floor of the hypervolume (default 0.1, chance on 10 classes).")
@@ -58,14 +59,16 @@ extension ParetoReport.ObjectiveSet: ExpressibleByArgument {}
 
 extension ParetoReport {
     var text: String {
-        let withParams = objectives == .accuracyCPUParams
-        var rows = [["#", "hash", "accuracy", "\(engine.rawValue) ms"] + (withParams ? ["params"] : []) + ["MACs", "reward", "arch"]]
+        let third = objectives == .accuracyCPUParams ? "params" : objectives == .accuracyCPUSize ? "weights KB" : nil
+        var rows = [["#", "hash", "accuracy", "\(engine.rawValue) ms"] + (third.map { [$0] } ?? []) + ["MACs", "reward", "arch"]]
         for m in front {
+            let extra = objectives == .accuracyCPUParams ? [grouped(m.params)]
+                : objectives == .accuracyCPUSize ? [String(format: "%.1f", Double(m.weightBytes ?? 0) / 1024)] : []
             rows.append(["\(m.index)", m.hash, String(format: "%.4f", m.valAccuracy), String(format: "%.4f", m.latencyMs)]
-                        + (withParams ? [grouped(m.params)] : [])
+                        + extra
                         + [grouped(m.macs), m.reward.map { String(format: "%.4f", $0) } ?? "-", m.arch])
         }
-        let right = Set(withParams ? [0, 2, 3, 4, 5, 6] : [0, 2, 3, 4, 5])
+        let right = Set(third != nil ? [0, 2, 3, 4, 5, 6] : [0, 2, 3, 4, 5])
         return "run \(run): \(front.count) of \(candidates) distinct architectures on the front (\(objectives.rawValue))\n"
             + table(rows, rightAligned: right)
             + String(format: "\nhypervolume %.4f (accuracy above %.2f × %@ ms below %.3g)", hypervolume,

@@ -54,6 +54,9 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Latency target in ms on that engine (default: the space's).")
     var targetMs: Double?
 
+    @Option(help: "Size target for the stored weights in KB: the reward gains a factor (SIZE/S)^w like latency's (default: size does not count). Sizes count a block's _b codebooks packed (a space's bits choice).")
+    var sizeTargetKb: Double?
+
     @Option(help: "Reward constraint: soft or hard (default: the space's).")
     var constraint: Reward.Constraint?
 
@@ -89,6 +92,7 @@ struct SearchCommand: ParsableCommand {
         request.runName = runName
         request.engine = engine
         request.targetMs = targetMs
+        request.sizeTargetKB = sizeTargetKb
         request.constraint = constraint
         request.latency = latency
         request.threads = threads

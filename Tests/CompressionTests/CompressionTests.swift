@@ -2,6 +2,7 @@
 import Core
 import GSLNumerics
 import Model
+import SearchSpace
 import Testing
 
 @Suite("Compression: k-means, quantisers, pruning schedule, methods, stored sizes")
@@ -81,5 +82,22 @@ struct CompressionTests {
         let sparse = StoredWeight.sparse(values: [0, 0, 3, 0, 0, 0, 0, 0, 1])
         #expect(sparse.storageBytes == 2 + 8 && sparse.sparsity == 7.0 / 9)
         #expect(StoredWeight.dense(values: [1, 2]).storageBytes == 8)
+    }
+}
+
+@Suite("Block precision: the size objective and the codebook weights a search scores")
+struct BlockPrecisionTests {
+    @Test("Size counts float32 weights, or packed codes, a 2^bits codebook and the folded scale")
+    func size() throws {
+        let plain = Network(try Architecture(parsing: "r16_w1.0:stem_k3_s1_o8|conv_r1_k3_s1_o16|head_o32"))
+        // stem 8·1·3·3, block 16·8·3·3, head 32·16, classifier 10·32.
+        #expect(BlockPrecision.storageBytes(plain) == 4 * (72 + 1152 + 512 + 320))
+        let coded = Network(try Architecture(parsing: "r16_w1.0:stem_k3_s1_o8|conv_r1_k3_s1_o16_b4|head_o32"))
+        #expect(BlockPrecision.storageBytes(coded) == 4 * (72 + 512 + 320) + 1152 / 2 + 4 * 16 + 4 * 16)
+        var weights = NetworkWeights.random(for: coded, using: RandomStream(seed: 1, name: "w"))
+        weights = try BlockPrecision.quantised(coded, weights: weights, seed: 1)
+        let block = try #require(coded.layers.first { $0.name == "b1.1.conv" })
+        #expect(Set(weights[TensorName(block, .weight)]!).count <= 16)
+        #expect(Set(weights[TensorName(coded.layers[0], .weight)]!).count == 72)  // the stem stays float32
     }
 }

@@ -6,7 +6,8 @@ import Testing
 /// onnxruntime; deterministic, and resumable after kill -9.
 /// In the serialized search suite: it trains.
 extension NasSearchCLITests {
-    static let sweep = ["kmeans:8", "kmeans:4", "kmeans:2", "linear:4", "prune:0.5", "prune:0.8", "qat:8", "qat:6", "qat:4", "binary"]
+    static let sweep = ["kmeans:8", "kmeans:4", "kmeans:2", "linear:4", "prune:0.5", "prune:0.8", "qat:8", "qat:6", "qat:4", "binary",
+                        "filters:0.25"]
 
     /// A tiny run with its best model exported; returns the model's hash.
     static func exportedModel(_ runs: String) throws -> String {
@@ -25,7 +26,7 @@ extension NasSearchCLITests {
         let hash = try Self.exportedModel(runs)
         // 50 steps an epoch (3,200 images, the tiny proxy's batch of 64), two epochs per method.
         let result = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--sweep", "--finetune-epochs", "2",
-                                         "--subset", "3200", "--threads", "2", "--verify", "--json"],
+                                         "--subset", "3200", "--threads", "2", "--launches", "1", "--verify", "--json"],
                                         environment: Self.verifierEnvironment)
         #expect(result.status == 0, "\(result.stderr)")
         let variants = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
@@ -52,7 +53,19 @@ extension NasSearchCLITests {
             #expect(fromFile == reported, "\(method)")
             #expect(variant["weight_bytes"] as? Int == reported.values.reduce(0, +))
             let ratio = Double(variant["baseline_weight_bytes"] as? Int ?? 0) / Double(variant["weight_bytes"] as? Int ?? 1)
-            #expect(ratio > 1.5, "\(method) stores \(ratio)× less than fp32")
+            #expect(ratio > (method.hasPrefix("filters") ? 1 : 1.5), "\(method) stores \(ratio)× less than fp32")
+            if method == "filters:0.25" {
+                // A smaller dense network, measured on both engines against the fp32 model in the same command.
+                #expect((variant["compressed_arch"] as? String ?? "").contains("_h0.75_"))
+                #expect((variant["macs"] as? Int ?? .max) < (variant["baseline_macs"] as? Int ?? 0))
+                for key in ["latency", "baseline_latency"] {
+                    let latency = try #require(variant[key] as? [[String: Any]], "\(key)")
+                    #expect(latency.map { $0["engine"] as? String } == ["cpu", "vulkan"])
+                    #expect(latency.allSatisfy { ($0["median_ms"] as? Double ?? 0) > 0 && ($0["launches_ms"] as? [Double])?.count == 1 }, "\(latency)")
+                }
+            } else {
+                #expect(variant["latency"] == nil && variant["compressed_arch"] as? String == variant["arch"] as? String)
+            }
             if method == "prune:0.8" {
                 let inner = tensors.dropFirst()
                 // Exact up to rounding the count of pruned weights to a whole number.
@@ -158,5 +171,44 @@ extension NasSearchCLITests {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return try JSONDecoder().decode([String: Int].self, from: data)
+    }
+}
+
+extension NasSearchCLITests {
+    @Test("Weight precision as a search dimension: _b blocks scored on their codebooks, size in the reward and on the front, same seed same run")
+    func searchBits() throws {
+        let runs = RoomToGrowTests.temporaryRuns()
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let tiny = try String(contentsOfFile: NasProcess.root.appendingPathComponent("SearchSpaces/tiny.yaml").path, encoding: .utf8)
+        let space = runs + "/tiny-bits.yaml"
+        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
+        try tiny.replacingOccurrences(of: "  filters: [1.0]\n", with: "  filters: [1.0]\n  bits: [32, 8, 2]\n")
+            .write(toFile: space, atomically: true, encoding: .utf8)
+        func search(_ name: String) throws -> [[String: Any]] {
+            let status = try #require(try NasProcess.json(["search", "--space", space, "--strategy", "random", "--budget", "4", "--seed", "4",
+                                                           "--threads", "2", "--size-target-kb", "8", "--runs", runs, "--run", name, "--json"])
+                as? [String: Any])
+            return try #require(status["candidates"] as? [[String: Any]])
+        }
+        let candidates = try search("a")
+        #expect(candidates.contains { ($0["arch"] as? String ?? "").contains("_b") })
+        for c in candidates {
+            let accuracy = try #require(c["val_accuracy"] as? Double)
+            let latency = try #require((c["latency_ms"] as? [String: Double])?["cpu"])
+            let size = Double(try #require(c["weight_bytes"] as? Int)) / 1024
+            // tiny.yaml: soft constraint, target 0.05 ms; the size factor has the same form.
+            let expected = accuracy * pow(latency / 0.05, -0.07) * pow(size / 8, -0.07)
+            #expect(abs((c["reward"] as? Double ?? 0) - expected) < 1e-9, "\(c)")
+        }
+        let again = try search("b")
+        #expect(again.map { $0["arch"] as? String } == candidates.map { $0["arch"] as? String })
+        #expect(again.map { $0["val_accuracy"] as? Double } == candidates.map { $0["val_accuracy"] as? Double })
+        #expect(again.map { $0["weight_bytes"] as? Int } == candidates.map { $0["weight_bytes"] as? Int })
+        let front = try #require(try NasProcess.json(["pareto", "a", "--objectives", "acc,cpu,size", "--runs", runs, "--json"])
+            as? [String: Any])
+        let members = try #require(front["front"] as? [[String: Any]])
+        #expect(!members.isEmpty && members.allSatisfy { $0["weight_bytes"] is Int })
+        let bad = try NasProcess.run(["search", "--space", space, "--size-target-kb", "0", "--runs", runs, "--run", "c"])
+        #expect(bad.status == 2 && bad.stderr.contains("--size-target-kb must be in"), "\(bad.stderr)")
     }
 }

@@ -73,7 +73,7 @@ struct ArchitectureGrammarTests {
         ("r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_o16|head_o64", 36, "needs its expansion ratio"),
         ("r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_e6_o16_se0.0|head_o64", 46, "leaving \"_se\" out"),
         ("r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_e6_o16_se1.5|head_o64", 46, "ratio must be in"),
-        ("r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_e6_o16_skip|head_o64", 43, "\"_se\", \"_noskip\" or \"|\""),
+        ("r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_e6_o16_skip|head_o64", 43, "\"_se\", \"_b\", \"_noskip\" or \"|\""),
         ("r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_e6_o16|head_o64|", 52, "the head ends the architecture"),
         ("r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_e6_o16|head_o64 ", 52, "the head ends the architecture"),
         ("r2_w1.0:stem_k3_s2_o16|mb_r1_k3_s2_e6_o16|head_o64", 34, "would shrink it below 1×1"),

@@ -15,6 +15,18 @@ struct RewardTests {
         #expect(hard.value(accuracy: 0.9, latencyMilliseconds: 1) == 0.9)
         #expect(abs(hard.value(accuracy: 0.9, latencyMilliseconds: 4) - 0.45) < 1e-12)
     }
+
+    @Test("A size target adds a factor of the same form; without one, size does not count")
+    func size() {
+        let sized = Reward(engine: .cpu, targetMilliseconds: 2, constraint: .soft, sizeTargetKilobytes: 10)
+        #expect(sized.value(accuracy: 0.9, latencyMilliseconds: 2, weightBytes: 10 * 1024) == 0.9)
+        #expect(abs(sized.value(accuracy: 0.9, latencyMilliseconds: 2, weightBytes: 20 * 1024) - 0.9 * pow(2, -0.07)) < 1e-12)
+        #expect(abs(sized.value(accuracy: 0.9, latencyMilliseconds: 4, weightBytes: 5 * 1024) - 0.9 * pow(2, -0.07) * pow(0.5, -0.07)) < 1e-12)
+        let hard = Reward(engine: .cpu, targetMilliseconds: 2, constraint: .hard, sizeTargetKilobytes: 10)
+        #expect(abs(hard.value(accuracy: 0.9, latencyMilliseconds: 2, weightBytes: 40 * 1024) - 0.225) < 1e-12)
+        let plain = Reward(engine: .cpu, targetMilliseconds: 2, constraint: .soft)
+        #expect(plain.value(accuracy: 0.9, latencyMilliseconds: 2, weightBytes: 1 << 30) == 0.9)
+    }
 }
 
 @Suite("Pareto utilities")
