@@ -88,8 +88,10 @@ struct SpaceReport: Encodable {
     struct Block: Encodable {
         let filters, stride, repeats: Int
         let op, kernel, expansion, se, skip, repeatChoices, filterMultipliers: [String]
+        /// Bits per weight, in a space that searches them ("32": float32).
+        let bits: [String]?
         enum CodingKeys: String, CodingKey {
-            case filters, stride, repeats, op, kernel, expansion, se, skip
+            case filters, stride, repeats, op, kernel, expansion, se, skip, bits
             case repeatChoices = "repeat_choices", filterMultipliers = "filter_multipliers"
         }
     }
@@ -130,11 +132,11 @@ struct SpaceReport: Encodable {
         width = space.widths
         let decisions = space.decisions
         blocks = space.blocks.enumerated().map { b, spec in
-            let choices = { (field: String) in decisions.first { $0.name == "b\(b + 1).\(field)" }!.choices }
+            let choices = { (field: String) in decisions.first { $0.name == "b\(b + 1).\(field)" }?.choices }
             return Block(filters: spec.filters, stride: spec.stride, repeats: spec.repeats,
-                         op: choices("op"), kernel: choices("kernel"), expansion: choices("expansion"),
-                         se: choices("se"), skip: choices("skip"), repeatChoices: choices("repeats"),
-                         filterMultipliers: choices("filters"))
+                         op: choices("op")!, kernel: choices("kernel")!, expansion: choices("expansion")!,
+                         se: choices("se")!, skip: choices("skip")!, repeatChoices: choices("repeats")!,
+                         filterMultipliers: choices("filters")!, bits: choices("bits"))
         }
         self.decisions = decisions.count
         log10Size = (space.log10Size * 1000).rounded() / 1000
@@ -153,12 +155,14 @@ struct SpaceReport: Encodable {
         lines.append("  resolution  \(space.resolutions.map(String.init).joined(separator: ", "))")
         lines.append("  width       \(space.widths.map { "\($0)" }.joined(separator: ", "))")
         lines.append("  \(space.stem)  →  \(space.blocks.count) blocks  →  \(space.head)")
-        var rows = [["block", "filters", "stride", "repeats", "op", "kernel", "expansion", "se", "skip", "filters×"]]
+        var rows = [["block", "filters", "stride", "repeats", "op", "kernel", "expansion", "se", "skip", "filters×"]
+                    + (space.searchesBits ? ["bits"] : [])]
         for (b, block) in (report.blocks ?? []).enumerated() {
             rows.append(["\(b + 1)", "\(block.filters)", "\(block.stride)", block.repeatChoices.joined(separator: ","),
                          block.op.joined(separator: ","), block.kernel.joined(separator: ","),
                          block.expansion.joined(separator: ","), block.se.joined(separator: ","),
-                         block.skip.joined(separator: ","), block.filterMultipliers.joined(separator: ",")])
+                         block.skip.joined(separator: ","), block.filterMultipliers.joined(separator: ",")]
+                        + (block.bits.map { [$0.joined(separator: ",")] } ?? []))
         }
         lines.append(table(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         lines.append(String(format: "  %d decisions, 10^%.2f distinct architectures", report.decisions ?? 0, space.log10Size))
