@@ -57,7 +57,11 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         switch name {
         case "kmeans": self = .kmeans(bits: try bits(Self.codebookBits))
         case "linear": self = .linear(bits: try bits(Self.codebookBits))
-        case "qat": self = .qat(bits: try bits(Self.qatBits))
+        case "qat":
+            if parts.count == 3, parts[2] == "act" {
+                throw .invalidInput("--method '\(text)': quantised activations need a quantising activation in the trainer, which is not built yet; qat:\(parts[1]) quantises the weights")
+            }
+            self = .qat(bits: try bits(Self.qatBits))
         case "prune":
             let given = try argument("target sparsity")
             guard let value = Double(given), Self.sparsityLimit.contains(value) else {
@@ -74,7 +78,7 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
             }
             self = .filters(fraction: value)
         case "xnor":
-            throw .invalidInput("--method '\(text)': \(name) is not built yet; the methods are \(Self.names)")
+            throw .invalidInput("--method '\(text)': xnor (binary inputs as well as weights) needs a quantising activation in the trainer, which is not built yet; binary gives binary weights. The methods are \(Self.names)")
         default:
             throw .invalidInput("--method '\(text)' is not a compression method; the methods are \(Self.names)")
         }
