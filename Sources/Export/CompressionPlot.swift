@@ -26,34 +26,21 @@ public struct CompressionPlot: Sendable {
     }
 
     public var svg: String {
-        let left = 80.0, right = 40.0, top = 50.0, bottom = 70.0
-        let plotW = width - left - right, plotH = height - top - bottom
+        let canvas = PlotCanvas(width: width, height: height)
+        let left = canvas.left, top = canvas.top, plotW = canvas.plotWidth, plotH = canvas.plotHeight
         let sizes = points.map { max($0.kilobytes, 1e-3) }
         // Whole decades around the sizes.
         let lo = floor(log10(sizes.min() ?? 1)), hi = max(ceil(log10(sizes.max() ?? 10)), lo + 1)
         let (yMin, yMax) = ParetoPlot.range(points.map(\.accuracy), floor: nil)
         let x = { (kb: Double) in left + (log10(max(kb, 1e-3)) - lo) / (hi - lo) * plotW }
         let y = { (v: Double) in top + (1 - (v - yMin) / (yMax - yMin)) * plotH }
-        var out = [
-            ##"<?xml version="1.0" encoding="UTF-8"?>"##,
-            ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(width))" height="\##(Int(height))" viewBox="0 0 \##(Int(width)) \##(Int(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">"##,
-            ##"<rect width="100%" height="100%" fill="white"/>"##,
-            ##"<text x="\##(width / 2)" y="28" font-size="18" text-anchor="middle">\##(ParetoPlot.escape(title))</text>"##,
-        ]
+        var out = canvas.header(title)
         var decade = lo
         while decade <= hi {
-            let kb = pow(10, decade)
-            out.append(##"<line x1="\##(x(kb))" y1="\##(top)" x2="\##(x(kb))" y2="\##(top + plotH)" stroke="#eeeeee"/>"##)
-            out.append(##"<text x="\##(x(kb))" y="\##(top + plotH + 20)" font-size="13" text-anchor="middle">\##(ParetoPlot.format(kb))</text>"##)
+            out += canvas.verticalGrid(x(pow(10, decade)), label: ParetoPlot.format(pow(10, decade)))
             decade += 1
         }
-        for t in ParetoPlot.ticks(yMin, yMax) {
-            out.append(##"<line x1="\##(left)" y1="\##(y(t))" x2="\##(left + plotW)" y2="\##(y(t))" stroke="#eeeeee"/>"##)
-            out.append(##"<text x="\##(left - 8)" y="\##(y(t) + 4)" font-size="13" text-anchor="end">\##(ParetoPlot.format(t))</text>"##)
-        }
-        out.append(##"<rect x="\##(left)" y="\##(top)" width="\##(plotW)" height="\##(plotH)" fill="none" stroke="black"/>"##)
-        out.append(##"<text x="\##(left + plotW / 2)" y="\##(height - 22)" font-size="15" text-anchor="middle">weight storage (KB, log scale)</text>"##)
-        out.append(##"<text transform="translate(22 \##(top + plotH / 2)) rotate(-90)" font-size="15" text-anchor="middle">test accuracy</text>"##)
+        out += canvas.frame(yMin: yMin, yMax: yMax, y: y, xTitle: "weight storage (KB, log scale)", yTitle: "test accuracy")
         for p in points {
             // Labels go left of points in the right third, so they stay inside the frame.
             let onLeft = x(p.kilobytes) > left + plotW * 0.66

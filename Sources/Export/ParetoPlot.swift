@@ -47,32 +47,17 @@ public struct ParetoPlot: Sendable {
 
     public var svg: String {
         let all = series.flatMap(\.points)
-        let left = 80.0, right = 30.0, top = 50.0, bottom = 70.0
-        let plotW = width - left - right, plotH = height - top - bottom
+        let canvas = PlotCanvas(width: width, height: height)
+        let left = canvas.left, top = canvas.top, plotW = canvas.plotWidth, plotH = canvas.plotHeight
         let latencies = all.map(\.latencyMs) + (targetMs.map { [$0] } ?? [])
         let accuracies = all.map(\.accuracy)
         let (xMin, xMax) = Self.range(latencies, floor: 0)
         let (yMin, yMax) = Self.range(accuracies, floor: nil)
         let x = { (v: Double) in left + (v - xMin) / (xMax - xMin) * plotW }
         let y = { (v: Double) in top + (1 - (v - yMin) / (yMax - yMin)) * plotH }
-        var out = [
-            ##"<?xml version="1.0" encoding="UTF-8"?>"##,
-            ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(width))" height="\##(Int(height))" viewBox="0 0 \##(Int(width)) \##(Int(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">"##,
-            ##"<rect width="100%" height="100%" fill="white"/>"##,
-            ##"<text x="\##(width / 2)" y="28" font-size="18" text-anchor="middle">\##(Self.escape(title))</text>"##,
-        ]
-        // Axes, ticks and grid.
-        for t in Self.ticks(xMin, xMax) {
-            out.append(##"<line x1="\##(x(t))" y1="\##(top)" x2="\##(x(t))" y2="\##(top + plotH)" stroke="#eeeeee"/>"##)
-            out.append(##"<text x="\##(x(t))" y="\##(top + plotH + 20)" font-size="13" text-anchor="middle">\##(Self.format(t))</text>"##)
-        }
-        for t in Self.ticks(yMin, yMax) {
-            out.append(##"<line x1="\##(left)" y1="\##(y(t))" x2="\##(left + plotW)" y2="\##(y(t))" stroke="#eeeeee"/>"##)
-            out.append(##"<text x="\##(left - 8)" y="\##(y(t) + 4)" font-size="13" text-anchor="end">\##(Self.format(t))</text>"##)
-        }
-        out.append(##"<rect x="\##(left)" y="\##(top)" width="\##(plotW)" height="\##(plotH)" fill="none" stroke="black"/>"##)
-        out.append(##"<text x="\##(left + plotW / 2)" y="\##(height - 22)" font-size="15" text-anchor="middle">CPU latency (ms, batch 1, 1 thread)</text>"##)
-        out.append(##"<text transform="translate(22 \##(top + plotH / 2)) rotate(-90)" font-size="15" text-anchor="middle">validation accuracy</text>"##)
+        var out = canvas.header(title)
+        for t in Self.ticks(xMin, xMax) { out += canvas.verticalGrid(x(t), label: Self.format(t)) }
+        out += canvas.frame(yMin: yMin, yMax: yMax, y: y, xTitle: "CPU latency (ms, batch 1, 1 thread)", yTitle: "validation accuracy")
         if let targetMs {
             out.append(##"<line x1="\##(x(targetMs))" y1="\##(top)" x2="\##(x(targetMs))" y2="\##(top + plotH)" stroke="#ff7f0e" stroke-dasharray="6 4" stroke-width="2"/>"##)
             // Labelled on the side with room.
