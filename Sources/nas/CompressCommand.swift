@@ -19,8 +19,8 @@ struct CompressCommand: ParsableCommand {
         per-layer codebook from seeded k-means++ or a uniform grid, centroids fine-tuned with \
         their weights' summed gradients), prune:S (gradual magnitude pruning to sparsity S, Zhu \
         & Gupta's cubic schedule, the first convolution at S/2), qat:B (B = 4, 6, 8: symmetric \
-        per-output-channel fake quantisation) and binary (sign(W)·mean|W| per output channel; the \
-        first convolution and the classifier stay fp32), filters:F (the fraction F of the MBConv \
+        per-output-channel fake quantisation), binary (sign(W)·mean|W| per output channel; the \
+        first convolution and the classifier stay fp32) and filters:F (the fraction F of the MBConv \
         expansion and head filters with the smallest L1 norm removed, Li et al.: a smaller dense \
         network, its latency measured on both engines against the fp32 model's). --sweep runs a standard set and writes \
         OUT/compression.svg and OUT/report.md. A variant is written under OUT/.<method>.partial \

@@ -107,7 +107,7 @@ extension NasSearchCLITests {
         let runs = RoomToGrowTests.temporaryRuns()
         defer { try? FileManager.default.removeItem(atPath: runs) }
         let hash = try Self.exportedModel(runs)
-        let methods = ["kmeans:4", "prune:0.5", "qat:6"].flatMap { ["--method", $0] }
+        let methods = ["kmeans:4", "prune:0.5"].flatMap { ["--method", $0] }
         let common = ["compress", "r", "--runs", runs, "--model", hash, "--finetune-epochs", "2", "--subset", "3200", "--threads", "2"] + methods
         let whole = try NasProcess.run(common + ["--out", runs + "/whole"])
         #expect(whole.status == 0, "\(whole.stderr)")
@@ -121,13 +121,13 @@ extension NasSearchCLITests {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         let first = finished()
-        #expect(!first.isEmpty && first.count < 3)
+        #expect(first.count == 1)
         for variant in first { #expect(FileManager.default.fileExists(atPath: out + "/" + variant + "/model.json")) }
         let again = try NasProcess.run(common + ["--out", out])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("already compressed"))
         // Same seed, same variants: whether interrupted or not.
-        for variant in ["kmeans-4", "prune-0.5", "qat-6"] {
+        for variant in ["kmeans-4", "prune-0.5"] {
             let a = FileManager.default.contents(atPath: runs + "/whole/" + variant + "/model.onnx")
             let b = FileManager.default.contents(atPath: out + "/" + variant + "/model.onnx")
             #expect(a != nil && a == b, "\(variant)")
