@@ -28,7 +28,7 @@ public struct FilterPruning: Sendable {
         let blocks = original.blocks.map { b in
             Architecture.Block(op: b.op, repeats: b.repeats, kernel: b.kernel, stride: b.stride, expansion: b.expansion,
                                filters: b.filters, seRatio: b.seRatio, skip: b.skip,
-                               hiddenKept: (b.expansion ?? 1) > 1 ? (b.hiddenKept ?? 1) * keep : nil)
+                               hiddenKept: (b.expansion ?? 1) > 1 ? (b.hiddenKept ?? 1) * keep : nil, bits: b.bits)
         }
         let headChannels = network.layers.first { $0.name == "head" }!.outputShape.channels
         let headWanted = max(8, Int((Double(headChannels) * keep / 8).rounded()) * 8)

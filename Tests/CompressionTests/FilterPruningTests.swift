@@ -55,8 +55,11 @@ struct FilterPruningTests {
         #expect(before.count == 40 && largest < 1e-4, "\(before.prefix(10)) vs \(after.prefix(10))")
     }
 
-    @Test("The _h field parses, prints canonically, and is refused where no expansion exists")
+    @Test("The _h field parses, prints canonically, and is refused where no expansion exists; pruning keeps a block's _b")
     func grammar() throws {
+        let coded = try Architecture(parsing: "r16_w1.0:stem_k3_s1_o8|mb_r1_k3_s2_e4_o16_b4|head_o64")
+        let pruned = try FilterPruning(Network(coded), weights: NetworkWeights.random(for: Network(coded), seed: 1), fraction: 0.5)
+        #expect(pruned.architecture.description == "r16_w1.0:stem_k3_s1_o8|mb_r1_k3_s2_e4_h0.5_o16_b4|head_o32")
         let text = "r28_w1.0:stem_k3_s1_o16|mb_r1_k3_s1_e6_h0.5_o16|head_o64"
         #expect(try Architecture(parsing: text).description == text)
         #expect(Network(try Architecture(parsing: text)).layers.first { $0.name == "b1.1.expand" }?.outputShape.channels == 48)
