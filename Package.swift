@@ -104,6 +104,7 @@ let package = Package(
         .target(
             name: "Compression",
             dependencies: ["Core", "Model", "Engine", "Training", "SearchSpace", "GSLNumerics"],
+            exclude: ["mbv2-fm-compression.svg"],
             swiftSettings: strict
         ),
         // Runs as a library: names, the runs folder, opening and reporting

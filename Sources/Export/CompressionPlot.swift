@@ -37,15 +37,33 @@ public struct CompressionPlot: Sendable {
         var out = canvas.header(title)
         var decade = lo
         while decade <= hi {
-            out += canvas.verticalGrid(x(pow(10, decade)), label: ParetoPlot.format(pow(10, decade)))
+            let kb = pow(10, decade)
+            out += canvas.verticalGrid(x(kb), label: kb >= 1 ? String(Int(kb.rounded())) : ParetoPlot.format(kb))
             decade += 1
         }
         out += canvas.frame(yMin: yMin, yMax: yMax, y: y, xTitle: "weight storage (KB, log scale)", yTitle: "test accuracy")
-        for p in points {
-            // Labels go left of points in the right third, so they stay inside the frame.
-            let onLeft = x(p.kilobytes) > left + plotW * 0.66
-            out.append(##"<circle cx="\##(x(p.kilobytes))" cy="\##(y(p.accuracy))" r="5" fill="#1f77b4"/>"##)
-            out.append(##"<text x="\##(x(p.kilobytes) + (onLeft ? -8 : 8))" y="\##(y(p.accuracy) - 8)" font-size="12" text-anchor="\##(onLeft ? "end" : "start")">\##(ParetoPlot.escape(p.label))</text>"##)
+        // Labels beside their points, moved up or down past labels already placed (the codebook
+        // and quantised variants crowd one corner); in the right third they go left of the point.
+        var placed: [(x0: Double, x1: Double, y0: Double, y1: Double)] = []
+        for p in points.sorted(by: { ($0.accuracy, $0.kilobytes) > ($1.accuracy, $1.kilobytes) }) {
+            let px = x(p.kilobytes), py = y(p.accuracy)
+            let onLeft = px > left + plotW * 0.66
+            let width = 6.8 * Double(p.label.count)
+            let x0 = onLeft ? px - 8 - width : px + 8
+            var labelY = py - 8
+            for shift in [0.0, 15, -15, 30, -30, 45, -45, 60, -60] {
+                let candidate = py - 8 + shift
+                if !placed.contains(where: { $0.x0 < x0 + width && x0 < $0.x1 && $0.y0 < candidate + 3 && candidate - 12 < $0.y1 }) {
+                    labelY = candidate
+                    break
+                }
+            }
+            placed.append((x0, x0 + width, labelY - 12, labelY + 3))
+            out.append(##"<circle cx="\##(px)" cy="\##(py)" r="5" fill="#1f77b4"/>"##)
+            if labelY != py - 8 {
+                out.append(##"<line x1="\##(px)" y1="\##(py)" x2="\##(onLeft ? x0 + width : x0)" y2="\##(labelY - 4)" stroke="#999999"/>"##)
+            }
+            out.append(##"<text x="\##(x0)" y="\##(labelY)" font-size="12">\##(ParetoPlot.escape(p.label))</text>"##)
         }
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"

@@ -22,8 +22,15 @@ public struct CompressionReport: Sendable {
         let baseline = Double(variants.first?.baselineWeightBytes ?? 0) / 1024
         var points = [CompressionPlot.Point(kilobytes: baseline, accuracy: model.testAccuracy, label: "fp32 · " + latencyLabel)]
         for v in variants {
+            // A smaller network has a latency of its own: against the fp32 model's, measured together.
+            let faster = (v.latency ?? []).compactMap { mine -> String? in
+                guard let ms = mine.medianMs, let theirs = v.baselineLatency?.first(where: { $0.engine == mine.engine })?.medianMs
+                else { return nil }
+                return String(format: "%@ %.2f×", mine.engine, ms / theirs)
+            }
             points.append(.init(kilobytes: Double(v.weightBytes) / 1024, accuracy: v.testAccuracy,
-                                label: String(format: "%@ (%.1f×)", v.method, v.compressionRatio)))
+                                label: String(format: "%@ (%.1f×)", v.method, v.compressionRatio)
+                                    + (faster.isEmpty ? "" : " · latency " + faster.joined(separator: ", "))))
         }
         return CompressionPlot(title: "Compression of \(model.hash): test accuracy against weight size", points: points)
     }
