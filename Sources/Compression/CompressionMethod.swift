@@ -54,6 +54,14 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
             }
             return value
         }
+        // A fraction strictly between 0 and 1; `meaning` says what it is a fraction of.
+        func fraction(_ what: String, meaning: String) throws(NasError) -> Double {
+            let given = try argument(what)
+            guard let value = Double(given), Self.sparsityLimit.contains(value) else {
+                throw .invalidInput("--method '\(text)': \(name) takes a \(what) in \(Self.sparsityLimit.text) (\(meaning)), got '\(given)'")
+            }
+            return value
+        }
         switch name {
         case "kmeans": self = .kmeans(bits: try bits(Self.codebookBits))
         case "linear": self = .linear(bits: try bits(Self.codebookBits))
@@ -63,20 +71,12 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
             }
             self = .qat(bits: try bits(Self.qatBits))
         case "prune":
-            let given = try argument("target sparsity")
-            guard let value = Double(given), Self.sparsityLimit.contains(value) else {
-                throw .invalidInput("--method '\(text)': prune takes a sparsity in \(Self.sparsityLimit.text) (the fraction of weights set to zero), got '\(given)'")
-            }
-            self = .prune(sparsity: value)
+            self = .prune(sparsity: try fraction("sparsity", meaning: "the fraction of weights set to zero"))
         case "binary":
             guard parts.count == 1 else { throw .invalidInput("--method '\(text)': binary takes no argument") }
             self = .binary
         case "filters":
-            let given = try argument("fraction of filters")
-            guard let value = Double(given), Self.sparsityLimit.contains(value) else {
-                throw .invalidInput("--method '\(text)': filters takes a fraction in \(Self.sparsityLimit.text) of the prunable filters to remove, got '\(given)'")
-            }
-            self = .filters(fraction: value)
+            self = .filters(fraction: try fraction("fraction", meaning: "of the prunable filters, removed"))
         case "xnor":
             throw .invalidInput("--method '\(text)': xnor (binary inputs as well as weights) needs a quantising activation in the trainer, which is not built yet; binary gives binary weights. The methods are \(Self.names)")
         default:
