@@ -56,6 +56,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // The dashboard's server-rendered pages.
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // A run's store on a PostgreSQL server (`--store postgres://…`), shared by
+        // the coordinator and any number of `nas worker` processes on other machines:
+        // the maintained pure-Swift client on the SwiftNIO the daemon already uses.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // oneDNN (libdnnl-dev): training and CPU inference kernels.
@@ -92,7 +96,11 @@ let package = Package(
         ),
         .target(name: "Training", dependencies: ["Core", "Model", "Engine", "SearchSpace", "GSLNumerics", "CZlib"], swiftSettings: strict),
         // A run's storage behind a protocol; SQLite through GRDB implements it.
-        .target(name: "RunStore", dependencies: ["Core", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .target(name: "RunStore", dependencies: ["Core", .product(name: "GRDB", package: "GRDB.swift"),
+                                                .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                .product(name: "NIOPosix", package: "swift-nio"),
+                                                .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         .target(
             name: "Search",
             dependencies: ["Core", "GSLNumerics", "SearchSpace", "Engine", "Training", "Latency", "RunStore", "VulkanEngine",

@@ -17,6 +17,7 @@ packages=(
   librsvg2-bin           # rsvg-convert, used by the tests to render pareto.svg
   chromium               # a real browser, in which the tests drive the daemon's dashboard
   chromium-driver        # WebDriver for it (Selenium, in the build's Python environment)
+  postgresql             # a real server for the PostgreSQL run store's tests (a private cluster each run)
 )
 
 missing=()

@@ -19,6 +19,8 @@ public final class DaemonClient: Sendable {
     /// The daemon named by `NASD_URL` (http://HOST:PORT) or `NASD_SOCKET`
     /// (a Unix socket's path), else the one serving `runs`, or nil when none does.
     public static func serving(_ runs: RunsFolder) throws(NasError) -> DaemonClient? {
+        // The daemon serves the runs folder's own runs; a shared store is opened directly.
+        guard runs.store == nil else { return nil }
         let environment = ProcessInfo.processInfo.environment
         let token = environment["NASD_TOKEN"]
         if let url = environment["NASD_URL"], !url.isEmpty {

@@ -7,10 +7,29 @@ public import SearchSpace
 /// The runs directory (`Runs/` by default): one folder per run holding its
 /// store, `<name>/run.sqlite`. Creating, opening and listing runs happens
 /// here, for the CLI and the daemon alike.
+///
+/// With `store` set to a PostgreSQL URL (`--store`, `NASD_STORE`), runs live
+/// in that database instead (`PostgresRunStore`), shared with `nas worker`
+/// processes anywhere; the folder still holds the latency table. A run's
+/// store is chosen once, when it is created.
 public struct RunsFolder: Sendable {
     public let path: String
+    /// A PostgreSQL URL, or nil for the embedded SQLite stores.
+    public var store: String?
 
-    public init(path: String) { self.path = path }
+    public init(path: String, store: String? = nil) {
+        self.path = path
+        self.store = store.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The PostgreSQL server runs live on, if not in SQLite files.
+    public func postgres() throws(NasError) -> PostgresURL? {
+        guard let store else { return nil }
+        guard PostgresURL.names(store) else {
+            throw .invalidInput("--store '\(store)' is not a store this build knows: give a PostgreSQL URL (postgres://user@host:port/database), or leave --store and NASD_STORE unset for the runs folder's SQLite files")
+        }
+        return try PostgresURL(store)
+    }
 
     /// The default: `$NASD_RUNS`, else `Runs`.
     public static var defaultPath: String { ProcessInfo.processInfo.environment["NASD_RUNS"] ?? "Runs" }
@@ -39,9 +58,26 @@ public struct RunsFolder: Sendable {
             .filter { name in (try? databasePath(name)).map { FileManager.default.fileExists(atPath: $0) } ?? false }
     }
 
+    /// The runs in the store `--store` names (the folder's, by default).
+    public func storedNames() throws -> [RunName] {
+        guard let url = try postgres() else { return names() }
+        return try PostgresRunStore.names(url: url).compactMap { try? RunName(existing: $0) }
+    }
+
     /// Opens a run's store and configuration for reading.
     public func open(_ name: RunName) throws -> (store: any RunStore, configuration: SearchConfiguration) {
-        let store = try SQLiteRunStore(path: try databasePath(name))
+        let store: any RunStore
+        if let url = try postgres() {
+            do { store = try PostgresRunStore(url: url, name: name.text) } catch .missing(let path) {
+                // The store is chosen once per run: say where this one is, if it is here.
+                if let local = try? databasePath(name), FileManager.default.fileExists(atPath: local) {
+                    throw RunsFolderError.otherStore(name: name, here: "\(url)", there: local)
+                }
+                throw RunStoreError.missing(path: path)
+            }
+        } else {
+            store = try SQLiteRunStore(path: try databasePath(name))
+        }
         return (store, try SearchRun.configuration(in: store))
     }
 
@@ -56,6 +92,7 @@ public struct RunsFolder: Sendable {
     public func create(_ name: RunName, configuration: SearchConfiguration, space parsed: SearchSpace? = nil,
                        parallel: Int? = nil) throws -> SearchRun {
         try configuration.validate()
+        if let url = try postgres() { return try createShared(name, configuration: configuration, space: parsed, parallel: parallel, url: url) }
         try Limits.parallel.check(parallel, "--parallel")
         let space = try parsed ?? configuration.space()
         let final = try directory(name)
@@ -82,6 +119,34 @@ public struct RunsFolder: Sendable {
         let store = try SQLiteRunStore(path: try databasePath(name))
         return remeasuringFront(try SearchRun(store: store, evaluators: evaluators), name)
     }
+
+    /// A new run in a PostgreSQL database: created whole in one transaction
+    /// (configuration, first event, the devices its latencies come from),
+    /// after everything that can fail has been checked. `parallel` is the
+    /// evaluations this process makes beside the workers (0: none).
+    private func createShared(_ name: RunName, configuration: SearchConfiguration, space parsed: SearchSpace?,
+                              parallel: Int?, url: PostgresURL) throws -> SearchRun {
+        if let parallel, parallel != 0 { try Limits.parallel.check(parallel, "--parallel") }
+        if let local = try? databasePath(name), FileManager.default.fileExists(atPath: local) {
+            throw RunsFolderError.otherStore(name: name, here: "\(url)", there: local)
+        }
+        let space = try parsed ?? configuration.space()
+        let evaluators = try Self.evaluators(configuration, space, parallel == 0 ? 1 : parallel)
+        let fingerprints = try JSONEncoder().encode(evaluators[0].fingerprints)
+        guard let store = try PostgresRunStore.create(url: url, name: name.text, initialise: { store in
+            try SearchRun.initialise(store, with: configuration)
+            try store.setConfiguration([Self.fingerprintsKey: String(decoding: fingerprints, as: UTF8.self)])
+        }) else {
+            throw RunsFolderError.exists(name: name, folder: "\(url)")
+        }
+        let search = try SearchRun(store: store, evaluators: evaluators)
+        if parallel == 0 { search.localEvaluations = 0 }
+        return remeasuringFront(search, name)
+    }
+
+    /// The configuration entry of a shared run naming the devices its
+    /// latencies are measured on: a worker elsewhere measures only if its own match.
+    public static let fingerprintsKey = "engine_fingerprints"
 
     /// Before a search is marked finished, its Pareto front's latency is
     /// measured again (`Remeasure`: interleaved launches, medians), once per
@@ -139,7 +204,8 @@ public struct RunsFolder: Sendable {
     /// Reopens a run to continue it from its last checkpoint, `parallel`
     /// candidates at once (nil: as many as the cores hold).
     public func resume(_ name: RunName, parallel: Int? = nil) throws -> SearchRun {
-        try Limits.parallel.check(parallel, "--parallel")
+        let shared = try postgres() != nil
+        if !(shared && parallel == 0) { try Limits.parallel.check(parallel, "--parallel") }
         let opened = Date()
         let (store, configuration) = try open(name)
         // A configuration stored by an older build is checked against today's limits.
@@ -147,7 +213,8 @@ public struct RunsFolder: Sendable {
             throw SearchRunError.damaged(location: store.location, reason: "its configuration is out of range (\(error))")
         }
         let space = try configuration.space()
-        let search = remeasuringFront(try SearchRun(store: store, evaluators: try Self.evaluators(configuration, space, parallel)), name)
+        let search = remeasuringFront(try SearchRun(store: store, evaluators: try Self.evaluators(configuration, space, parallel == 0 ? 1 : parallel)), name)
+        if shared && parallel == 0 { search.localEvaluations = 0 }
         search.resumedAt = opened
         try store.log("resumed", "at step \(search.completed)")
         return search
@@ -156,6 +223,8 @@ public struct RunsFolder: Sendable {
 
 public enum RunsFolderError: ClassifiedError {
     case exists(name: RunName, folder: String)
+    /// The run is in another store than the one asked for.
+    case otherStore(name: RunName, here: String, there: String)
 
     public var kind: ErrorKind { .invalidInput }
 
@@ -163,6 +232,8 @@ public enum RunsFolderError: ClassifiedError {
         switch self {
         case let .exists(name, folder):
             return "\(folder) already holds a run; continue it with `nas resume \(name)`, or choose another --run name"
+        case let .otherStore(name, here, there):
+            return "run \(name) is not in \(here): it is the SQLite run \(there) (a run's store is chosen once, when it is created). Open it without --store and with NASD_STORE unset, or choose another --run name"
         }
     }
 }

@@ -27,6 +27,12 @@ public final class CandidateEvaluator {
     /// wait for the others' trainings to park.
     public var gate: MeasurementGate?
 
+    /// The devices latency is taken on, by engine (`cpu`, `vulkan`): a run's
+    /// latencies compare only among candidates measured on the same ones.
+    public var fingerprints: [String: String] {
+        Dictionary(latencyEngines.map { ($0.name.rawValue, $0.predictor.engine.device.id) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// Loads the data, opens the engines and checks the latency table: every
     /// way the environment can fail, before any candidate is evaluated.
     public init(configuration: SearchConfiguration, space: SearchSpace) throws {
@@ -72,7 +78,10 @@ public final class CandidateEvaluator {
     }
 
     /// The reward of a candidate whose objectives are known (evaluated here, or reused).
-    public func score(_ candidate: inout CandidateRecord) {
+    public func score(_ candidate: inout CandidateRecord) { Self.score(&candidate, configuration: configuration) }
+
+    /// The reward under `configuration`'s objectives: a failed candidate gets the worst.
+    public static func score(_ candidate: inout CandidateRecord, configuration: SearchConfiguration) {
         candidate.reward = candidate.status == .done
             ? configuration.reward.value(accuracy: candidate.valAccuracy ?? 0,
                                          latencyMilliseconds: candidate.latency(on: configuration.reward.engine) ?? .infinity,

@@ -116,6 +116,11 @@ public final class SearchRun {
     /// Candidates evaluated at once: the evaluators, within the proposal window.
     public var parallel: Int { min(evaluators.count, configuration.proposalWindow) }
 
+    /// With a shared store (`WorkQueue`): how many of the evaluators claim
+    /// candidates in this process beside the workers (nil: `parallel`; 0: the
+    /// workers do all the evaluating).
+    public var localEvaluations: Int?
+
     /// When the run was reopened, until the first training step is logged.
     public var resumedAt: Date?
 
@@ -190,9 +195,13 @@ public final class SearchRun {
         }
         let overhead = Date().timeIntervalSince(proposalStart) / Double(max(end - step, 1))
 
-        let pool = EvaluationPool(evaluators: Array(evaluators.prefix(parallel)), store: store, stop: stop)
+        let pool: any CandidatePool = if let queue = store as? any WorkQueue {
+            SharedQueuePool(queue: queue, evaluators: Array(evaluators.prefix(localEvaluations ?? parallel)), stop: stop)
+        } else {
+            EvaluationPool(evaluators: Array(evaluators.prefix(parallel)), store: store, stop: stop)
+        }
         defer { pool.finish() }
-        for index in work.sorted() { pool.enqueue(candidates[index - first].record, candidates[index - first].network) }
+        for index in work.sorted() { try pool.enqueue(candidates[index - first].record, candidates[index - first].network) }
         func relay(_ event: SearchEvent) {
             if case .training = event, let resumedAt = self.resumedAt {
                 try? self.store.log("first-step", String(format: "first training step %.2f s after the run was reopened",
@@ -211,7 +220,7 @@ public final class SearchRun {
                 candidate.reuse(earlier)
                 evaluators[0].score(&candidate)
             } else {
-                if !work.contains(step) { pool.enqueue(candidate, candidates[step - first].network) }
+                if !work.contains(step) { try pool.enqueue(candidate, candidates[step - first].network) }
                 candidate = try pool.result(step, report: relay)
             }
             candidate.finishedAt = Date()

@@ -52,6 +52,16 @@ public struct TrainingProgress: Sendable {
     public let imagesPerSecond: Double
     public let elapsedSeconds: Double
 
+    public init(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Double, imagesPerSecond: Double, elapsedSeconds: Double) {
+        self.epoch = epoch
+        self.epochs = epochs
+        self.step = step
+        self.stepsPerEpoch = stepsPerEpoch
+        self.loss = loss
+        self.imagesPerSecond = imagesPerSecond
+        self.elapsedSeconds = elapsedSeconds
+    }
+
     public var fraction: Double { Double((epoch - 1) * stepsPerEpoch + step) / Double(epochs * stepsPerEpoch) }
     public var remainingSeconds: Double { fraction > 0 ? elapsedSeconds * (1 - fraction) / fraction : 0 }
 }

@@ -23,7 +23,7 @@ struct RunsCommand: ParsableCommand {
                     "budget": "\(run.budget)", "best_reward": run.bestReward.map { String(format: "%.4f", $0) } ?? "-"])
             }
         } else {
-            summaries = local()
+            summaries = try local()
         }
         if json { try printJSON(summaries); return }
         let states = summaries.contains { $0["state"] != nil }
@@ -36,9 +36,9 @@ struct RunsCommand: ParsableCommand {
     }
 
     /// The runs as their stores say, with no daemon to ask.
-    private func local() -> [[String: String]] {
+    private func local() throws -> [[String: String]] {
         var summaries: [[String: String]] = []
-        for name in runs.folder.names() {
+        for name in try runs.folder.storedNames() {
             do {
                 let (store, configuration) = try runs.folder.open(name)
                 let status = try RunStatus(store, name: name, configuration: configuration)

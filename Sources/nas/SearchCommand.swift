@@ -12,7 +12,10 @@ struct RunsOption: ParsableArguments {
     @Option(help: "Directory of runs (default: $NASD_RUNS, else Runs/).")
     var runs: String = RunsFolder.defaultPath
 
-    var folder: RunsFolder { RunsFolder(path: runs) }
+    @Option(help: "Where runs are stored: a PostgreSQL URL (postgres://user@host:port/database, password in PGPASSWORD) shared with `nas worker` processes on any machine (default: $NASD_STORE, else SQLite files in --runs). Chosen once per run.")
+    var store: String? = ProcessInfo.processInfo.environment["NASD_STORE"]
+
+    var folder: RunsFolder { RunsFolder(path: runs, store: store) }
 }
 
 struct SearchCommand: ParsableCommand {

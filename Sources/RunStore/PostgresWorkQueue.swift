@@ -1,0 +1,128 @@
+import Foundation
+import PostgresNIO
+
+extension PostgresRunStore: WorkQueue {
+    public func enqueue(_ candidate: CandidateRecord) throws(RunStoreError) {
+        try transaction {
+            let record = try Self.json(candidate)
+            try session.query("""
+                INSERT INTO queue ("index", record, state, queued_at) VALUES (\(candidate.index), \(record), 'queued', now())
+                ON CONFLICT ("index") DO UPDATE SET record = EXCLUDED.record, state = 'queued', worker = NULL,
+                    lease_until = NULL, progress = NULL, result = NULL, queued_at = now()
+                WHERE queue.record::jsonb ->> 'arch' IS DISTINCT FROM \(candidate.arch)
+                """)
+        }
+    }
+
+    public func queued(_ index: Int) throws(RunStoreError) -> QueueEntry? {
+        try transaction {
+            try session.query("SELECT state, worker, attempts, progress, result FROM queue WHERE \"index\" = \(index)").first.map {
+                let (state, worker, attempts, progress, result) = try $0.decode((String, String?, Int, String?, String?).self)
+                return QueueEntry(state: QueueEntry.State(rawValue: state) ?? .queued, worker: worker, attempts: attempts,
+                                  progress: try progress.map { try Self.decode(QueueProgress.self, $0) },
+                                  result: try result.map { try Self.decode(CandidateRecord.self, $0) })
+            }
+        }
+    }
+
+    public func claim(worker: String, leaseSeconds: Double) throws(RunStoreError) -> QueueClaim? {
+        try transaction { () throws -> QueueClaim? in
+            // SKIP LOCKED: workers claiming at once each take a different row instead of
+            // waiting for one another; the lowest index first, since results are consumed in order.
+            guard let row = try session.query("""
+                UPDATE queue SET state = 'claimed', worker = \(worker), attempts = attempts + 1, progress = NULL,
+                    lease_until = now() + \(leaseSeconds) * interval '1 second', claimed_at = now()
+                WHERE "index" = (SELECT "index" FROM queue WHERE state = 'queued' OR (state = 'claimed' AND lease_until < now())
+                                 ORDER BY "index" LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING record, attempts
+                """).first else { return nil }
+            let (record, attempt) = try row.decode((String, Int).self)
+            var candidate = try Self.decode(CandidateRecord.self, record)
+            candidate.status = .training
+            // Unless the coordinator committed it meanwhile (a reclaim of a result already in).
+            if try session.query("SELECT 1 FROM candidate WHERE \"index\" = \(candidate.index) AND status IN ('done', 'failed')").isEmpty {
+                try saveCandidate(candidate)
+            }
+            return QueueClaim(candidate: candidate, attempt: attempt)
+        }
+    }
+
+    public func renew(_ claim: QueueClaim, leaseSeconds: Double, progress: QueueProgress?) throws(RunStoreError) -> Bool {
+        try transaction {
+            let progress = try progress.map { try Self.json($0) }
+            return try !session.query("""
+                UPDATE queue SET lease_until = now() + \(leaseSeconds) * interval '1 second', progress = COALESCE(\(progress), progress)
+                WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state = 'claimed' AND lease_until >= now()
+                RETURNING "index"
+                """).isEmpty
+        }
+    }
+
+    public func complete(_ claim: QueueClaim, result: CandidateRecord) throws(RunStoreError) -> Bool {
+        try transaction {
+            try !session.query("""
+                UPDATE queue SET state = 'done', result = \(try Self.json(result)), finished_at = now(), progress = NULL
+                WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state = 'claimed' AND lease_until >= now()
+                RETURNING "index"
+                """).isEmpty
+        }
+    }
+
+    public func release(_ claim: QueueClaim) throws(RunStoreError) {
+        try transaction {
+            try session.query("""
+                UPDATE queue SET state = 'queued', worker = NULL, lease_until = NULL, progress = NULL
+                WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state = 'claimed'
+                """)
+        }
+    }
+}
+
+/// The workers' roll in a PostgreSQL database (`nasd_workers`): who is
+/// working, on what, and how much each has done, for `nas status`.
+public final class PostgresWorkerRoll: @unchecked Sendable {
+    private let session: PostgresSession
+
+    public init(url: PostgresURL) throws(RunStoreError) {
+        session = try PostgresSession(url)
+        try PostgresRunStore.prepareRegistry(session)
+    }
+
+    public func register(_ worker: WorkerRecord) throws(RunStoreError) {
+        try session.query("""
+            INSERT INTO nasd_workers (id, host, pid, threads, started_at, seen_at)
+            VALUES (\(worker.id), \(worker.host), \(worker.pid), \(worker.threads), now(), now())
+            ON CONFLICT (id) DO UPDATE SET seen_at = now(), stopped_at = NULL
+            """)
+    }
+
+    /// The worker is alive and holds `candidate` of `run` (nil: idle).
+    public func seen(_ id: String, run: String?, candidate: Int?) throws(RunStoreError) {
+        try session.query("UPDATE nasd_workers SET seen_at = now(), run = \(run), candidate = \(candidate) WHERE id = \(id)")
+    }
+
+    /// A claim ended: `outcome` counts it, `seconds` it spent.
+    public func ended(_ id: String, outcome: WorkerOutcome, seconds: Double) throws(RunStoreError) {
+        let column = switch outcome { case .finished: "finished"; case .failed: "failed"; case .discarded: "discarded" }
+        try session.query("""
+            UPDATE nasd_workers SET \(unescaped: column) = \(unescaped: column) + 1, busy_seconds = busy_seconds + \(seconds),
+                seen_at = now(), run = NULL, candidate = NULL WHERE id = \(id)
+            """)
+    }
+
+    public func stopped(_ id: String) throws(RunStoreError) {
+        try session.query("UPDATE nasd_workers SET stopped_at = now(), seen_at = now(), run = NULL, candidate = NULL WHERE id = \(id)")
+    }
+
+    /// Every worker seen in the last `hours`, most recently seen first.
+    public func workers(seenWithinHours hours: Double = 24) throws(RunStoreError) -> [WorkerRecord] {
+        let rows = try session.query("""
+            SELECT row_to_json(w)::text FROM nasd_workers w WHERE seen_at > now() - \(hours) * interval '1 hour' ORDER BY seen_at DESC, id
+            """)
+        do { return try rows.map { try PostgresRunStore.decode(WorkerRecord.self, try $0.decode(String.self)) } } catch {
+            throw .failed(path: session.url.description, reason: "a worker's row: \(error)")
+        }
+    }
+}
+
+public enum WorkerOutcome: Sendable { case finished, failed, discarded }

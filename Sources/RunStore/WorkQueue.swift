@@ -1,0 +1,104 @@
+public import Foundation
+
+/// A run's candidates handed out to workers, when its store is shared
+/// (PostgreSQL): the coordinator queues each candidate it wants evaluated and
+/// reads the results in index order; workers claim the lowest queued one
+/// under a lease they renew while they train, and hand the result back in
+/// one transaction. A lease that runs out (a worker killed, a machine gone)
+/// makes the candidate claimable again, and the result of an expired claim
+/// is discarded, so every candidate is evaluated to completion exactly once
+/// as far as the run is concerned.
+public protocol WorkQueue: RunStore {
+    /// Queues a candidate. One already queued with the same architecture keeps
+    /// its state (a result a worker delivered before the coordinator restarted
+    /// is used as it is: a candidate's evaluation depends only on the run,
+    /// its index and its architecture).
+    func enqueue(_ candidate: CandidateRecord) throws(RunStoreError)
+    /// Where candidate `index` stands.
+    func queued(_ index: Int) throws(RunStoreError) -> QueueEntry?
+    /// Claims the lowest candidate that is queued or whose lease ran out, and
+    /// marks it training; nil when there is none.
+    func claim(worker: String, leaseSeconds: Double) throws(RunStoreError) -> QueueClaim?
+    /// Renews a claim's lease and records its progress; false when the claim
+    /// is no longer this worker's (its lease ran out): stop working on it.
+    func renew(_ claim: QueueClaim, leaseSeconds: Double, progress: QueueProgress?) throws(RunStoreError) -> Bool
+    /// Hands a result back; false when the claim had expired (the result is discarded).
+    func complete(_ claim: QueueClaim, result: CandidateRecord) throws(RunStoreError) -> Bool
+    /// Gives a claim up (a worker asked to stop): the candidate is queued again.
+    func release(_ claim: QueueClaim) throws(RunStoreError)
+}
+
+/// A claim on one candidate: its record as proposed and the claim's token.
+public struct QueueClaim: Sendable, Equatable {
+    public let candidate: CandidateRecord
+    /// Which claim of the candidate this is (1 for the first): the lease's token.
+    public let attempt: Int
+
+    public init(candidate: CandidateRecord, attempt: Int) {
+        self.candidate = candidate
+        self.attempt = attempt
+    }
+}
+
+/// A candidate's place in the queue, as the coordinator polls it.
+public struct QueueEntry: Sendable, Equatable {
+    public enum State: String, Sendable { case queued, claimed, done }
+    public let state: State
+    public let worker: String?
+    public let attempts: Int
+    public let progress: QueueProgress?
+    public let result: CandidateRecord?
+
+    public init(state: State, worker: String?, attempts: Int, progress: QueueProgress?, result: CandidateRecord?) {
+        self.state = state
+        self.worker = worker
+        self.attempts = attempts
+        self.progress = progress
+        self.result = result
+    }
+}
+
+/// A worker's training progress on its claim, as its last renewal reported it.
+public struct QueueProgress: Codable, Sendable, Equatable {
+    public var epoch, epochs, step, stepsPerEpoch: Int
+    public var loss, imagesPerSecond, elapsedSeconds: Double
+
+    public init(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Double, imagesPerSecond: Double, elapsedSeconds: Double) {
+        self.epoch = epoch
+        self.epochs = epochs
+        self.step = step
+        self.stepsPerEpoch = stepsPerEpoch
+        self.loss = loss
+        self.imagesPerSecond = imagesPerSecond
+        self.elapsedSeconds = elapsedSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, epochs, step, loss
+        case stepsPerEpoch = "steps_per_epoch", imagesPerSecond = "images_per_second", elapsedSeconds = "elapsed_seconds"
+    }
+}
+
+/// A worker process as the database knows it, for `nas status`.
+public struct WorkerRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var host: String
+    public var pid: Int
+    public var threads: Int
+    public var startedAt: Date
+    public var seenAt: Date
+    /// The run and candidate it holds, if any.
+    public var run: String?
+    public var candidate: Int?
+    public var finished: Int
+    public var failed: Int
+    /// Results handed back after their lease had run out.
+    public var discarded: Int
+    public var busySeconds: Double
+    public var stoppedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case id, host, pid, threads, run, candidate, finished, failed, discarded
+        case startedAt = "started_at", seenAt = "seen_at", busySeconds = "busy_seconds", stoppedAt = "stopped_at"
+    }
+}
