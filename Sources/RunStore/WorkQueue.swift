@@ -97,6 +97,23 @@ public struct WorkerRecord: Codable, Sendable, Equatable {
     public var busySeconds: Double
     public var stoppedAt: Date?
 
+    public init(id: String, host: String, pid: Int, threads: Int, startedAt: Date, seenAt: Date, run: String? = nil, candidate: Int? = nil,
+                finished: Int, failed: Int, discarded: Int, busySeconds: Double, stoppedAt: Date? = nil) {
+        self.id = id
+        self.host = host
+        self.pid = pid
+        self.threads = threads
+        self.startedAt = startedAt
+        self.seenAt = seenAt
+        self.run = run
+        self.candidate = candidate
+        self.finished = finished
+        self.failed = failed
+        self.discarded = discarded
+        self.busySeconds = busySeconds
+        self.stoppedAt = stoppedAt
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, host, pid, threads, run, candidate, finished, failed, discarded
         case startedAt = "started_at", seenAt = "seen_at", busySeconds = "busy_seconds", stoppedAt = "stopped_at"

@@ -25,6 +25,9 @@ public struct SearchRequest: Sendable {
     public var proxy: SearchConfiguration.ProxyChoice = .default
     public var initialisation: WeightInitialisation = .recommended
     public var parallel: Int?
+    /// The run goes to a shared store (PostgreSQL), where `parallel` 0 means
+    /// the workers do all the evaluating.
+    public var shared = false
 
     public init(spaceYAML: String, spacePath: String) {
         self.spaceYAML = spaceYAML
@@ -51,7 +54,9 @@ public struct SearchRequest: Sendable {
         try field("target_ms", spelling) { name throws(NasError) in try Limits.targetMilliseconds.check(targetMs, name) }
         try field("size_target_kb", spelling) { name throws(NasError) in try Limits.sizeTargetKilobytes.check(sizeTargetKB, name) }
         try field("threads", spelling) { name throws(NasError) in try Limits.threads.check(threads, name) }
-        try field("parallel", spelling) { name throws(NasError) in try Limits.parallel.check(parallel, name) }
+        try field("parallel", spelling) { name throws(NasError) in
+            if !(shared && parallel == 0) { try Limits.parallel.check(parallel, name) }
+        }
         if let runName { try field("run", spelling) { _ throws(NasError) in _ = try RunName(runName) } }
     }
 
@@ -88,7 +93,7 @@ public struct SearchRequest: Sendable {
         let batch = try field("proxy", spelling) { _ throws(NasError) in try proxy.task(in: parsed, path: spacePath).batch }
         // What `nas bench search` found fastest on 2 cores: two candidates on one thread each at the
         // search proxy's batch 32 (1.29× one candidate on two threads); at batch 128, parity.
-        let threads = self.threads ?? parallel.map { max(1, cores / $0) } ?? (batch <= 64 ? 1 : cores)
+        let threads = self.threads ?? parallel.flatMap { $0 > 0 ? max(1, cores / $0) : nil } ?? (batch <= 64 ? 1 : cores)
         var configuration = SearchConfiguration(spaceYAML: spaceYAML, spacePath: spacePath, strategy: strategy, seed: seed,
                                                 budget: budget, hours: hours, reward: reward, latency: latency,
                                                 threads: threads, latencyTable: latencyTable, proxy: proxy)

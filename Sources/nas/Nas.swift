@@ -18,7 +18,7 @@ struct Nas: ParsableCommand {
         something (a Vulkan device, the data set, memory) or nasd failed. The message says which \
         and what to do.
         """,
-        subcommands: [SpaceCommand.self, ArchCommand.self, TrainCommand.self, SearchCommand.self, ResumeCommand.self, StopCommand.self, WatchCommand.self, RunsCommand.self, StatusCommand.self, CompareCommand.self, ParetoCommand.self, RemeasureCommand.self, ExportCommand.self, CompressCommand.self, ServeCommand.self, LatencyCommand.self, ParityCommand.self, BenchCommand.self]
+        subcommands: [SpaceCommand.self, ArchCommand.self, TrainCommand.self, SearchCommand.self, ResumeCommand.self, StopCommand.self, WatchCommand.self, RunsCommand.self, StatusCommand.self, CompareCommand.self, ParetoCommand.self, RemeasureCommand.self, ExportCommand.self, CompressCommand.self, ServeCommand.self, WorkerCommand.self, LatencyCommand.self, ParityCommand.self, BenchCommand.self]
     )
 
     /// As ArgumentParser's, except that every error nasd raises exits with the

@@ -102,6 +102,7 @@ struct SearchCommand: ParsableCommand {
         request.proxy = proxy
         request.initialisation = initialisation
         request.parallel = parallel.parallel
+        request.shared = runs.store != nil
         return request
     }
 
@@ -144,7 +145,7 @@ struct ResumeCommand: ParsableCommand {
     @Flag(help: "Print the final status as JSON.")
     var json = false
 
-    func validate() throws { try validating { _ = try RunName(existing: runName); try parallel.check() } }
+    func validate() throws { try validating { _ = try RunName(existing: runName); try parallel.check(shared: runs.store != nil) } }
 
     func run() throws {
         let name = try RunName(existing: runName)
@@ -160,10 +161,13 @@ struct ResumeCommand: ParsableCommand {
 
 /// `--parallel`: candidates evaluated at once; any value gives the same run.
 struct ParallelOption: ParsableArguments {
-    @Option(help: "Candidates evaluated at once, each on --threads threads (\(Limits.parallel.text); at most the run's proposal window: random 8, rl 5, evolution 4; runs made before the window existed evaluate one at a time). Any value gives the same run, only faster or slower. Default: the cores shared out among the run's threads per candidate.")
+    @Option(help: "Candidates evaluated at once, each on --threads threads (\(Limits.parallel.text); at most the run's proposal window: random 8, rl 5, evolution 4; runs made before the window existed evaluate one at a time). Any value gives the same run, only faster or slower. Default: the cores shared out among the run's threads per candidate. With --store, the candidates this process evaluates beside `nas worker` processes (0: none).")
     var parallel: Int?
 
-    func check() throws(NasError) { try Limits.parallel.check(parallel, "--parallel") }
+    /// With a shared store (`--store`), 0 is allowed: the workers evaluate everything.
+    func check(shared: Bool) throws(NasError) {
+        if !(shared && parallel == 0) { try Limits.parallel.check(parallel, "--parallel") }
+    }
 }
 
 /// Ctrl-C asks the search to stop at the next training step: everything

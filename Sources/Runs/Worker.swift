@@ -1,0 +1,160 @@
+public import Core
+import Foundation
+public import RunStore
+public import Search
+
+/// A `nas worker` process: serves every run of a PostgreSQL database (or one,
+/// with `run`), claiming the lowest queued candidate of the first run that
+/// has one, evaluating it with the run's own configuration, and handing the
+/// result back. Runs it cannot serve faithfully are left to other workers,
+/// with the reason said once: one that needs more threads than it may use
+/// (results depend on the thread count), or whose latency is measured on
+/// another device than this machine's.
+public final class Worker {
+    public struct Options: Sendable {
+        public var url: PostgresURL
+        /// Cores this worker may use; a run trains on its own thread count.
+        public var threads: Int
+        public var leaseSeconds: Double
+        /// Serve this run only.
+        public var run: RunName?
+        /// Stop after this long with nothing to claim (nil: never).
+        public var idleExitSeconds: Double?
+        /// The folder whose latency table this worker measures into.
+        public var folder: RunsFolder
+
+        public init(url: PostgresURL, threads: Int, leaseSeconds: Double = 30, run: RunName? = nil,
+                    idleExitSeconds: Double? = nil, folder: RunsFolder) {
+            self.url = url
+            self.threads = threads
+            self.leaseSeconds = leaseSeconds
+            self.run = run
+            self.idleExitSeconds = idleExitSeconds
+            self.folder = folder
+        }
+    }
+
+    public enum Event: Sendable {
+        case claimed(run: String, index: Int, architecture: String, attempt: Int)
+        case ended(run: String, QueueWorker.Outcome)
+        /// A run this worker leaves to others, and why.
+        case declined(run: String, reason: String)
+        /// The store could not be reached; the worker tries again.
+        case unreachable(reason: String)
+    }
+
+    public let id: String
+    private let options: Options
+    private let roll: PostgresWorkerRoll
+    private var served: [String: QueueWorker] = [:]
+    private var declined: Set<String> = []
+
+    public init(options: Options) throws {
+        try Limits.threads.check(options.threads, "--threads")
+        guard options.leaseSeconds >= 2, options.leaseSeconds <= 3600 else {
+            throw NasError.invalidInput("--lease \(options.leaseSeconds) is outside 2–3600 seconds: a lease is renewed every second while a candidate trains")
+        }
+        self.options = options
+        id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
+        roll = try PostgresWorkerRoll(url: options.url)
+        try roll.register(WorkerRecord(id: id, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), threads: options.threads,
+                                       startedAt: Date(), seenAt: Date(), finished: 0, failed: 0, discarded: 0, busySeconds: 0))
+    }
+
+    /// Works until `isStopped` turns true (a claim in progress is given back)
+    /// or, with `idleExitSeconds`, until there has been nothing to do that long.
+    public func run(isStopped: @escaping @Sendable () -> Bool, report: (Event) -> Void) throws {
+        defer { try? roll.stopped(id) }
+        var lastWork = Date()
+        while !isStopped() {
+            var worked = false
+            do {
+                worked = try claimOnce(isStopped: isStopped, report: report)
+            } catch is SearchStopped {
+                return
+            } catch let error as RunStoreError {
+                switch error {
+                case .unavailable, .failed:
+                    // The server restarting or a network hiccup: the leases cover it; try again shortly.
+                    report(.unreachable(reason: "\(error)"))
+                    sleep(2)
+                case .missing, .damaged:
+                    throw error
+                }
+            }
+            if worked {
+                lastWork = Date()
+            } else {
+                if let idle = options.idleExitSeconds, Date().timeIntervalSince(lastWork) >= idle { return }
+                try? roll.seen(id, run: nil, candidate: nil)
+                usleep(200_000)
+            }
+        }
+    }
+
+    /// One pass over the runs, in name order: evaluates the first claimable candidate found.
+    private func claimOnce(isStopped: @escaping @Sendable () -> Bool, report: (Event) -> Void) throws -> Bool {
+        let names = try options.run.map { [$0.text] } ?? PostgresRunStore.names(url: options.url)
+        for name in names where !declined.contains(name) {
+            guard let worker = try worker(for: name, report: report) else { continue }
+            let outcome = try worker.evaluateNext(isStopped: isStopped) { claim in
+                try? roll.seen(id, run: name, candidate: claim.candidate.index)
+                report(.claimed(run: name, index: claim.candidate.index, architecture: claim.candidate.arch, attempt: claim.attempt))
+            }
+            if let outcome {
+                try? roll.ended(id, outcome: outcome.outcome, seconds: outcome.seconds)
+                report(.ended(run: name, outcome))
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The evaluator of run `name`, built once: nil when this worker declines the run.
+    private func worker(for name: String, report: (Event) -> Void) throws -> QueueWorker? {
+        if let worker = served[name] { return worker }
+        let store: PostgresRunStore
+        do { store = try PostgresRunStore(url: options.url, name: name) } catch {
+            if case .missing = error { return nil }  // dropped meanwhile
+            throw error
+        }
+        let stored = try store.configuration()
+        func decline(_ reason: String) -> QueueWorker? {
+            declined.insert(name)
+            report(.declined(run: name, reason: reason))
+            return nil
+        }
+        var configuration: SearchConfiguration
+        do { configuration = try SearchRun.configuration(in: store) } catch { return decline("\(error)") }
+        guard configuration.threads <= options.threads else {
+            return decline("it trains on \(configuration.threads) threads and this worker may use \(options.threads) (--threads); results depend on the thread count")
+        }
+        let worker: QueueWorker
+        if let seconds = stored[Self.simulateKey].flatMap(Double.init) {
+            worker = QueueWorker(id: id, queue: store, configuration: configuration, simulateSeconds: seconds)
+        } else {
+            // Latency this worker measures goes to its own machine's table.
+            configuration.latencyTable = options.folder.latencyTable
+            try FileManager.default.createDirectory(atPath: options.folder.path, withIntermediateDirectories: true)
+            let evaluator: CandidateEvaluator
+            do { evaluator = try CandidateEvaluator(configuration: configuration, space: try configuration.space()) } catch {
+                return decline("\(error)")
+            }
+            if let text = stored[RunsFolder.fingerprintsKey],
+               let expected = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)),
+               expected != evaluator.fingerprints {
+                let differing = expected.keys.sorted().filter { expected[$0] != evaluator.fingerprints[$0] }
+                    .map { "\($0): the run's \(expected[$0] ?? "-"), this machine's \(evaluator.fingerprints[$0] ?? "none")" }
+                return decline("its latency is measured on other devices (\(differing.joined(separator: "; "))): only a worker on the run's devices evaluates it")
+            }
+            worker = QueueWorker(id: id, queue: store, evaluator: evaluator)
+        }
+        worker.leaseSeconds = options.leaseSeconds
+        served[name] = worker
+        return worker
+    }
+
+    /// A run's configuration entry making its evaluations a sleep of that many
+    /// seconds (`nas bench scale`).
+    public static let simulateKey = "simulate_seconds"
+}
