@@ -27,7 +27,11 @@ demo: build
 # missed its bound that way) while the whole run takes no longer in series
 # (244 s here, against 233 s in parallel). OpenMP's waiting threads sleep
 # rather than spin, for the tests whose child processes overlap.
+# The PostgreSQL run store's tests get a private server of their own, started
+# here and stopped whatever the tests' outcome.
 test: deps
 	swift build --build-tests
 	scripts/python-env.sh >/dev/null
-	OMP_WAIT_POLICY=passive swift test --skip-build --no-parallel
+	scripts/postgres-test.sh start .build/postgres
+	NASD_TEST_POSTGRES=$$(cat .build/postgres/url) OMP_WAIT_POLICY=passive swift test --skip-build --no-parallel; \
+	  status=$$?; scripts/postgres-test.sh stop .build/postgres; exit $$status

@@ -23,7 +23,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
             throw .missing(path: "run \(name) in \(url)")
         }
         self.schema = schema
-        try session.transaction { try Self.migrate(session, schema: schema) }
+        try session.storeTransaction { try Self.migrate(session, schema: schema) }
     }
 
     private init(session: PostgresSession, name: String, schema: String) {
@@ -67,7 +67,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
 
     /// The database-wide tables: the run registry and the workers' roll.
     static func prepareRegistry(_ session: PostgresSession) throws(RunStoreError) {
-        try session.transaction {
+        try session.storeTransaction {
             try session.query("SELECT pg_advisory_xact_lock(\(registryLock))")
             try session.query("CREATE SEQUENCE IF NOT EXISTS nasd_run_ids")
             try session.query("""
@@ -134,7 +134,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     /// Runs `body` in one transaction with the run's schema first on the search path.
     @discardableResult
     func transaction<T>(_ body: () throws -> T) throws(RunStoreError) -> T {
-        try session.transaction {
+        try session.storeTransaction {
             try session.query("SET LOCAL search_path TO \(unescaped: schema), public")
             return try body()
         }

@@ -53,14 +53,15 @@ final class PostgresSession: @unchecked Sendable {
     }
 
     /// Runs `body` in one transaction: committed whole when it returns,
-    /// rolled back when it throws. Nested calls join the outer transaction.
-    func transaction<T>(_ body: () throws -> T) throws(RunStoreError) -> T {
+    /// rolled back when it throws, whose error passes through as it is.
+    /// Nested calls join the outer transaction.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
         if depth > 0 {
             depth += 1
             defer { depth -= 1 }
-            do { return try body() } catch { throw Self.storeError(error, url) }
+            return try body()
         }
         try query("BEGIN")
         depth = 1
@@ -72,13 +73,16 @@ final class PostgresSession: @unchecked Sendable {
         } catch {
             // A connection lost mid-transaction has rolled back by itself.
             _ = try? query("ROLLBACK")
-            throw Self.storeError(error, url)
+            throw error
         }
     }
     private var depth = 0
 
-    private static func storeError(_ error: any Error, _ url: PostgresURL) -> RunStoreError {
-        (error as? RunStoreError) ?? .failed(path: url.description, reason: "\(error)")
+    /// A transaction of the store's own statements: any error is the store's.
+    func storeTransaction<T>(_ body: () throws -> T) throws(RunStoreError) -> T {
+        do { return try transaction(body) } catch let error as RunStoreError { throw error } catch {
+            throw .failed(path: url.description, reason: "\(error)")
+        }
     }
 
     /// The server's own words when it gave some (the SQL state and message), else the client's.

@@ -78,6 +78,24 @@ extension PostgresRunStore: WorkQueue {
     }
 }
 
+extension PostgresRunStore {
+    public func queueSummary() throws(RunStoreError) -> QueueSummary {
+        try transaction {
+            let row = try session.query("""
+                SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'claimed'),
+                       count(*) FILTER (WHERE state = 'done'), COALESCE(sum(attempts), 0)::bigint, count(*) FILTER (WHERE attempts > 1)
+                FROM queue
+                """).first
+            let (queued, claimed, done, claims, reissued) = try row?.decode((Int, Int, Int, Int, Int).self) ?? (0, 0, 0, 0, 0)
+            return QueueSummary(queued: queued, claimed: claimed, done: done, claims: claims, reissued: reissued)
+        }
+    }
+
+    public func workers() throws(RunStoreError) -> [WorkerRecord] {
+        try PostgresWorkerRoll(session: session).workers(seenWithinHours: 1)
+    }
+}
+
 /// The workers' roll in a PostgreSQL database (`nasd_workers`): who is
 /// working, on what, and how much each has done, for `nas status`.
 public final class PostgresWorkerRoll: @unchecked Sendable {
@@ -87,6 +105,8 @@ public final class PostgresWorkerRoll: @unchecked Sendable {
         session = try PostgresSession(url)
         try PostgresRunStore.prepareRegistry(session)
     }
+
+    init(session: PostgresSession) { self.session = session }
 
     public func register(_ worker: WorkerRecord) throws(RunStoreError) {
         try session.query("""

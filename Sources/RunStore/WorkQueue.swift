@@ -26,6 +26,27 @@ public protocol WorkQueue: RunStore {
     func complete(_ claim: QueueClaim, result: CandidateRecord) throws(RunStoreError) -> Bool
     /// Gives a claim up (a worker asked to stop): the candidate is queued again.
     func release(_ claim: QueueClaim) throws(RunStoreError)
+    /// The queue in figures, for `nas status`.
+    func queueSummary() throws(RunStoreError) -> QueueSummary
+    /// The workers seen in the last hour, whichever runs they serve.
+    func workers() throws(RunStoreError) -> [WorkerRecord]
+}
+
+/// A run's queue in figures.
+public struct QueueSummary: Codable, Sendable, Equatable {
+    public var queued, claimed, done: Int
+    /// Claims made in all (a candidate claimed again after a lease ran out counts twice).
+    public var claims: Int
+    /// Candidates claimed more than once: re-issued after a worker was lost.
+    public var reissued: Int
+
+    public init(queued: Int, claimed: Int, done: Int, claims: Int, reissued: Int) {
+        self.queued = queued
+        self.claimed = claimed
+        self.done = done
+        self.claims = claims
+        self.reissued = reissued
+    }
 }
 
 /// A claim on one candidate: its record as proposed and the claim's token.

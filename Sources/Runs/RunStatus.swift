@@ -33,15 +33,26 @@ public struct RunStatus: Codable, Sendable {
     /// Indices of the Pareto-front candidates (accuracy against CPU latency), by increasing latency.
     public let pareto: [Int]
     public let timeSplit: [String: Double]
+    /// For a run in a shared store (PostgreSQL): its queue and the workers.
+    public var shared: Shared?
+
+    public struct Shared: Codable, Sendable {
+        public let store: String
+        public let queue: QueueSummary
+        public let workers: [WorkerRecord]
+    }
 
     enum CodingKeys: String, CodingKey {
-        case run, strategy, seed, done, budget, candidates, pareto
+        case run, strategy, seed, done, budget, candidates, pareto, shared
         case timeSplit = "time_split"
     }
 
     public init(_ store: any RunStore, name: RunName, configuration: SearchConfiguration) throws {
         try self.init(records: store.candidates(), name: name, configuration: configuration,
                       remeasured: store.remeasuredCandidates(purpose: nil))
+        if let queue = store as? any WorkQueue {
+            shared = Shared(store: store.location, queue: try queue.queueSummary(), workers: try queue.workers())
+        }
     }
 
     public init(records: [CandidateRecord], name: RunName, configuration: SearchConfiguration, remeasured: Set<Int> = []) {

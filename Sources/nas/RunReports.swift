@@ -81,6 +81,23 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
+extension RunStatus.Shared {
+    /// The queue's figures and the workers seen in the last hour, with their throughput.
+    var text: String {
+        var lines = ["\(store): queue \(queue.queued) queued, \(queue.claimed) claimed, \(queue.done) delivered; \(queue.claims) claims, \(queue.reissued) candidates re-issued after a lost worker"]
+        guard !workers.isEmpty else { return (lines + ["no worker seen in the last hour"]).joined(separator: "\n") }
+        var rows = [["worker", "threads", "holds", "done", "failed", "discarded", "per hour busy", "last seen"]]
+        for w in workers {
+            let perHour = w.busySeconds > 0 ? String(format: "%.0f", Double(w.finished + w.failed) / w.busySeconds * 3600) : "-"
+            let holds = w.stoppedAt != nil ? "stopped" : w.run.map { "\($0) #\(w.candidate.map(String.init) ?? "-")" } ?? "idle"
+            rows.append([w.id, "\(w.threads)", holds, "\(w.finished)", "\(w.failed)", "\(w.discarded)", perHour,
+                         String(format: "%.0f s ago", max(0, -w.seenAt.timeIntervalSinceNow))])
+        }
+        lines.append(table(rows, rightAligned: [1, 3, 4, 5, 6]))
+        return lines.joined(separator: "\n")
+    }
+}
+
 extension RunStatus {
     /// `nas status`'s table: one row per candidate, ★ on the Pareto front.
     var text: String {
@@ -96,6 +113,6 @@ extension RunStatus {
                            timeSplit["training_seconds"] ?? 0, timeSplit["latency_seconds"] ?? 0,
                            timeSplit["controller_store_seconds"] ?? 0, (timeSplit["controller_store_fraction"] ?? 0) * 100)
         return "run \(run): \(strategy), seed \(seed), \(done)/\(budget) done\n" + table(rows, rightAligned: Set([0] + Array(3..<(5 + engines.count))))
-            + "\n" + split
+            + "\n" + split + (shared.map { "\n" + $0.text } ?? "")
     }
 }

@@ -25,6 +25,7 @@ func validating(_ checks: () throws -> Void) throws {
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
     let data = try encoder.encode(value)
     print(String(decoding: data, as: UTF8.self))
 }
