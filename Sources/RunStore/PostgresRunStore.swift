@@ -54,6 +54,16 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
         }
     }
 
+    /// Removes the run `name` and everything of it (benchmarks' throwaway runs).
+    public static func drop(url: PostgresURL, name: String) throws(RunStoreError) {
+        let session = try PostgresSession(url)
+        try prepareRegistry(session)
+        try session.storeTransaction {
+            guard let schema = try session.query("DELETE FROM nasd_runs WHERE name = \(name) RETURNING schema").first?.decode(String.self) else { return }
+            try session.query("DROP SCHEMA \(unescaped: schema) CASCADE")
+        }
+    }
+
     /// The runs in the database at `url`, by name.
     public static func names(url: PostgresURL) throws(RunStoreError) -> [String] {
         let session = try PostgresSession(url)

@@ -89,10 +89,13 @@ public struct RunsFolder: Sendable {
     /// `space` is the configuration's space when the caller has parsed it
     /// already; `parallel` candidates are evaluated at once (nil: as many as
     /// the cores hold at the run's threads each).
+    /// With a shared store, `settings` are more configuration entries written with it (`Worker.simulateKey`).
     public func create(_ name: RunName, configuration: SearchConfiguration, space parsed: SearchSpace? = nil,
-                       parallel: Int? = nil) throws -> SearchRun {
+                       parallel: Int? = nil, settings: [String: String] = [:]) throws -> SearchRun {
         try configuration.validate()
-        if let url = try postgres() { return try createShared(name, configuration: configuration, space: parsed, parallel: parallel, url: url) }
+        if let url = try postgres() {
+            return try createShared(name, configuration: configuration, space: parsed, parallel: parallel, url: url, settings: settings)
+        }
         try Limits.parallel.check(parallel, "--parallel")
         let space = try parsed ?? configuration.space()
         let final = try directory(name)
@@ -125,7 +128,7 @@ public struct RunsFolder: Sendable {
     /// after everything that can fail has been checked. `parallel` is the
     /// evaluations this process makes beside the workers (0: none).
     private func createShared(_ name: RunName, configuration: SearchConfiguration, space parsed: SearchSpace?,
-                              parallel: Int?, url: PostgresURL) throws -> SearchRun {
+                              parallel: Int?, url: PostgresURL, settings: [String: String]) throws -> SearchRun {
         if let parallel, parallel != 0 { try Limits.parallel.check(parallel, "--parallel") }
         if let local = try? databasePath(name), FileManager.default.fileExists(atPath: local) {
             throw RunsFolderError.otherStore(name: name, here: "\(url)", there: local)
@@ -135,7 +138,7 @@ public struct RunsFolder: Sendable {
         let fingerprints = try JSONEncoder().encode(evaluators[0].fingerprints)
         guard let store = try PostgresRunStore.create(url: url, name: name.text, initialise: { store in
             try SearchRun.initialise(store, with: configuration)
-            try store.setConfiguration([Self.fingerprintsKey: String(decoding: fingerprints, as: UTF8.self)])
+            try store.setConfiguration(settings.merging([Self.fingerprintsKey: String(decoding: fingerprints, as: UTF8.self)]) { a, _ in a })
         }) else {
             throw RunsFolderError.exists(name: name, folder: "\(url)")
         }

@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (run them from a release build).",
-        subcommands: [TrainBench.self, ControllerBench.self, SearchBench.self, ServeBench.self]
+        subcommands: [TrainBench.self, ControllerBench.self, SearchBench.self, ServeBench.self, ScaleBench.self]
     )
 
     struct TrainBench: ParsableCommand {
