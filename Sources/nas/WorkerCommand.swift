@@ -70,7 +70,12 @@ struct WorkerCommand: ParsableCommand {
         defer { signals.forEach { $0.cancel() } }
         printError("nas worker \(worker.id): serving \(runName.map { "run \($0)" } ?? "every run") in \(url)")
         try worker.run(isStopped: { stop.isRequested }) { event in
-            if json { return print(Self.json(event)) }
+            if json {
+                print(Self.json(event))
+                // A line per event as it happens, also into a pipe or a file.
+                fflush(nil)
+                return
+            }
             switch event {
             case let .claimed(run, index, architecture, attempt):
                 printError("\(run) #\(index)\(attempt > 1 ? " (claim \(attempt))" : ""): \(architecture)")
