@@ -50,11 +50,14 @@ extension PostgresRunStore: WorkQueue {
     public func renew(_ claim: QueueClaim, leaseSeconds: Double, progress: QueueProgress?) throws(RunStoreError) -> Bool {
         try transaction {
             let progress = try progress.map { try Self.json($0) }
-            return try !session.query("""
+            guard let worker = try session.query("""
                 UPDATE queue SET lease_until = now() + \(leaseSeconds) * interval '1 second', progress = COALESCE(\(progress), progress)
                 WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state = 'claimed' AND lease_until >= now()
-                RETURNING "index"
-                """).isEmpty
+                RETURNING worker
+                """).first?.decode(String?.self) else { return false }
+            // The roll's sign of life, while the worker is busy training.
+            try session.query("UPDATE nasd_workers SET seen_at = now() WHERE id = \(worker)")
+            return true
         }
     }
 
@@ -88,6 +91,19 @@ extension PostgresRunStore {
                 """).first
             let (queued, claimed, done, claims, reissued) = try row?.decode((Int, Int, Int, Int, Int).self) ?? (0, 0, 0, 0, 0)
             return QueueSummary(queued: queued, claimed: claimed, done: done, claims: claims, reissued: reissued)
+        }
+    }
+
+    public func leases() throws(RunStoreError) -> [QueueLease] {
+        try transaction {
+            try session.query("""
+                SELECT "index", worker, attempts, EXTRACT(EPOCH FROM lease_until - now())::float8, progress
+                FROM queue WHERE state = 'claimed' ORDER BY "index"
+                """).map {
+                let (index, worker, attempt, left, progress) = try $0.decode((Int, String?, Int, Double?, String?).self)
+                return QueueLease(index: index, worker: worker ?? "-", attempt: attempt, secondsLeft: left ?? 0,
+                                  progress: try progress.map { try Self.decode(QueueProgress.self, $0) })
+            }
         }
     }
 

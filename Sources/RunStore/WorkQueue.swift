@@ -30,6 +30,31 @@ public protocol WorkQueue: RunStore {
     func queueSummary() throws(RunStoreError) -> QueueSummary
     /// The workers seen in the last hour, whichever runs they serve.
     func workers() throws(RunStoreError) -> [WorkerRecord]
+    /// The claims held now, by index: who holds each and how long its lease has left.
+    func leases() throws(RunStoreError) -> [QueueLease]
+}
+
+/// A claim held now, for `nas status`.
+public struct QueueLease: Codable, Sendable, Equatable {
+    public let index: Int
+    public let worker: String
+    public let attempt: Int
+    /// Negative once it has run out (the candidate is claimable again).
+    public let secondsLeft: Double
+    public let progress: QueueProgress?
+
+    public init(index: Int, worker: String, attempt: Int, secondsLeft: Double, progress: QueueProgress?) {
+        self.index = index
+        self.worker = worker
+        self.attempt = attempt
+        self.secondsLeft = secondsLeft
+        self.progress = progress
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case index, worker, attempt, progress
+        case secondsLeft = "seconds_left"
+    }
 }
 
 /// A run's queue in figures.

@@ -39,6 +39,7 @@ public struct RunStatus: Codable, Sendable {
     public struct Shared: Codable, Sendable {
         public let store: String
         public let queue: QueueSummary
+        public let leases: [QueueLease]
         public let workers: [WorkerRecord]
     }
 
@@ -51,7 +52,7 @@ public struct RunStatus: Codable, Sendable {
         try self.init(records: store.candidates(), name: name, configuration: configuration,
                       remeasured: store.remeasuredCandidates(purpose: nil))
         if let queue = store as? any WorkQueue {
-            shared = Shared(store: store.location, queue: try queue.queueSummary(), workers: try queue.workers())
+            shared = Shared(store: store.location, queue: try queue.queueSummary(), leases: try queue.leases(), workers: try queue.workers())
         }
     }
 

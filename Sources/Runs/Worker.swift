@@ -65,7 +65,7 @@ public final class Worker {
     /// or, with `idleExitSeconds`, until there has been nothing to do that long.
     public func run(isStopped: @escaping @Sendable () -> Bool, report: (Event) -> Void) throws {
         defer { try? roll.stopped(id) }
-        var lastWork = Date()
+        var lastWork = Date(), lastSeen = Date.distantPast
         while !isStopped() {
             var worked = false
             do {
@@ -86,7 +86,11 @@ public final class Worker {
                 lastWork = Date()
             } else {
                 if let idle = options.idleExitSeconds, Date().timeIntervalSince(lastWork) >= idle { return }
-                try? roll.seen(id, run: nil, candidate: nil)
+                // Idle, the roll hears from the worker every few seconds, not at every look at the queue.
+                if Date().timeIntervalSince(lastSeen) >= 5 {
+                    try? roll.seen(id, run: nil, candidate: nil)
+                    lastSeen = Date()
+                }
                 usleep(200_000)
             }
         }

@@ -85,15 +85,26 @@ extension RunStatus.Shared {
     /// The queue's figures and the workers seen in the last hour, with their throughput.
     var text: String {
         var lines = ["\(store): queue \(queue.queued) queued, \(queue.claimed) claimed, \(queue.done) delivered; \(queue.claims) claims, \(queue.reissued) candidates re-issued after a lost worker"]
-        guard !workers.isEmpty else { return (lines + ["no worker seen in the last hour"]).joined(separator: "\n") }
+        for lease in leases {
+            let progress = lease.progress.map { String(format: ", epoch %d/%d step %d/%d", $0.epoch, $0.epochs, $0.step, $0.stepsPerEpoch) } ?? ""
+            let left = lease.secondsLeft >= 0 ? String(format: "lease %.0f s left", lease.secondsLeft)
+                : String(format: "lease ran out %.0f s ago: claimable again", -lease.secondsLeft)
+            lines.append("#\(lease.index) held by \(lease.worker) (claim \(lease.attempt), \(left)\(progress))")
+        }
+        // A worker renews its claim every second and, idle, signs in every 5 s: one not heard
+        // of for a minute is gone (killed, or its machine lost) even if it never said so.
+        let running = workers.filter { $0.stoppedAt == nil && $0.seenAt.timeIntervalSinceNow > -60 }
+        let gone = workers.count - running.count
+        let ended = gone > 0 ? " (and \(gone) stopped or lost in the last hour: --json lists them)" : ""
+        guard !running.isEmpty else { return (lines + ["no worker running\(ended)"]).joined(separator: "\n") }
         var rows = [["worker", "threads", "holds", "done", "failed", "discarded", "per hour busy", "last seen"]]
-        for w in workers {
+        for w in running {
             let perHour = w.busySeconds > 0 ? String(format: "%.0f", Double(w.finished + w.failed) / w.busySeconds * 3600) : "-"
-            let holds = w.stoppedAt != nil ? "stopped" : w.run.map { "\($0) #\(w.candidate.map(String.init) ?? "-")" } ?? "idle"
+            let holds = w.run.map { "\($0) #\(w.candidate.map(String.init) ?? "-")" } ?? "idle"
             rows.append([w.id, "\(w.threads)", holds, "\(w.finished)", "\(w.failed)", "\(w.discarded)", perHour,
                          String(format: "%.0f s ago", max(0, -w.seenAt.timeIntervalSinceNow))])
         }
-        lines.append(table(rows, rightAligned: [1, 3, 4, 5, 6]))
+        lines.append(table(rows, rightAligned: [1, 3, 4, 5, 6]) + ended)
         return lines.joined(separator: "\n")
     }
 }
