@@ -28,7 +28,7 @@ struct Dashboard: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { _, _ in
             try await blocking { [routes] in
-                let summaries = routes.folder.names().compactMap { try? routes.summary($0) }
+                let summaries = try routes.folder.storedNames().compactMap { try? routes.summary($0) }
                 let (queued, active) = routes.scheduler.counts
                 let rows: [[String: Any]] = summaries.map { s in
                     ["name": s.name, "state": s.state, "strategy": s.strategy, "seed": s.seed, "done": s.done,

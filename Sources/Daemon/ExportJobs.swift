@@ -45,7 +45,7 @@ final class ExportJobs: @unchecked Sendable {
 
     /// Takes up jobs left queued or running, then starts the export thread.
     func start() {
-        for name in folder.names() {
+        for name in (try? folder.storedNames()) ?? [] {
             guard let folderPath = try? exportsFolder(name),
                   let entries = try? FileManager.default.contentsOfDirectory(atPath: folderPath) else { continue }
             for id in entries.compactMap(Int.init).sorted() {

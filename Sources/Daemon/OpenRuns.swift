@@ -15,6 +15,13 @@ final class OpenRuns: @unchecked Sendable {
     init(folder: RunsFolder) { self.folder = folder }
 
     func open(_ name: RunName) throws -> (store: any RunStore, configuration: SearchConfiguration) {
+        // A run on a PostgreSQL server has no file to be replaced: its connection is kept.
+        if try folder.postgres() != nil {
+            if let cached = lock.withLock({ opened[name] }) { return (cached.store, cached.configuration) }
+            let (store, configuration) = try folder.open(name)
+            lock.withLock { opened[name] = (0, store, configuration) }
+            return (store, configuration)
+        }
         var info = stat()
         let path = try folder.databasePath(name)
         let inode = stat(path, &info) == 0 ? UInt64(info.st_ino) : 0

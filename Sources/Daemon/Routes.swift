@@ -37,7 +37,7 @@ struct Routes: Sendable {
         router.get("runs") { _, _ in
             // One unreadable run does not hide the others: it is listed as damaged, with why.
             try await blocking { [self] in
-                try json(RunList(runs: folder.names().map { name in
+                try json(RunList(runs: try folder.storedNames().map { name in
                     do { return try summary(name) } catch {
                         return ServedRun(name: name.text, state: "damaged", strategy: "", done: 0, budget: 0, seed: 0,
                                           bestReward: nil, failure: "\(error)")

@@ -54,8 +54,9 @@ final class RunScheduler: @unchecked Sendable {
             guard let names = try? JSONDecoder().decode([String].self, from: data) else {
                 throw NasError.damaged("\(queuePath) is not a list of run names; remove it (the runs themselves are untouched) and resume them with `nas resume`")
             }
+            let stored = Set(try folder.storedNames())
             for text in names {
-                guard let name = try? RunName(existing: text), folder.names().contains(name) else { continue }
+                guard let name = try? RunName(existing: text), stored.contains(name) else { continue }
                 queue.append(name)
             }
         }

@@ -54,6 +54,19 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
         }
     }
 
+    /// Makes this store's connection the run's one coordinator, for as long
+    /// as the connection lasts (a session advisory lock, which the server
+    /// releases when the process ends, killed or not): false when another
+    /// process drives the run. Two controllers committing to one run would
+    /// break it.
+    public func becomeCoordinator() throws(RunStoreError) -> Bool {
+        // The run's schema number, offset from the registry's own lock.
+        let key = Self.registryLock + 1 + (Int(schema.dropFirst("nasd_run_".count)) ?? 0)
+        return try session.storeTransaction {
+            try session.query("SELECT pg_try_advisory_lock(\(key))").first?.decode(Bool.self) ?? false
+        }
+    }
+
     /// Removes the run `name` and everything of it (benchmarks' throwaway runs).
     public static func drop(url: PostgresURL, name: String) throws(RunStoreError) {
         let session = try PostgresSession(url)
@@ -73,7 +86,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
 
     /// Any constant shared by every nasd process: the advisory lock that makes
     /// creating the registry and a run's schema one at a time.
-    private static let registryLock = 0x6E61_7364
+    static let registryLock = 0x6E61_7364
 
     /// The database-wide tables: the run registry and the workers' roll.
     static func prepareRegistry(_ session: PostgresSession) throws(RunStoreError) {
@@ -121,10 +134,11 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
         ]),
         ("v3-weight-bytes", ["ALTER TABLE candidate ADD COLUMN weight_bytes bigint"]),
         // A candidate waiting for, or held by, a worker: `attempts` counts the claims and is
-        // the lease's token, so a result from an expired claim is told apart and discarded.
+        // the lease's token, so a result from an expired claim is told apart and discarded;
+        // `trainer`, the worker that trained it on other devices than the run's.
         ("v4-queue", [
             """
-            CREATE TABLE queue ("index" integer PRIMARY KEY, record text NOT NULL, state text NOT NULL, worker text,
+            CREATE TABLE queue ("index" integer PRIMARY KEY, record text NOT NULL, state text NOT NULL, worker text, trainer text,
                 attempts integer NOT NULL DEFAULT 0, lease_until timestamptz, progress text, result text,
                 queued_at timestamptz NOT NULL, claimed_at timestamptz, finished_at timestamptz)
             """,

@@ -8,7 +8,7 @@ extension PostgresRunStore: WorkQueue {
             try session.query("""
                 INSERT INTO queue ("index", record, state, queued_at) VALUES (\(candidate.index), \(record), 'queued', now())
                 ON CONFLICT ("index") DO UPDATE SET record = EXCLUDED.record, state = 'queued', worker = NULL,
-                    lease_until = NULL, progress = NULL, result = NULL, queued_at = now()
+                    lease_until = NULL, progress = NULL, result = NULL, trainer = NULL, queued_at = now()
                 WHERE queue.record::jsonb ->> 'arch' IS DISTINCT FROM \(candidate.arch)
                 """)
         }
@@ -25,18 +25,24 @@ extension PostgresRunStore: WorkQueue {
         }
     }
 
-    public func claim(worker: String, leaseSeconds: Double) throws(RunStoreError) -> QueueClaim? {
+    public func claim(worker: String, leaseSeconds: Double, measures: Bool) throws(RunStoreError) -> QueueClaim? {
         try transaction { () throws -> QueueClaim? in
             // SKIP LOCKED: workers claiming at once each take a different row instead of
             // waiting for one another; the lowest index first, since results are consumed in order.
             guard let row = try session.query("""
-                UPDATE queue SET state = 'claimed', worker = \(worker), attempts = attempts + 1, progress = NULL,
+                UPDATE queue SET state = CASE WHEN state IN ('trained', 'measuring') THEN 'measuring' ELSE 'claimed' END,
+                    worker = \(worker), attempts = attempts + 1, progress = NULL,
                     lease_until = now() + \(leaseSeconds) * interval '1 second', claimed_at = now()
-                WHERE "index" = (SELECT "index" FROM queue WHERE state = 'queued' OR (state = 'claimed' AND lease_until < now())
+                WHERE "index" = (SELECT "index" FROM queue
+                                 WHERE state = 'queued' OR (state = 'claimed' AND lease_until < now())
+                                    OR (\(measures) AND (state = 'trained' OR (state = 'measuring' AND lease_until < now())))
                                  ORDER BY "index" LIMIT 1 FOR UPDATE SKIP LOCKED)
-                RETURNING record, attempts
+                RETURNING record, attempts, state, result
                 """).first else { return nil }
-            let (record, attempt) = try row.decode((String, Int).self)
+            let (record, attempt, state, trained) = try row.decode((String, Int, String, String?).self)
+            if state == "measuring", let trained {
+                return QueueClaim(candidate: try Self.decode(CandidateRecord.self, trained), attempt: attempt, work: .measure)
+            }
             var candidate = try Self.decode(CandidateRecord.self, record)
             candidate.status = .training
             // Unless the coordinator committed it meanwhile (a reclaim of a result already in).
@@ -52,7 +58,8 @@ extension PostgresRunStore: WorkQueue {
             let progress = try progress.map { try Self.json($0) }
             guard let worker = try session.query("""
                 UPDATE queue SET lease_until = now() + \(leaseSeconds) * interval '1 second', progress = COALESCE(\(progress), progress)
-                WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state = 'claimed' AND lease_until >= now()
+                WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state IN ('claimed', 'measuring')
+                    AND lease_until >= now()
                 RETURNING worker
                 """).first?.decode(String?.self) else { return false }
             // The roll's sign of life, while the worker is busy training.
@@ -63,9 +70,13 @@ extension PostgresRunStore: WorkQueue {
 
     public func complete(_ claim: QueueClaim, result: CandidateRecord) throws(RunStoreError) -> Bool {
         try transaction {
-            try !session.query("""
-                UPDATE queue SET state = 'done', result = \(try Self.json(result)), finished_at = now(), progress = NULL
-                WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state = 'claimed' AND lease_until >= now()
+            let trainedOnly = claim.work == .train && result.status == .training
+            return try !session.query("""
+                UPDATE queue SET state = \(trainedOnly ? "trained" : "done"), result = \(try Self.json(result)),
+                    trainer = CASE WHEN \(trainedOnly) THEN worker ELSE trainer END,
+                    finished_at = now(), progress = NULL, lease_until = NULL
+                WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state IN ('claimed', 'measuring')
+                    AND lease_until >= now()
                 RETURNING "index"
                 """).isEmpty
         }
@@ -74,8 +85,9 @@ extension PostgresRunStore: WorkQueue {
     public func release(_ claim: QueueClaim) throws(RunStoreError) {
         try transaction {
             try session.query("""
-                UPDATE queue SET state = 'queued', worker = NULL, lease_until = NULL, progress = NULL
-                WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state = 'claimed'
+                UPDATE queue SET state = CASE WHEN state = 'measuring' THEN 'trained' ELSE 'queued' END,
+                    worker = NULL, lease_until = NULL, progress = NULL
+                WHERE "index" = \(claim.candidate.index) AND attempts = \(claim.attempt) AND state IN ('claimed', 'measuring')
                 """)
         }
     }
@@ -85,12 +97,17 @@ extension PostgresRunStore {
     public func queueSummary() throws(RunStoreError) -> QueueSummary {
         try transaction {
             let row = try session.query("""
-                SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'claimed'),
-                       count(*) FILTER (WHERE state = 'done'), COALESCE(sum(attempts), 0)::bigint, count(*) FILTER (WHERE attempts > 1)
+                SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state IN ('claimed', 'measuring')),
+                       count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'trained'),
+                       count(*) FILTER (WHERE trainer IS NOT NULL AND state = 'done'),
+                       COALESCE(sum(attempts), 0)::bigint,
+                       count(*) FILTER (WHERE attempts > CASE WHEN trainer IS NULL THEN 1 ELSE 2 END)
                 FROM queue
                 """).first
-            let (queued, claimed, done, claims, reissued) = try row?.decode((Int, Int, Int, Int, Int).self) ?? (0, 0, 0, 0, 0)
-            return QueueSummary(queued: queued, claimed: claimed, done: done, claims: claims, reissued: reissued)
+            let (queued, claimed, done, trained, elsewhere, claims, reissued) = try row?.decode((Int, Int, Int, Int, Int, Int, Int).self)
+                ?? (0, 0, 0, 0, 0, 0, 0)
+            return QueueSummary(queued: queued, claimed: claimed, done: done, awaitingLatency: trained, trainedElsewhere: elsewhere,
+                                claims: claims, reissued: reissued)
         }
     }
 
@@ -98,7 +115,7 @@ extension PostgresRunStore {
         try transaction {
             try session.query("""
                 SELECT "index", worker, attempts, EXTRACT(EPOCH FROM lease_until - now())::float8, progress
-                FROM queue WHERE state = 'claimed' ORDER BY "index"
+                FROM queue WHERE state IN ('claimed', 'measuring') ORDER BY "index"
                 """).map {
                 let (index, worker, attempt, left, progress) = try $0.decode((Int, String?, Int, Double?, String?).self)
                 return QueueLease(index: index, worker: worker ?? "-", attempt: attempt, secondsLeft: left ?? 0,
@@ -139,7 +156,7 @@ public final class PostgresWorkerRoll: @unchecked Sendable {
 
     /// A claim ended: `outcome` counts it, `seconds` it spent.
     public func ended(_ id: String, outcome: WorkerOutcome, seconds: Double) throws(RunStoreError) {
-        let column = switch outcome { case .finished: "finished"; case .failed: "failed"; case .discarded: "discarded" }
+        let column = switch outcome { case .finished, .trained, .measured: "finished"; case .failed: "failed"; case .discarded: "discarded" }
         try session.query("""
             UPDATE nasd_workers SET \(unescaped: column) = \(unescaped: column) + 1, busy_seconds = busy_seconds + \(seconds),
                 seen_at = now(), run = NULL, candidate = NULL WHERE id = \(id)
@@ -161,4 +178,7 @@ public final class PostgresWorkerRoll: @unchecked Sendable {
     }
 }
 
-public enum WorkerOutcome: Sendable { case finished, failed, discarded }
+/// How a claim ended: `trained`, trained for a run measured on other devices
+/// (its latency left to a worker on them); `measured`, the latency of a
+/// candidate trained elsewhere.
+public enum WorkerOutcome: Sendable { case finished, trained, measured, failed, discarded }

@@ -17,14 +17,18 @@ public protocol WorkQueue: RunStore {
     /// Where candidate `index` stands.
     func queued(_ index: Int) throws(RunStoreError) -> QueueEntry?
     /// Claims the lowest candidate that is queued or whose lease ran out, and
-    /// marks it training; nil when there is none.
-    func claim(worker: String, leaseSeconds: Double) throws(RunStoreError) -> QueueClaim?
+    /// marks it training; with `measures` (the worker is on the run's devices),
+    /// also one trained elsewhere that waits for its latency. Nil when there is none.
+    func claim(worker: String, leaseSeconds: Double, measures: Bool) throws(RunStoreError) -> QueueClaim?
     /// Renews a claim's lease and records its progress; false when the claim
     /// is no longer this worker's (its lease ran out): stop working on it.
     func renew(_ claim: QueueClaim, leaseSeconds: Double, progress: QueueProgress?) throws(RunStoreError) -> Bool
-    /// Hands a result back; false when the claim had expired (the result is discarded).
+    /// Hands a result back; false when the claim had expired (the result is
+    /// discarded). A candidate trained but not measured (status `.training`)
+    /// waits for a worker on the run's devices; any other result is delivered.
     func complete(_ claim: QueueClaim, result: CandidateRecord) throws(RunStoreError) -> Bool
-    /// Gives a claim up (a worker asked to stop): the candidate is queued again.
+    /// Gives a claim up (a worker asked to stop): the candidate is queued again
+    /// (or, if it was trained already, waits for its latency again).
     func release(_ claim: QueueClaim) throws(RunStoreError)
     /// The queue in figures, for `nas status`.
     func queueSummary() throws(RunStoreError) -> QueueSummary
@@ -60,35 +64,52 @@ public struct QueueLease: Codable, Sendable, Equatable {
 /// A run's queue in figures.
 public struct QueueSummary: Codable, Sendable, Equatable {
     public var queued, claimed, done: Int
+    /// Trained on other devices and waiting for their latency on the run's.
+    public var awaitingLatency: Int
+    /// Candidates trained on other devices than the run's and measured on them.
+    public var trainedElsewhere: Int
     /// Claims made in all (a candidate claimed again after a lease ran out counts twice).
     public var claims: Int
     /// Candidates claimed more than once: re-issued after a worker was lost.
     public var reissued: Int
 
-    public init(queued: Int, claimed: Int, done: Int, claims: Int, reissued: Int) {
+    enum CodingKeys: String, CodingKey {
+        case queued, claimed, done, claims, reissued
+        case awaitingLatency = "awaiting_latency", trainedElsewhere = "trained_elsewhere"
+    }
+
+    public init(queued: Int, claimed: Int, done: Int, awaitingLatency: Int, trainedElsewhere: Int, claims: Int, reissued: Int) {
         self.queued = queued
         self.claimed = claimed
         self.done = done
+        self.awaitingLatency = awaitingLatency
+        self.trainedElsewhere = trainedElsewhere
         self.claims = claims
         self.reissued = reissued
     }
 }
 
-/// A claim on one candidate: its record as proposed and the claim's token.
+/// A claim on one candidate: its record as proposed (or as trained, for a
+/// latency measurement) and the claim's token.
 public struct QueueClaim: Sendable, Equatable {
+    public enum Work: String, Sendable { case train, measure }
     public let candidate: CandidateRecord
     /// Which claim of the candidate this is (1 for the first): the lease's token.
     public let attempt: Int
+    public let work: Work
 
-    public init(candidate: CandidateRecord, attempt: Int) {
+    public init(candidate: CandidateRecord, attempt: Int, work: Work = .train) {
         self.candidate = candidate
         self.attempt = attempt
+        self.work = work
     }
 }
 
 /// A candidate's place in the queue, as the coordinator polls it.
 public struct QueueEntry: Sendable, Equatable {
-    public enum State: String, Sendable { case queued, claimed, done }
+    /// `trained`: trained on other devices than the run's, waiting for a worker
+    /// on them to measure its latency (`measuring`).
+    public enum State: String, Sendable { case queued, claimed, trained, measuring, done }
     public let state: State
     public let worker: String?
     public let attempts: Int

@@ -138,18 +138,20 @@ public struct RunsFolder: Sendable {
         let fingerprints = try JSONEncoder().encode(evaluators[0].fingerprints)
         guard let store = try PostgresRunStore.create(url: url, name: name.text, initialise: { store in
             try SearchRun.initialise(store, with: configuration)
-            try store.setConfiguration(settings.merging([Self.fingerprintsKey: String(decoding: fingerprints, as: UTF8.self)]) { a, _ in a })
+            try store.setConfiguration(settings.merging([QueueWorker.fingerprintsKey: String(decoding: fingerprints, as: UTF8.self)]) { a, _ in a })
         }) else {
             throw RunsFolderError.exists(name: name, folder: "\(url)")
         }
+        try coordinate(store, name)
         let search = try SearchRun(store: store, evaluators: evaluators)
         if parallel == 0 { search.localEvaluations = 0 }
         return remeasuringFront(search, name)
     }
 
-    /// The configuration entry of a shared run naming the devices its
-    /// latencies are measured on: a worker elsewhere measures only if its own match.
-    public static let fingerprintsKey = "engine_fingerprints"
+    /// Takes a shared run's coordination for this process, or says who has it.
+    private func coordinate(_ store: PostgresRunStore, _ name: RunName) throws {
+        guard try store.becomeCoordinator() else { throw RunsFolderError.driven(name: name, store: store.location) }
+    }
 
     /// Before a search is marked finished, its Pareto front's latency is
     /// measured again (`Remeasure`: interleaved launches, medians), once per
@@ -211,6 +213,7 @@ public struct RunsFolder: Sendable {
         if !(shared && parallel == 0) { try Limits.parallel.check(parallel, "--parallel") }
         let opened = Date()
         let (store, configuration) = try open(name)
+        if let coordinated = store as? PostgresRunStore { try coordinate(coordinated, name) }
         // A configuration stored by an older build is checked against today's limits.
         do { try configuration.validate() } catch {
             throw SearchRunError.damaged(location: store.location, reason: "its configuration is out of range (\(error))")
@@ -228,6 +231,8 @@ public enum RunsFolderError: ClassifiedError {
     case exists(name: RunName, folder: String)
     /// The run is in another store than the one asked for.
     case otherStore(name: RunName, here: String, there: String)
+    /// Another process coordinates the shared run.
+    case driven(name: RunName, store: String)
 
     public var kind: ErrorKind { .invalidInput }
 
@@ -235,6 +240,8 @@ public enum RunsFolderError: ClassifiedError {
         switch self {
         case let .exists(name, folder):
             return "\(folder) already holds a run; continue it with `nas resume \(name)`, or choose another --run name"
+        case let .driven(name, store):
+            return "\(store) is being driven by another process (nas search, nas resume or nas serve), on this machine or another: a run has one coordinator. Follow it with `nas status \(name)`, or stop that process first; `nas worker` adds evaluations to it"
         case let .otherStore(name, here, there):
             return "run \(name) is not in \(here): it is the SQLite run \(there) (a run's store is chosen once, when it is created). Open it without --store and with NASD_STORE unset, or choose another --run name"
         }

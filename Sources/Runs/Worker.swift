@@ -6,10 +6,11 @@ public import Search
 /// A `nas worker` process: serves every run of a PostgreSQL database (or one,
 /// with `run`), claiming the lowest queued candidate of the first run that
 /// has one, evaluating it with the run's own configuration, and handing the
-/// result back. Runs it cannot serve faithfully are left to other workers,
-/// with the reason said once: one that needs more threads than it may use
-/// (results depend on the thread count), or whose latency is measured on
-/// another device than this machine's.
+/// result back. A run it cannot serve faithfully (one that needs more
+/// threads than it may use: results depend on the thread count) is left to
+/// other workers, with the reason said once. For a run whose latency is
+/// taken on other devices than this machine's, it trains candidates and
+/// leaves their latency to a worker on the run's devices.
 public final class Worker {
     public struct Options: Sendable {
         public var url: PostgresURL
@@ -22,10 +23,14 @@ public final class Worker {
         public var idleExitSeconds: Double?
         /// The folder whose latency table this worker measures into.
         public var folder: RunsFolder
+        /// Act as a machine with other devices than every run's (testing the
+        /// split between training and latency on one machine).
+        public var otherDevice = false
 
         public init(url: PostgresURL, threads: Int, leaseSeconds: Double = 30, run: RunName? = nil,
-                    idleExitSeconds: Double? = nil, folder: RunsFolder) {
+                    idleExitSeconds: Double? = nil, folder: RunsFolder, otherDevice: Bool = false) {
             self.url = url
+            self.otherDevice = otherDevice
             self.threads = threads
             self.leaseSeconds = leaseSeconds
             self.run = run
@@ -39,6 +44,8 @@ public final class Worker {
         case ended(run: String, QueueWorker.Outcome)
         /// A run this worker leaves to others, and why.
         case declined(run: String, reason: String)
+        /// A run whose latency this worker leaves to others (it trains only), and why.
+        case trainsOnly(run: String, reason: String)
         /// The store could not be reached; the worker tries again.
         case unreachable(reason: String)
     }
@@ -144,14 +151,14 @@ public final class Worker {
             do { evaluator = try CandidateEvaluator(configuration: configuration, space: try configuration.space()) } catch {
                 return decline("\(error)")
             }
-            if let text = stored[RunsFolder.fingerprintsKey],
-               let expected = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)),
-               expected != evaluator.fingerprints {
-                let differing = expected.keys.sorted().filter { expected[$0] != evaluator.fingerprints[$0] }
-                    .map { "\($0): the run's \(expected[$0] ?? "-"), this machine's \(evaluator.fingerprints[$0] ?? "none")" }
-                return decline("its latency is measured on other devices (\(differing.joined(separator: "; "))): only a worker on the run's devices evaluates it")
+            let devices = options.otherDevice ? evaluator.fingerprints.mapValues { $0 + "+other" } : evaluator.fingerprints
+            worker = try QueueWorker(id: id, queue: store, evaluator: evaluator, devices: devices)
+            if !worker.measures {
+                let expected = (stored[QueueWorker.fingerprintsKey]).flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
+                let differing = expected.keys.sorted().filter { expected[$0] != devices[$0] }
+                    .map { "\($0): the run's \(expected[$0] ?? "-"), this machine's \(devices[$0] ?? "none")" }
+                report(.trainsOnly(run: name, reason: "its latency is taken on other devices (\(differing.joined(separator: "; "))); this worker trains its candidates and a worker on the run's devices measures them"))
             }
-            worker = QueueWorker(id: id, queue: store, evaluator: evaluator)
         }
         worker.leaseSeconds = options.leaseSeconds
         served[name] = worker

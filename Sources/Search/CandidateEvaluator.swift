@@ -63,14 +63,30 @@ public final class CandidateEvaluator {
     /// (diverges, runs out of memory, or `progress` throws) is recorded as
     /// failed with its reason and the worst reward; only `SearchStopped`
     /// thrown by `progress` is passed on, leaving the candidate unfinished.
-    public func evaluate(_ network: Network, into candidate: inout CandidateRecord,
+    /// With `measuring` false (a worker on other devices than the run's), the
+    /// candidate is trained only: its latency and reward are left to
+    /// `measureLatency` on a machine of the run's, and its status stays
+    /// `.training` unless it failed.
+    public func evaluate(_ network: Network, into candidate: inout CandidateRecord, measuring: Bool = true,
                          progress: (TrainingProgress) throws -> Void = { _ in }) throws {
         do {
-            try trainAndMeasure(network, into: &candidate, progress: progress)
+            try train(network, into: &candidate, progress: progress)
+            if measuring { try measure(network, into: &candidate) }
         } catch let stop as SearchStopped {
             throw stop
         } catch {
             candidate.trainSeconds = candidate.trainSeconds ?? 0
+            candidate.status = .failed
+            candidate.error = "\(error)"
+        }
+        if measuring || candidate.status == .failed { score(&candidate) }
+    }
+
+    /// The second half of an evaluation, for a candidate trained elsewhere:
+    /// latency on this machine's engines (the run's devices), then the reward.
+    /// Latency depends on the architecture only, not on the trained weights.
+    public func measureLatency(_ network: Network, into candidate: inout CandidateRecord) {
+        do { try measure(network, into: &candidate) } catch {
             candidate.status = .failed
             candidate.error = "\(error)"
         }
@@ -89,8 +105,8 @@ public final class CandidateEvaluator {
             : Reward.failed
     }
 
-    private func trainAndMeasure(_ network: Network, into candidate: inout CandidateRecord,
-                                 progress: (TrainingProgress) throws -> Void) throws {
+    private func train(_ network: Network, into candidate: inout CandidateRecord,
+                       progress: (TrainingProgress) throws -> Void) throws {
         // Each candidate's training streams derive from the run seed and its index.
         var training = TrainingConfiguration(proxy: proxy, seed: configuration.seed &* 1_000_003 &+ UInt64(candidate.index))
         training.layout = nil
@@ -122,6 +138,9 @@ public final class CandidateEvaluator {
             throw SearchRunError.diverged(step: result.divergedAtStep ?? 0)
         }
         candidate.valAccuracy = accuracy
+    }
+
+    private func measure(_ network: Network, into candidate: inout CandidateRecord) throws {
         let predicted = configuration.latency == .predicted
         var latencySeconds = 0.0
         // Waiting at the gate is not measuring: the time starts once the engine has the machine.

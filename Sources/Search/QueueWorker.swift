@@ -8,6 +8,11 @@ public import SearchSpace
 /// lease keeper renews the claim and reports progress; if the lease is lost
 /// (the worker stalled past it and another took the candidate over), the
 /// training stops and its result is not handed back.
+///
+/// Latency is taken only on the run's devices (the fingerprints recorded
+/// when the run was created): a worker on other devices trains candidates
+/// and leaves their latency to one on the run's, which claims it as a
+/// separate, short piece of work.
 public final class QueueWorker {
     public let id: String
     public let queue: any WorkQueue
@@ -20,13 +25,21 @@ public final class QueueWorker {
     public var leaseSeconds = 30.0
     /// How often the lease is renewed and progress reported.
     public var renewSeconds = 1.0
+    /// Whether this worker's devices are the run's, so it measures latency.
+    public let measures: Bool
 
-    public init(id: String, queue: any WorkQueue, evaluator: CandidateEvaluator) {
+    /// `devices` are the evaluator's device fingerprints by engine (nil: its own):
+    /// `nas worker --as-other-device` alters them to try the split on one machine.
+    public init(id: String, queue: any WorkQueue, evaluator: CandidateEvaluator, devices: [String: String]? = nil) throws {
         self.id = id
         self.queue = queue
         configuration = evaluator.configuration
         self.evaluator = evaluator
         simulateSeconds = nil
+        // Runs from before the fingerprints were recorded are measured wherever they are evaluated.
+        let recorded = try queue.configuration()[Self.fingerprintsKey]
+            .flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
+        measures = recorded.map { $0 == (devices ?? evaluator.fingerprints) } ?? true
     }
 
     /// A worker whose evaluations are a fixed sleep with objectives derived from
@@ -37,7 +50,12 @@ public final class QueueWorker {
         self.configuration = configuration
         evaluator = nil
         self.simulateSeconds = simulateSeconds
+        measures = true
     }
+
+    /// The configuration entry of a shared run naming the devices its latencies
+    /// are taken on, by engine (`cpu`, `vulkan`), as JSON.
+    public static let fingerprintsKey = "engine_fingerprints"
 
     public struct Outcome: Sendable {
         public let index: Int
@@ -50,7 +68,7 @@ public final class QueueWorker {
     /// `SearchStopped` (having given the claim back) when `isStopped` turns true.
     public func evaluateNext(isStopped: @escaping @Sendable () -> Bool,
                              claimed: (QueueClaim) -> Void = { _ in }) throws -> Outcome? {
-        guard let claim = try queue.claim(worker: id, leaseSeconds: leaseSeconds) else { return nil }
+        guard let claim = try queue.claim(worker: id, leaseSeconds: leaseSeconds, measures: measures) else { return nil }
         claimed(claim)
         let start = Date()
         let keeper = LeaseKeeper(queue: queue, claim: claim, leaseSeconds: leaseSeconds, interval: renewSeconds)
@@ -60,9 +78,11 @@ public final class QueueWorker {
             let interrupted = { isStopped() || keeper.isLost }
             if let simulateSeconds {
                 try simulate(&candidate, seconds: simulateSeconds, interrupted: interrupted)
+            } else if let evaluator, claim.work == .measure {
+                evaluator.measureLatency(Network(try Architecture(parsing: candidate.arch)), into: &candidate)
             } else if let evaluator {
                 let network = Network(try Architecture(parsing: candidate.arch))
-                try evaluator.evaluate(network, into: &candidate) { progress in
+                try evaluator.evaluate(network, into: &candidate, measuring: measures) { progress in
                     if interrupted() { throw SearchStopped() }
                     keeper.report(QueueProgress(epoch: progress.epoch, epochs: progress.epochs, step: progress.step,
                                                 stepsPerEpoch: progress.stepsPerEpoch, loss: progress.loss,
@@ -77,7 +97,8 @@ public final class QueueWorker {
         }
         keeper.end()
         let delivered = try queue.complete(claim, result: candidate)
-        let outcome: WorkerOutcome = !delivered ? .discarded : candidate.status == .done ? .finished : .failed
+        let outcome: WorkerOutcome = !delivered ? .discarded : candidate.status == .failed ? .failed
+            : claim.work == .measure ? .measured : candidate.status == .training ? .trained : .finished
         return Outcome(index: claim.candidate.index, outcome: outcome, seconds: Date().timeIntervalSince(start))
     }
 

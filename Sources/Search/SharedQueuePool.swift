@@ -35,9 +35,14 @@ final class SharedQueuePool: CandidatePool, @unchecked Sendable {
         self.stop = stop
         running = evaluators.count
         for (number, evaluator) in evaluators.enumerated() {
-            let worker = QueueWorker(id: "\(ProcessInfo.processInfo.hostName)-\(getpid())-local\(number + 1)", queue: queue, evaluator: evaluator)
-            nonisolated(unsafe) let owned = worker
-            let thread = Thread { [self] in work(owned) }
+            let id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-local\(number + 1)"
+            // Each evaluator is used by its thread alone; the store serialises its own calls.
+            nonisolated(unsafe) let owned = evaluator, shared = queue
+            let thread = Thread { [self] in
+                do { work(try QueueWorker(id: id, queue: shared, evaluator: owned)) } catch {
+                    condition.withLock { localError = localError ?? error; running -= 1; condition.broadcast() }
+                }
+            }
             // Training runs deep call chains through oneDNN: more than a secondary thread's default stack.
             thread.stackSize = 64 << 20
             thread.name = "nasd-evaluator"

@@ -84,7 +84,7 @@ struct StatusCommand: ParsableCommand {
 extension RunStatus.Shared {
     /// The queue's figures and the workers seen in the last hour, with their throughput.
     var text: String {
-        var lines = ["\(store): queue \(queue.queued) queued, \(queue.claimed) claimed, \(queue.done) delivered; \(queue.claims) claims, \(queue.reissued) candidates re-issued after a lost worker"]
+        var lines = ["\(store): queue \(queue.queued) queued, \(queue.claimed) claimed, \(queue.awaitingLatency) trained and waiting for latency, \(queue.done) delivered (\(queue.trainedElsewhere) trained on other devices); \(queue.claims) claims, \(queue.reissued) candidates re-issued after a lost worker"]
         for lease in leases {
             let progress = lease.progress.map { String(format: ", epoch %d/%d step %d/%d", $0.epoch, $0.epochs, $0.step, $0.stepsPerEpoch) } ?? ""
             let left = lease.secondsLeft >= 0 ? String(format: "lease %.0f s left", lease.secondsLeft)

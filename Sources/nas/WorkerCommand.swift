@@ -43,6 +43,9 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "One JSON object per line for each claim, result and refusal.")
     var json = false
 
+    @Flag(help: .hidden)
+    var asOtherDevice = false
+
     func validate() throws {
         try validating {
             guard let store, !store.isEmpty else {
@@ -58,7 +61,7 @@ struct WorkerCommand: ParsableCommand {
         let folder = RunsFolder(path: runs, store: store)
         guard let url = try folder.postgres() else { return }
         let worker = try Worker(options: .init(url: url, threads: threads, leaseSeconds: lease, run: try runName.map { try RunName(existing: $0) },
-                                               idleExitSeconds: exitWhenIdle, folder: folder))
+                                               idleExitSeconds: exitWhenIdle, folder: folder, otherDevice: asOtherDevice))
         let stop = StopRequest()
         let signals = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
@@ -80,10 +83,18 @@ struct WorkerCommand: ParsableCommand {
             case let .claimed(run, index, architecture, attempt):
                 printError("\(run) #\(index)\(attempt > 1 ? " (claim \(attempt))" : ""): \(architecture)")
             case let .ended(run, outcome):
-                let what = switch outcome.outcome { case .finished: "done"; case .failed: "failed"; case .discarded: "discarded (its lease had run out)" }
+                let what = switch outcome.outcome {
+                case .finished: "done"
+                case .trained: "trained (its latency left to a worker on the run's devices)"
+                case .measured: "latency measured"
+                case .failed: "failed"
+                case .discarded: "discarded (its lease had run out)"
+                }
                 printError(String(format: "%@ #%d: %@ in %.1f s", run, outcome.index, what, outcome.seconds))
             case let .declined(run, reason):
                 printError("\(run): not served by this worker: \(reason)")
+            case let .trainsOnly(run, reason):
+                printError("\(run): \(reason)")
             case let .unreachable(reason):
                 printError("the store is unreachable (\(reason)); trying again")
             }
@@ -97,6 +108,7 @@ struct WorkerCommand: ParsableCommand {
         case let .ended(run, outcome):
             ["event": "ended", "run": run, "index": outcome.index, "seconds": outcome.seconds, "outcome": "\(outcome.outcome)"]
         case let .declined(run, reason): ["event": "declined", "run": run, "reason": reason]
+        case let .trainsOnly(run, reason): ["event": "trains-only", "run": run, "reason": reason]
         case let .unreachable(reason): ["event": "unreachable", "reason": reason]
         }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)

@@ -32,7 +32,7 @@ struct WorkersCLITests {
         }
     }
 
-    @Test("Three workers, two killed mid-candidate and replaced, and the coordinator killed and resumed: the run ends with the 1-worker run's candidates, the killed workers' candidates re-issued")
+    @Test("Three workers (two killed mid-candidate and replaced) and one on other devices that only trains, with the coordinator killed and resumed: the run ends with the 1-worker run's candidates, the killed workers' candidates re-issued")
     func workersKilled() throws {
         let url = try Self.url()
         let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-workers-\(UUID().uuidString)").path
@@ -50,6 +50,8 @@ struct WorkersCLITests {
         let workerArguments = ["--store", url, "--run", cut, "--threads", "1", "--lease", "3", "--exit-when-idle", "60", "--runs", runs]
         var workers: [Process] = []
         for number in 0..<3 { workers.append(try Self.worker(workerArguments, log: runs + "/worker\(number).log")) }
+        // A fourth acts as a machine of other devices: it trains, and leaves latency to the others.
+        workers.append(try Self.worker(workerArguments + ["--as-other-device"], log: runs + "/worker3.log"))
         // Each of the first two workers is killed as soon as it holds a candidate, and replaced.
         for victim in 0..<2 {
             try Self.waitFor("worker \(victim) to claim a candidate") {
@@ -78,8 +80,11 @@ struct WorkersCLITests {
         let queue = try #require(shared["queue"] as? [String: Int])
         #expect(queue["reissued"] ?? 0 >= 2, "\(queue)")
         #expect(queue["done"] == 8)
+        #expect(queue["trained_elsewhere"] ?? 0 >= 1, "\(queue)")
         // Asked to stop, the idle workers exit 0.
         for worker in workers where worker.isRunning { worker.terminate() }
+        let foreign = try String(contentsOfFile: runs + "/worker3.log", encoding: .utf8)
+        #expect(foreign.contains(#""event":"trains-only""#) && !foreign.contains(#""outcome":"measured""#))
         for worker in workers.dropFirst(2) {
             worker.waitUntilExit()
             #expect(worker.terminationStatus == 0)
@@ -116,6 +121,34 @@ struct WorkersCLITests {
             #expect(refused.status == 2, "\(arguments)")
             #expect(refused.stderr.contains(message), "\(refused.stderr)")
         }
+    }
+
+    @Test("nas serve --store: the daemon owns a run stored in PostgreSQL while a nas worker helps; the API lists and serves it, its events come from the server's log, and nas status reads the same run")
+    func daemonOnPostgres() throws {
+        let url = try Self.url()
+        let runs = FileManager.default.temporaryDirectory.appendingPathComponent("nasd-workers-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let daemon = try NasSearchCLITests.Daemon(runs: runs, arguments: ["--listen", "127.0.0.1:0", "--store", url])
+        defer { _ = daemon.terminate() }
+        let name = "d" + UUID().uuidString.prefix(8).lowercased()
+        let created = try daemon.client.post("/runs", json: #"{"space": "tiny", "strategy": "random", "budget": 6, "seed": 3, "threads": 1, "run": "\#(name)"}"#)
+        #expect(created.status == 201, "\(created.text)")
+        let worker = try Self.worker(["--store", url, "--run", name, "--threads", "1", "--exit-when-idle", "30", "--runs", runs],
+                                     log: runs + "/worker.log")
+        let finished = try daemon.wait(for: name) { $0["state"] as? String == "finished" }
+        #expect(finished["done"] as? Int == 6)
+        let listed = try daemon.client.get("/runs").json()["runs"] as? [[String: Any]] ?? []
+        #expect(listed.contains { $0["name"] as? String == name })
+        let events = NasSearchCLITests.events(try daemon.client.get("/runs/\(name)/events?follow=false").text)
+        #expect(events.filter { $0.kind == "candidate-done" }.count == 6)
+        let status = try NasProcess.json(["status", name, "--runs", runs, "--store", url, "--json"]) as? [String: Any]
+        #expect(status?["done"] as? Int == 6)
+        let queue = (status?["shared"] as? [String: Any])?["queue"] as? [String: Int]
+        #expect(queue?["done"] == queue?["claims"], "\(String(describing: queue))")
+        worker.terminate()
+        worker.waitUntilExit()
+        #expect(worker.terminationStatus == 0)
     }
 
     @Test("nas bench scale runs real workers on simulated evaluations and reports efficiency per worker count")

@@ -102,8 +102,8 @@ struct PostgresRunStoreTests {
         for index in 0..<3 {
             try coordinator.enqueue(CandidateRecord(index: index, arch: "arch\(index)", hash: "h\(index)", params: 1, macs: 1))
         }
-        let first = try #require(try a.claim(worker: "a", leaseSeconds: 1))
-        let second = try #require(try b.claim(worker: "b", leaseSeconds: 30))
+        let first = try #require(try a.claim(worker: "a", leaseSeconds: 1, measures: true))
+        let second = try #require(try b.claim(worker: "b", leaseSeconds: 30, measures: true))
         #expect(first.candidate.index == 0 && first.attempt == 1)
         #expect(second.candidate.index == 1)
         #expect(try coordinator.candidates().map(\.status) == [.training, .training])
@@ -118,7 +118,7 @@ struct PostgresRunStoreTests {
         // a stalls past its 1-second lease: the lowest claimable candidate is 0 again.
         Thread.sleep(forTimeInterval: 1.3)
         #expect(try !a.renew(first, leaseSeconds: 1, progress: nil))
-        let retaken = try #require(try b.claim(worker: "b", leaseSeconds: 30))
+        let retaken = try #require(try b.claim(worker: "b", leaseSeconds: 30, measures: true))
         #expect(retaken.candidate.index == 0 && retaken.attempt == 2)
         var late = first.candidate
         late.status = .done
@@ -135,9 +135,9 @@ struct PostgresRunStoreTests {
         // A claim given back is claimable at once; nothing is left once all are taken.
         try b.release(second)
         #expect(try coordinator.queued(1)?.state == .queued)
-        #expect(try a.claim(worker: "a", leaseSeconds: 30)?.candidate.index == 1)
-        #expect(try a.claim(worker: "a", leaseSeconds: 30)?.candidate.index == 2)
-        #expect(try a.claim(worker: "a", leaseSeconds: 30) == nil)
+        #expect(try a.claim(worker: "a", leaseSeconds: 30, measures: true)?.candidate.index == 1)
+        #expect(try a.claim(worker: "a", leaseSeconds: 30, measures: true)?.candidate.index == 2)
+        #expect(try a.claim(worker: "a", leaseSeconds: 30, measures: true) == nil)
 
         // Queued again with the same architecture (a coordinator restarted), a delivered
         // result stays; with another, the candidate starts over.
@@ -146,6 +146,60 @@ struct PostgresRunStoreTests {
         try coordinator.enqueue(CandidateRecord(index: 0, arch: "other", hash: "h9", params: 1, macs: 1))
         #expect(try coordinator.queued(0)?.state == .queued)
         #expect(try coordinator.queued(0)?.result == nil)
+    }
+
+    @Test("A candidate trained on other devices waits for a worker on the run's devices to measure its latency, then is delivered")
+    func trainedElsewhere() throws {
+        let url = try TestServer.url()
+        let name = TestServer.runName()
+        let coordinator = try #require(try PostgresRunStore.create(url: url, name: name) { _ in })
+        let foreign = try PostgresRunStore(url: url, name: name), home = try PostgresRunStore(url: url, name: name)
+        try coordinator.enqueue(CandidateRecord(index: 0, arch: "arch0", hash: "h0", params: 1, macs: 1))
+        let training = try #require(try foreign.claim(worker: "foreign", leaseSeconds: 30, measures: false))
+        #expect(training.work == .train)
+        var trained = training.candidate
+        trained.valAccuracy = 0.75  // status stays .training: no latency yet
+        #expect(try foreign.complete(training, result: trained))
+        #expect(try coordinator.queued(0)?.state == .trained)
+        // Another foreign worker finds nothing to do; one on the run's devices gets the measurement.
+        #expect(try foreign.claim(worker: "foreign", leaseSeconds: 30, measures: false) == nil)
+        let measuring = try #require(try home.claim(worker: "home", leaseSeconds: 30, measures: true))
+        #expect(measuring.work == .measure && measuring.attempt == 2)
+        #expect(measuring.candidate.valAccuracy == 0.75)
+        // Given back, it waits for its latency again, not for training.
+        try home.release(measuring)
+        #expect(try coordinator.queued(0)?.state == .trained)
+        let again = try #require(try home.claim(worker: "home", leaseSeconds: 30, measures: true))
+        var measured = again.candidate
+        measured.latencyCPUMs = 0.02
+        measured.status = .done
+        #expect(try home.complete(again, result: measured))
+        #expect(try coordinator.queued(0)?.state == .done)
+        #expect(try coordinator.queued(0)?.result == measured)
+        let summary = try coordinator.queueSummary()
+        #expect(summary.trainedElsewhere == 1 && summary.done == 1 && summary.awaitingLatency == 0)
+        #expect(summary.reissued == 1)  // given back once after training
+    }
+
+    @Test("A run has one coordinator: a second process's store is refused until the first's connection ends")
+    func oneCoordinator() throws {
+        let url = try TestServer.url()
+        let name = TestServer.runName()
+        var first = try #require(try PostgresRunStore.create(url: url, name: name) { _ in }) as PostgresRunStore?
+        #expect(try first?.becomeCoordinator() == true)
+        let second = try PostgresRunStore(url: url, name: name)
+        #expect(try !second.becomeCoordinator())
+        // Another run is not affected.
+        let other = try #require(try PostgresRunStore.create(url: url, name: TestServer.runName()) { _ in })
+        #expect(try other.becomeCoordinator())
+        first = nil  // the process ends: its connection closes and the server lets the lock go
+        var taken = false
+        for _ in 0..<50 where !taken {
+            taken = try second.becomeCoordinator()
+            if !taken { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(taken)
+        _ = first
     }
 
     @Test("Bad URLs, an unknown run and an unreachable server are refused, each saying what to do")
