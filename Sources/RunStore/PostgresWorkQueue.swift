@@ -1,6 +1,11 @@
 import Foundation
 import PostgresNIO
 
+/// Claims of one candidate after which it is no longer handed out: every
+/// worker that took it was lost (killed, out of memory, its machine gone),
+/// and the coordinator records it as failed rather than wait for ever.
+public let maximumClaims = 10
+
 extension PostgresRunStore: WorkQueue {
     public func enqueue(_ candidate: CandidateRecord) throws(RunStoreError) {
         try transaction {
@@ -34,7 +39,7 @@ extension PostgresRunStore: WorkQueue {
                     worker = \(worker), attempts = attempts + 1, progress = NULL,
                     lease_until = now() + \(leaseSeconds) * interval '1 second', claimed_at = now()
                 WHERE "index" = (SELECT "index" FROM queue
-                                 WHERE state = 'queued' OR (state = 'claimed' AND lease_until < now())
+                                 WHERE attempts < \(maximumClaims) AND (state = 'queued' OR (state = 'claimed' AND lease_until < now()))
                                     OR (\(measures) AND (state = 'trained' OR (state = 'measuring' AND lease_until < now())))
                                  ORDER BY "index" LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING record, attempts, state, result

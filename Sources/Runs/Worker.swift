@@ -62,6 +62,8 @@ public final class Worker {
             throw NasError.invalidInput("--lease \(options.leaseSeconds) is outside 2–3600 seconds: a lease is renewed every second while a candidate trains")
         }
         self.options = options
+        // A run named is checked once: waiting forever for a misspelt one would look like an idle queue.
+        if let run = options.run { _ = try PostgresRunStore(url: options.url, name: run.text) }
         id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
         roll = try PostgresWorkerRoll(url: options.url)
         try roll.register(WorkerRecord(id: id, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), threads: options.threads,

@@ -50,12 +50,12 @@ final class SharedQueuePool: CandidatePool, @unchecked Sendable {
         }
     }
 
-    /// Architectures by index, for the started events.
-    private var architectures: [Int: String] = [:]
+    /// The candidates queued, by index (for the started events).
+    private var records: [Int: CandidateRecord] = [:]
 
     func enqueue(_ record: CandidateRecord, _ network: Network) throws {
         try queue.enqueue(record)
-        architectures[record.index] = record.arch
+        records[record.index] = record
     }
 
     func result(_ index: Int, report: (SearchEvent) -> Void) throws -> CandidateRecord {
@@ -68,7 +68,15 @@ final class SharedQueuePool: CandidatePool, @unchecked Sendable {
                 throw SearchRunError.damaged(location: queue.location, reason: "candidate \(index) is missing from the workers' queue")
             }
             if entry.state == .done, let result = entry.result { return result }
-            if entry.state == .claimed, announced != entry.attempts, let arch = architectures[index] {
+            if entry.attempts >= maximumClaims, entry.state == .queued || entry.state == .claimed, try queue.leases().allSatisfy({ $0.index != index || $0.secondsLeft < 0 }) {
+                // Given out again and again, and every holder lost: the candidate fails, the run goes on.
+                guard var failed = records[index] else { throw SearchRunError.damaged(location: queue.location, reason: "candidate \(index) was never queued") }
+                failed.status = .failed
+                failed.error = "abandoned after \(entry.attempts) claims: every worker that took it was lost before handing it back (killed, out of memory, or its machine gone)"
+                failed.reward = Reward.failed
+                return failed
+            }
+            if entry.state == .claimed, announced != entry.attempts, let arch = records[index]?.arch {
                 announced = entry.attempts
                 report(.started(index: index, architecture: arch))
             }

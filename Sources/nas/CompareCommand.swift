@@ -42,7 +42,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
-        let names = runNames.isEmpty ? runs.folder.names() : try runNames.map { name throws(NasError) in try RunName(existing: name) }
+        let names = runNames.isEmpty ? try runs.folder.storedNames() : try runNames.map { name throws(NasError) in try RunName(existing: name) }
         guard !names.isEmpty else { throw NasError.notFound("no runs under \(runs.runs); start one with `nas search`") }
         let comparison = try Comparison(names, in: runs.folder,
                                         reference: Objectives(accuracy: referenceAccuracy, latencyMilliseconds: referenceMs))

@@ -181,6 +181,23 @@ struct PostgresRunStoreTests {
         #expect(summary.reissued == 1)  // given back once after training
     }
 
+    @Test("A candidate whose holders are all lost is handed out at most maximumClaims times")
+    func claimsAreBounded() throws {
+        let url = try TestServer.url()
+        let store = try #require(try PostgresRunStore.create(url: url, name: TestServer.runName()) { _ in })
+        try store.enqueue(CandidateRecord(index: 0, arch: "arch0", hash: "h0", params: 1, macs: 1))
+        var claims = 0
+        // Each lease runs out at once, as if its worker had been killed.
+        while let claim = try store.claim(worker: "short-lived", leaseSeconds: 0.001, measures: true) {
+            claims += 1
+            #expect(claim.attempt == claims)
+            Thread.sleep(forTimeInterval: 0.005)
+            if claims > maximumClaims { break }
+        }
+        #expect(claims == maximumClaims)
+        #expect(try store.queued(0)?.attempts == maximumClaims)
+    }
+
     @Test("A run has one coordinator: a second process's store is refused until the first's connection ends")
     func oneCoordinator() throws {
         let url = try TestServer.url()
