@@ -37,7 +37,7 @@ final class PostgresSession: @unchecked Sendable {
             connection = opened
             return opened
         } catch {
-            throw .unavailable(path: url.description, reason: Self.reason(error) + "; check that the server runs, the URL's user, password (PGPASSWORD) and database, and that the database exists (createdb)")
+            throw .unreachable(server: url.description, reason: Self.reason(error))
         }
     }
 

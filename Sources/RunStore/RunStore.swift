@@ -214,12 +214,14 @@ public enum RunStoreError: ClassifiedError {
     case unavailable(path: String, reason: String)
     /// A read or write failed after the store was opened (a full disk, a lock held too long).
     case failed(path: String, reason: String)
+    /// The database server could not be reached or refused the connection.
+    case unreachable(server: String, reason: String)
 
     public var kind: ErrorKind {
         switch self {
         case .missing: return .notFound
         case .damaged: return .damaged
-        case .unavailable, .failed: return .environment
+        case .unavailable, .failed, .unreachable: return .environment
         }
     }
 
@@ -233,6 +235,8 @@ public enum RunStoreError: ClassifiedError {
             return "\(path) cannot be opened (\(reason)); check that the folder is writable and the disk has room"
         case let .failed(path, reason):
             return "\(path): \(reason)"
+        case let .unreachable(server, reason):
+            return "\(server) cannot be reached (\(reason)); check that the server runs and listens there, the URL's user and password (PGPASSWORD), and that the database exists (createdb)"
         }
     }
 }

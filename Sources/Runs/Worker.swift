@@ -83,7 +83,7 @@ public final class Worker {
                 return
             } catch let error as RunStoreError {
                 switch error {
-                case .unavailable, .failed:
+                case .unavailable, .failed, .unreachable:
                     // The server restarting or a network hiccup: the leases cover it; try again shortly.
                     report(.unreachable(reason: "\(error)"))
                     sleep(2)

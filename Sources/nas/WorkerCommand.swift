@@ -17,8 +17,9 @@ struct WorkerCommand: ParsableCommand {
         machine gone) returns the candidate to the queue, and a result from an expired claim is \
         discarded. Results are consumed in index order, so a run gives the same candidates whatever \
         the number of workers. SIGTERM or Ctrl-C gives the claim in progress back and exits 0.
-        The worker needs the Fashion-MNIST files and, for a run whose latency is measured, the same \
-        devices as the run's (a worker elsewhere declines such a run and says so).
+        The worker needs the Fashion-MNIST files. Latency is taken only on the run's devices \
+        (recorded when it was created): a worker on other devices trains candidates and leaves \
+        their latency to a worker on the run's, saying so when it starts on the run.
         """
     )
 

@@ -238,7 +238,7 @@ struct PostgresRunStoreTests {
             _ = try PostgresRunStore(url: nowhere, name: "x")
             Issue.record("an unreachable server opened")
         } catch {
-            guard case .unavailable = error else { Issue.record("\(error)"); return }
+            guard case .unreachable = error else { Issue.record("\(error)"); return }
             #expect("\(error)".contains("check that the server runs"))
         }
     }
