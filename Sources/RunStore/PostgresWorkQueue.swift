@@ -30,6 +30,22 @@ extension PostgresRunStore: WorkQueue {
         }
     }
 
+    /// The rows a claim may take: queued or abandoned training (within the
+    /// claims allowed) and, for a worker on the run's devices, latency to measure.
+    private static func claimable(measures: Bool) -> String {
+        """
+        (attempts < \(maximumClaims) AND (state = 'queued' OR (state = 'claimed' AND lease_until < now())))
+        OR (\(measures) AND (state = 'trained' OR (state = 'measuring' AND lease_until < now())))
+        """
+    }
+
+    public func hasClaimable(measures: Bool) throws(RunStoreError) -> Bool {
+        try transaction {
+            try session.query("SELECT EXISTS (SELECT 1 FROM queue WHERE \(unescaped: Self.claimable(measures: measures)))")
+                .first?.decode(Bool.self) ?? false
+        }
+    }
+
     public func claim(worker: String, leaseSeconds: Double, measures: Bool) throws(RunStoreError) -> QueueClaim? {
         try transaction { () throws -> QueueClaim? in
             // SKIP LOCKED: workers claiming at once each take a different row instead of
@@ -38,9 +54,7 @@ extension PostgresRunStore: WorkQueue {
                 UPDATE queue SET state = CASE WHEN state IN ('trained', 'measuring') THEN 'measuring' ELSE 'claimed' END,
                     worker = \(worker), attempts = attempts + 1, progress = NULL,
                     lease_until = now() + \(leaseSeconds) * interval '1 second', claimed_at = now()
-                WHERE "index" = (SELECT "index" FROM queue
-                                 WHERE attempts < \(maximumClaims) AND (state = 'queued' OR (state = 'claimed' AND lease_until < now()))
-                                    OR (\(measures) AND (state = 'trained' OR (state = 'measuring' AND lease_until < now())))
+                WHERE "index" = (SELECT "index" FROM queue WHERE \(unescaped: Self.claimable(measures: measures))
                                  ORDER BY "index" LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING record, attempts, state, result
                 """).first else { return nil }

@@ -16,6 +16,8 @@ public protocol WorkQueue: RunStore {
     func enqueue(_ candidate: CandidateRecord) throws(RunStoreError)
     /// Where candidate `index` stands.
     func queued(_ index: Int) throws(RunStoreError) -> QueueEntry?
+    /// Whether `claim` would find work now (without claiming it).
+    func hasClaimable(measures: Bool) throws(RunStoreError) -> Bool
     /// Claims the lowest candidate that is queued or whose lease ran out, and
     /// marks it training; with `measures` (the worker is on the run's devices),
     /// also one trained elsewhere that waits for its latency. Nil when there is none.

@@ -48,12 +48,18 @@ public final class Worker {
         case trainsOnly(run: String, reason: String)
         /// The store could not be reached; the worker tries again.
         case unreachable(reason: String)
+        /// The run named with `run` does not exist (yet): workers often start before their coordinator.
+        case waitingForRun(run: String)
     }
 
     public let id: String
     private let options: Options
     private let roll: PostgresWorkerRoll
     private var served: [String: QueueWorker] = [:]
+    /// Every run's store, opened once: most runs of a database are finished or
+    /// idle, and a look at their queue is all they cost.
+    private var stores: [String: PostgresRunStore] = [:]
+    private var waitingAnnounced: Set<String> = []
     private var declined: Set<String> = []
 
     public init(options: Options) throws {
@@ -62,8 +68,6 @@ public final class Worker {
             throw NasError.invalidInput("--lease \(options.leaseSeconds) is outside 2–3600 seconds: a lease is renewed every second while a candidate trains")
         }
         self.options = options
-        // A run named is checked once: waiting forever for a misspelt one would look like an idle queue.
-        if let run = options.run { _ = try PostgresRunStore(url: options.url, name: run.text) }
         id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
         roll = try PostgresWorkerRoll(url: options.url)
         try roll.register(WorkerRecord(id: id, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()), threads: options.threads,
@@ -109,7 +113,14 @@ public final class Worker {
     private func claimOnce(isStopped: @escaping @Sendable () -> Bool, report: (Event) -> Void) throws -> Bool {
         let names = try options.run.map { [$0.text] } ?? PostgresRunStore.names(url: options.url)
         for name in names where !declined.contains(name) {
-            guard let worker = try worker(for: name, report: report) else { continue }
+            // An evaluator (the data set, the engines) is built for a run only once it has work.
+            guard let store = try store(name) else {
+                // Said once: a misspelt name would otherwise look like an idle queue.
+                if options.run != nil, waitingAnnounced.insert(name).inserted { report(.waitingForRun(run: name)) }
+                continue
+            }
+            guard try store.hasClaimable(measures: served[name]?.measures ?? true),
+                  let worker = try worker(for: name, store: store, report: report) else { continue }
             let outcome = try worker.evaluateNext(isStopped: isStopped) { claim in
                 try? roll.seen(id, run: name, candidate: claim.candidate.index)
                 report(.claimed(run: name, index: claim.candidate.index, architecture: claim.candidate.arch, attempt: claim.attempt))
@@ -123,14 +134,18 @@ public final class Worker {
         return false
     }
 
-    /// The evaluator of run `name`, built once: nil when this worker declines the run.
-    private func worker(for name: String, report: (Event) -> Void) throws -> QueueWorker? {
-        if let worker = served[name] { return worker }
-        let store: PostgresRunStore
-        do { store = try PostgresRunStore(url: options.url, name: name) } catch {
+    private func store(_ name: String) throws -> PostgresRunStore? {
+        if let store = stores[name] { return store }
+        do { stores[name] = try PostgresRunStore(url: options.url, name: name) } catch {
             if case .missing = error { return nil }  // dropped meanwhile
             throw error
         }
+        return stores[name]
+    }
+
+    /// The evaluator of run `name`, built once: nil when this worker declines the run.
+    private func worker(for name: String, store: PostgresRunStore, report: (Event) -> Void) throws -> QueueWorker? {
+        if let worker = served[name] { return worker }
         let stored = try store.configuration()
         func decline(_ reason: String) -> QueueWorker? {
             declined.insert(name)

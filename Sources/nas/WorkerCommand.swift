@@ -98,6 +98,8 @@ struct WorkerCommand: ParsableCommand {
                 printError("\(run): \(reason)")
             case let .unreachable(reason):
                 printError("the store is unreachable (\(reason)); trying again")
+            case let .waitingForRun(run):
+                printError("no run \(run) in \(url) yet: waiting for it (check the name with `nas runs --store …`)")
             }
         }
     }
@@ -111,6 +113,7 @@ struct WorkerCommand: ParsableCommand {
         case let .declined(run, reason): ["event": "declined", "run": run, "reason": reason]
         case let .trainsOnly(run, reason): ["event": "trains-only", "run": run, "reason": reason]
         case let .unreachable(reason): ["event": "unreachable", "reason": reason]
+        case let .waitingForRun(run): ["event": "waiting-for-run", "run": run]
         }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
