@@ -146,6 +146,8 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     ]
 
     private static func migrate(_ session: PostgresSession, schema: String) throws(RunStoreError) {
+        // Workers opening a run that a newer build must migrate take turns.
+        try session.query("SELECT pg_advisory_xact_lock(\(registryLock))")
         try session.query("SET LOCAL search_path TO \(unescaped: schema), public")
         try session.query("CREATE TABLE IF NOT EXISTS nasd_migrations (identifier text PRIMARY KEY)")
         let done = Set(try session.query("SELECT identifier FROM nasd_migrations").compactMap { try? $0.decode(String.self) })
