@@ -161,7 +161,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Model", "SearchSpace", "GSLNumerics"]),
         .testTarget(name: "VulkanEngineTests", dependencies: ["VulkanEngine", "Engine", "Model", "SearchSpace", "GSLNumerics"]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "GSLNumerics"]),
-        .testTarget(name: "RunStoreTests", dependencies: ["RunStore"]),
+        .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "Core"]),
         // Fixtures/ holds a run database from an earlier build; tests read it by path.
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "SearchSpace", "Core"], exclude: ["Fixtures"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "Model", "SearchSpace", "GSLNumerics"]),

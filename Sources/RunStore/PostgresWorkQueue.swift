@@ -1,3 +1,4 @@
+public import Core
 import Foundation
 import PostgresNIO
 
@@ -24,7 +25,7 @@ extension PostgresRunStore: WorkQueue {
             try session.query("SELECT state, worker, attempts, progress, result FROM queue WHERE \"index\" = \(index)").first.map {
                 let (state, worker, attempts, progress, result) = try $0.decode((String, String?, Int, String?, String?).self)
                 return QueueEntry(state: QueueEntry.State(rawValue: state) ?? .queued, worker: worker, attempts: attempts,
-                                  progress: try progress.map { try Self.decode(QueueProgress.self, $0) },
+                                  progress: try progress.map { try Self.decode(TrainingProgress.self, $0) },
                                   result: try result.map { try Self.decode(CandidateRecord.self, $0) })
             }
         }
@@ -72,7 +73,7 @@ extension PostgresRunStore: WorkQueue {
         }
     }
 
-    public func renew(_ claim: QueueClaim, leaseSeconds: Double, progress: QueueProgress?) throws(RunStoreError) -> Bool {
+    public func renew(_ claim: QueueClaim, leaseSeconds: Double, progress: TrainingProgress?) throws(RunStoreError) -> Bool {
         try transaction {
             let progress = try progress.map { try Self.json($0) }
             guard let worker = try session.query("""
@@ -138,7 +139,7 @@ extension PostgresRunStore {
                 """).map {
                 let (index, worker, attempt, left, progress) = try $0.decode((Int, String?, Int, Double?, String?).self)
                 return QueueLease(index: index, worker: worker ?? "-", attempt: attempt, secondsLeft: left ?? 0,
-                                  progress: try progress.map { try Self.decode(QueueProgress.self, $0) })
+                                  progress: try progress.map { try Self.decode(TrainingProgress.self, $0) })
             }
         }
     }

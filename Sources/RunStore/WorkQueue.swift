@@ -1,3 +1,4 @@
+public import Core
 public import Foundation
 
 /// A run's candidates handed out to workers, when its store is shared
@@ -24,7 +25,7 @@ public protocol WorkQueue: RunStore {
     func claim(worker: String, leaseSeconds: Double, measures: Bool) throws(RunStoreError) -> QueueClaim?
     /// Renews a claim's lease and records its progress; false when the claim
     /// is no longer this worker's (its lease ran out): stop working on it.
-    func renew(_ claim: QueueClaim, leaseSeconds: Double, progress: QueueProgress?) throws(RunStoreError) -> Bool
+    func renew(_ claim: QueueClaim, leaseSeconds: Double, progress: TrainingProgress?) throws(RunStoreError) -> Bool
     /// Hands a result back; false when the claim had expired (the result is
     /// discarded). A candidate trained but not measured (status `.training`)
     /// waits for a worker on the run's devices; any other result is delivered.
@@ -47,9 +48,9 @@ public struct QueueLease: Codable, Sendable, Equatable {
     public let attempt: Int
     /// Negative once it has run out (the candidate is claimable again).
     public let secondsLeft: Double
-    public let progress: QueueProgress?
+    public let progress: TrainingProgress?
 
-    public init(index: Int, worker: String, attempt: Int, secondsLeft: Double, progress: QueueProgress?) {
+    public init(index: Int, worker: String, attempt: Int, secondsLeft: Double, progress: TrainingProgress?) {
         self.index = index
         self.worker = worker
         self.attempt = attempt
@@ -115,36 +116,15 @@ public struct QueueEntry: Sendable, Equatable {
     public let state: State
     public let worker: String?
     public let attempts: Int
-    public let progress: QueueProgress?
+    public let progress: TrainingProgress?
     public let result: CandidateRecord?
 
-    public init(state: State, worker: String?, attempts: Int, progress: QueueProgress?, result: CandidateRecord?) {
+    public init(state: State, worker: String?, attempts: Int, progress: TrainingProgress?, result: CandidateRecord?) {
         self.state = state
         self.worker = worker
         self.attempts = attempts
         self.progress = progress
         self.result = result
-    }
-}
-
-/// A worker's training progress on its claim, as its last renewal reported it.
-public struct QueueProgress: Codable, Sendable, Equatable {
-    public var epoch, epochs, step, stepsPerEpoch: Int
-    public var loss, imagesPerSecond, elapsedSeconds: Double
-
-    public init(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Double, imagesPerSecond: Double, elapsedSeconds: Double) {
-        self.epoch = epoch
-        self.epochs = epochs
-        self.step = step
-        self.stepsPerEpoch = stepsPerEpoch
-        self.loss = loss
-        self.imagesPerSecond = imagesPerSecond
-        self.elapsedSeconds = elapsedSeconds
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case epoch, epochs, step, loss
-        case stepsPerEpoch = "steps_per_epoch", imagesPerSecond = "images_per_second", elapsedSeconds = "elapsed_seconds"
     }
 }
 

@@ -1,6 +1,6 @@
 public import Core
 import Foundation
-public import Training
+import Training
 
 /// How `nas compress` fine-tunes: the run's proxy recipe (batch, label
 /// smoothing, momentum, weight decay) for `epochs` on `subset` images of the

@@ -1,6 +1,6 @@
 public import Core
 public import Model
-public import Training
+import Training
 import Foundation
 
 /// Which of a run's finished candidates to export.

@@ -5,7 +5,7 @@ import Compression
 import Latency
 public import RunStore
 public import SearchSpace
-public import Training
+import Training
 import VulkanEngine
 
 /// Evaluates one candidate of a run: train on the proxy task → latency on

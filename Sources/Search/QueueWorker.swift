@@ -1,6 +1,7 @@
+import Core
 import Foundation
 public import RunStore
-public import SearchSpace
+import SearchSpace
 
 /// Evaluates candidates claimed from a run's shared queue, one at a time: a
 /// `nas worker` process holds one per run it serves, and a coordinator that
@@ -84,9 +85,7 @@ public final class QueueWorker {
                 let network = Network(try Architecture(parsing: candidate.arch))
                 try evaluator.evaluate(network, into: &candidate, measuring: measures) { progress in
                     if interrupted() { throw SearchStopped() }
-                    keeper.report(QueueProgress(epoch: progress.epoch, epochs: progress.epochs, step: progress.step,
-                                                stepsPerEpoch: progress.stepsPerEpoch, loss: progress.loss,
-                                                imagesPerSecond: progress.imagesPerSecond, elapsedSeconds: progress.elapsedSeconds))
+                    keeper.report(progress)
                 }
             }
         } catch let stop as SearchStopped {
@@ -126,7 +125,7 @@ private final class LeaseKeeper: @unchecked Sendable {
     private let condition = NSCondition()
     private var ended = false
     private var lost = false
-    private var progress: QueueProgress?
+    private var progress: TrainingProgress?
     private var thread: Thread?
 
     init(queue: any WorkQueue, claim: QueueClaim, leaseSeconds: Double, interval: Double) {
@@ -153,7 +152,7 @@ private final class LeaseKeeper: @unchecked Sendable {
 
     var isLost: Bool { condition.withLock { lost } }
 
-    func report(_ progress: QueueProgress) { condition.withLock { self.progress = progress } }
+    func report(_ progress: TrainingProgress) { condition.withLock { self.progress = progress } }
 
     func end() {
         condition.lock()

@@ -3,7 +3,7 @@ public import Foundation
 import GSLNumerics
 public import RunStore
 public import SearchSpace
-public import Training
+import Training
 
 /// What the loop reports as it goes.
 public enum SearchEvent: Sendable {

@@ -1,7 +1,7 @@
+import Core
 import Foundation
 import RunStore
 import SearchSpace
-import Training
 
 /// Where a window's candidates are evaluated: side by side in this process
 /// (`EvaluationPool`), or by workers anywhere through the run's shared queue
@@ -60,7 +60,7 @@ final class SharedQueuePool: CandidatePool, @unchecked Sendable {
 
     func result(_ index: Int, report: (SearchEvent) -> Void) throws -> CandidateRecord {
         var announced: Int?
-        var lastProgress: QueueProgress?
+        var lastProgress: TrainingProgress?
         while true {
             if let error = condition.withLock({ localError }) { throw error }
             if stop.isRequested { throw SearchStopped() }
@@ -82,10 +82,7 @@ final class SharedQueuePool: CandidatePool, @unchecked Sendable {
             }
             if let progress = entry.progress, progress != lastProgress {
                 lastProgress = progress
-                report(.training(index: index, TrainingProgress(epoch: progress.epoch, epochs: progress.epochs, step: progress.step,
-                                                                stepsPerEpoch: progress.stepsPerEpoch, loss: progress.loss,
-                                                                imagesPerSecond: progress.imagesPerSecond,
-                                                                elapsedSeconds: progress.elapsedSeconds)))
+                report(.training(index: index, progress))
             }
             usleep(UInt32(Self.pollSeconds * 1e6))
         }

@@ -42,30 +42,6 @@ public struct TrainingConfiguration: Sendable {
     }
 }
 
-/// Where training stands, for progress bars.
-public struct TrainingProgress: Sendable {
-    public let epoch: Int
-    public let epochs: Int
-    public let step: Int
-    public let stepsPerEpoch: Int
-    public let loss: Double
-    public let imagesPerSecond: Double
-    public let elapsedSeconds: Double
-
-    public init(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Double, imagesPerSecond: Double, elapsedSeconds: Double) {
-        self.epoch = epoch
-        self.epochs = epochs
-        self.step = step
-        self.stepsPerEpoch = stepsPerEpoch
-        self.loss = loss
-        self.imagesPerSecond = imagesPerSecond
-        self.elapsedSeconds = elapsedSeconds
-    }
-
-    public var fraction: Double { Double((epoch - 1) * stepsPerEpoch + step) / Double(epochs * stepsPerEpoch) }
-    public var remainingSeconds: Double { fraction > 0 ? elapsedSeconds * (1 - fraction) / fraction : 0 }
-}
-
 /// The outcome of training one candidate.
 public struct TrainingResult: Sendable {
     public var validationAccuracy: Double?

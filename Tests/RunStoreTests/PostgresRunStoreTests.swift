@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import RunStore
 import Testing
@@ -111,7 +112,7 @@ struct PostgresRunStoreTests {
         #expect(try coordinator.queued(0)?.worker == "a")
 
         // b reports progress with its renewal; the coordinator reads it.
-        let progress = QueueProgress(epoch: 1, epochs: 2, step: 5, stepsPerEpoch: 10, loss: 1.5, imagesPerSecond: 900, elapsedSeconds: 0.5)
+        let progress = TrainingProgress(epoch: 1, epochs: 2, step: 5, stepsPerEpoch: 10, loss: 1.5, imagesPerSecond: 900, elapsedSeconds: 0.5)
         #expect(try b.renew(second, leaseSeconds: 30, progress: progress))
         #expect(try coordinator.queued(1)?.progress == progress)
 
