@@ -83,4 +83,14 @@ public enum Limits {
     public static let testImages = Limit(1...10_000)
     /// The accuracy floor of a hypervolume: below any real accuracy.
     public static let referenceAccuracy = Limit(0.0...1.0, excludingUpperBound: true)
+    /// Seconds a worker's claim lasts unrenewed: it is renewed every second.
+    public static let leaseSeconds = Limit(2.0...3600)
+    /// Seconds a worker waits with nothing to claim before it leaves.
+    public static let idleSeconds = Limit(0.0...1e7)
+    /// Seconds a simulated evaluation sleeps (`nas bench scale`).
+    public static let simulateSeconds = Limit(0.0...60, excludingLowerBound: true)
+    /// Worker processes one benchmark setting starts.
+    public static let benchWorkers = Limit(1...32)
+    /// Candidates per worker in one benchmark setting.
+    public static let perWorker = Limit(1...64)
 }

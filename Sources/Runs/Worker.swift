@@ -64,9 +64,8 @@ public final class Worker {
 
     public init(options: Options) throws {
         try Limits.threads.check(options.threads, "--threads")
-        guard options.leaseSeconds >= 2, options.leaseSeconds <= 3600 else {
-            throw NasError.invalidInput("--lease \(options.leaseSeconds) is outside 2–3600 seconds: a lease is renewed every second while a candidate trains")
-        }
+        try Limits.leaseSeconds.check(options.leaseSeconds, "--lease")
+        try Limits.idleSeconds.check(options.idleExitSeconds, "--exit-when-idle")
         self.options = options
         id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
         roll = try PostgresWorkerRoll(url: options.url)

@@ -41,8 +41,8 @@ struct ScaleBench: ParsableCommand {
         try validating {
             _ = try url()
             _ = try counts()
-            guard simulateSeconds > 0, simulateSeconds <= 60 else { throw NasError.invalidInput("--simulate-seconds \(simulateSeconds) is outside (0, 60]") }
-            guard (1...64).contains(perWorker) else { throw NasError.invalidInput("--per-worker \(perWorker) is outside 1–64") }
+            try Limits.simulateSeconds.check(simulateSeconds, "--simulate-seconds")
+            try Limits.perWorker.check(perWorker, "--per-worker")
         }
     }
 
@@ -55,8 +55,8 @@ struct ScaleBench: ParsableCommand {
 
     private func counts() throws(NasError) -> [Int] {
         let counts = workers.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !counts.isEmpty, counts.allSatisfy({ $0.map { (1...32).contains($0) } == true }) else {
-            throw .invalidInput("--workers '\(workers)': give worker counts from 1 to 32, comma separated (e.g. 1,2,4,8)")
+        guard !counts.isEmpty, counts.allSatisfy({ $0.map(Limits.benchWorkers.contains) == true }) else {
+            throw .invalidInput("--workers '\(workers)': give worker counts in \(Limits.benchWorkers.text), comma separated (e.g. 1,2,4,8)")
         }
         return counts.compactMap { $0 }
     }

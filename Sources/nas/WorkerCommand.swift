@@ -32,7 +32,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Cores this worker may use (\(Limits.threads.text)); a run whose candidates train on more threads is left to other workers. Default: this machine's cores.")
     var threads: Int = RunsFolder.machineCores
 
-    @Option(help: "Seconds a claim lasts without renewal before its candidate is given to another worker (2–3600).")
+    @Option(help: "Seconds a claim lasts without renewal before its candidate is given to another worker (\(Limits.leaseSeconds.text)).")
     var lease: Double = 30
 
     @Option(help: "Exit after this many seconds with nothing to claim (default: wait for work forever).")
@@ -54,7 +54,8 @@ struct WorkerCommand: ParsableCommand {
             }
             _ = try RunsFolder(path: runs, store: store).postgres()
             if let runName { _ = try RunName(existing: runName) }
-            if let exitWhenIdle, !(exitWhenIdle >= 0) { throw NasError.invalidInput("--exit-when-idle \(exitWhenIdle) must be 0 or more seconds") }
+            try Limits.leaseSeconds.check(lease, "--lease")
+            try Limits.idleSeconds.check(exitWhenIdle, "--exit-when-idle")
         }
     }
 
