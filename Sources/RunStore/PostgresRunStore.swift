@@ -24,6 +24,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
         }
         self.schema = schema
         try session.storeTransaction { try Self.migrate(session, schema: schema) }
+        try session.use(schema: schema)
     }
 
     private init(session: PostgresSession, name: String, schema: String) {
@@ -39,7 +40,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
                               initialise: (PostgresRunStore) throws -> Void) throws -> PostgresRunStore? {
         let session = try PostgresSession(url)
         try prepareRegistry(session)
-        return try session.transaction { () throws -> PostgresRunStore? in
+        let store = try session.transaction { () throws -> PostgresRunStore? in
             // Two creations of one name serialise here; the second finds the first's row.
             try session.query("SELECT pg_advisory_xact_lock(\(registryLock))")
             guard try session.query("SELECT 1 FROM nasd_runs WHERE name = \(name)").isEmpty else { return nil }
@@ -52,6 +53,8 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
             try initialise(store)
             return store
         }
+        if let store { try session.use(schema: store.schema) }
+        return store
     }
 
     /// Makes this store's connection the run's one coordinator, for as long
@@ -81,7 +84,12 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     public static func names(url: PostgresURL) throws(RunStoreError) -> [String] {
         let session = try PostgresSession(url)
         try prepareRegistry(session)
-        return try session.query("SELECT name FROM nasd_runs ORDER BY name").compactMap { try? $0.decode(String.self) }
+        return try names(session)
+    }
+
+    /// The runs, by name, on a connection already open (a worker's, polled often).
+    static func names(_ session: PostgresSession) throws(RunStoreError) -> [String] {
+        try session.query("SELECT name FROM nasd_runs ORDER BY name").compactMap { try? $0.decode(String.self) }
     }
 
     /// Any constant shared by every nasd process: the advisory lock that makes
@@ -157,14 +165,12 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
         }
     }
 
-    /// Runs `body` in one transaction with the run's schema first on the search path.
+    /// Runs `body` in one transaction (the connection's search path is the run's schema).
     @discardableResult
-    func transaction<T>(_ body: () throws -> T) throws(RunStoreError) -> T {
-        try session.storeTransaction {
-            try session.query("SET LOCAL search_path TO \(unescaped: schema), public")
-            return try body()
-        }
-    }
+    func transaction<T>(_ body: () throws -> T) throws(RunStoreError) -> T { try session.storeTransaction(body) }
+
+    /// Runs one statement's `body`: atomic by itself, so no transaction's round trips.
+    func statement<T>(_ body: () throws -> T) throws(RunStoreError) -> T { try session.statement(body) }
 
     // MARK: Records as JSON, mapped to columns by name on the server
 
@@ -192,7 +198,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try decoder.decode(type, from: Data(text.utf8)) }
 
     private func rows<T: Decodable>(_ type: T.Type, _ sql: String) throws(RunStoreError) -> [T] {
-        try transaction {
+        try statement {
             try session.query(PostgresQuery(unsafeSQL: sql)).map { try Self.decode(T.self, try $0.decode(String.self)) }
         }
     }
@@ -217,7 +223,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     }
 
     public func configuration() throws(RunStoreError) -> [String: String] {
-        try transaction {
+        try statement {
             Dictionary(try session.query("SELECT key, value FROM config").map { try $0.decode((String, String).self) },
                        uniquingKeysWith: { a, _ in a })
         }
@@ -232,7 +238,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     }
 
     public func finished(hash: String) throws(RunStoreError) -> CandidateRecord? {
-        try transaction {
+        try statement {
             try session.query("SELECT row_to_json(c)::text FROM candidate c WHERE hash = \(hash) AND status = 'done' ORDER BY \"index\" LIMIT 1")
                 .first.map { try Self.decode(CandidateRecord.self, try $0.decode(String.self)) }
         }
@@ -254,7 +260,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     }
 
     public func latestCheckpoint() throws(RunStoreError) -> Checkpoint? {
-        try transaction {
+        try statement {
             try session.query("SELECT step, controller, streams FROM checkpoint ORDER BY step DESC LIMIT 1").first.map {
                 let (step, controller, streams) = try $0.decode((Int, Data, Data).self)
                 return Checkpoint(step: step, controller: controller, streams: streams)
@@ -263,7 +269,7 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     }
 
     public func checkpointSteps() throws(RunStoreError) -> [Int] {
-        try transaction { try session.query("SELECT step FROM checkpoint ORDER BY step").map { try $0.decode(Int.self) } }
+        try statement { try session.query("SELECT step FROM checkpoint ORDER BY step").map { try $0.decode(Int.self) } }
     }
 
     private static let measurementColumns = """
@@ -288,18 +294,18 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     }
 
     public func remeasuredCandidates(purpose: String?) throws(RunStoreError) -> Set<Int> {
-        try transaction {
+        try statement {
             Set(try session.query("SELECT DISTINCT candidate FROM measurement WHERE \(purpose)::text IS NULL OR purpose = \(purpose)")
                 .map { try $0.decode(Int.self) })
         }
     }
 
     public func log(_ kind: String, _ message: String) throws(RunStoreError) {
-        try transaction { try insertEvent(kind, message) }
+        try statement { try insertEvent(kind, message) }
     }
 
     public func events(after id: Int) throws(RunStoreError) -> [RunEvent] {
-        try transaction {
+        try statement {
             try session.query("SELECT id, at, kind, message FROM event WHERE id > \(id) ORDER BY id").map {
                 let (id, at, kind, message) = try $0.decode((Int, Date, String, String).self)
                 return RunEvent(id: id, at: at, kind: kind, message: message)

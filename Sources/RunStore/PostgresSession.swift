@@ -35,9 +35,36 @@ final class PostgresSession: @unchecked Sendable {
             let opened = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration,
                                                         id: Self.connectionIDs.next(), logger: logger).wait()
             connection = opened
+            if let searchPath {
+                do { _ = try opened.query(PostgresQuery(unsafeSQL: "SET search_path TO \(searchPath)"), logger: logger).wait() } catch {
+                    throw RunStoreError.failed(path: url.description, reason: Self.reason(error))
+                }
+            }
             return opened
+        } catch let error as RunStoreError {
+            throw error
         } catch {
             throw .unreachable(server: url.description, reason: Self.reason(error))
+        }
+    }
+
+    /// Where unqualified table names resolve for the rest of the connection's
+    /// life (set again if it is reopened): a store's own schema, once, rather
+    /// than a `SET LOCAL` in every transaction.
+    private var searchPath: String?
+
+    func use(schema: String) throws(RunStoreError) {
+        lock.lock()
+        defer { lock.unlock() }
+        searchPath = "\(schema), public"
+        try query(PostgresQuery(unsafeSQL: "SET search_path TO \(schema), public"))
+    }
+
+    /// Errors of a call's own statements, as the store's (no transaction: one
+    /// statement is atomic by itself).
+    func statement<T>(_ body: () throws -> T) throws(RunStoreError) -> T {
+        do { return try body() } catch let error as RunStoreError { throw error } catch {
+            throw .failed(path: url.description, reason: "\(error)")
         }
     }
 

@@ -9,7 +9,7 @@ public let maximumClaims = 10
 
 extension PostgresRunStore: WorkQueue {
     public func enqueue(_ candidate: CandidateRecord) throws(RunStoreError) {
-        try transaction {
+        try statement {
             let record = try Self.json(candidate)
             try session.query("""
                 INSERT INTO queue ("index", record, state, queued_at) VALUES (\(candidate.index), \(record), 'queued', now())
@@ -21,7 +21,7 @@ extension PostgresRunStore: WorkQueue {
     }
 
     public func queued(_ index: Int) throws(RunStoreError) -> QueueEntry? {
-        try transaction {
+        try statement {
             try session.query("SELECT state, worker, attempts, progress, result FROM queue WHERE \"index\" = \(index)").first.map {
                 let (state, worker, attempts, progress, result) = try $0.decode((String, String?, Int, String?, String?).self)
                 return QueueEntry(state: QueueEntry.State(rawValue: state) ?? .queued, worker: worker, attempts: attempts,
@@ -41,7 +41,7 @@ extension PostgresRunStore: WorkQueue {
     }
 
     public func hasClaimable(measures: Bool) throws(RunStoreError) -> Bool {
-        try transaction {
+        try statement {
             try session.query("SELECT EXISTS (SELECT 1 FROM queue WHERE \(unescaped: Self.claimable(measures: measures)))")
                 .first?.decode(Bool.self) ?? false
         }
@@ -103,7 +103,7 @@ extension PostgresRunStore: WorkQueue {
     }
 
     public func release(_ claim: QueueClaim) throws(RunStoreError) {
-        try transaction {
+        try statement {
             try session.query("""
                 UPDATE queue SET state = CASE WHEN state = 'measuring' THEN 'trained' ELSE 'queued' END,
                     worker = NULL, lease_until = NULL, progress = NULL
@@ -115,7 +115,7 @@ extension PostgresRunStore: WorkQueue {
 
 extension PostgresRunStore {
     public func queueSummary() throws(RunStoreError) -> QueueSummary {
-        try transaction {
+        try statement {
             let row = try session.query("""
                 SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state IN ('claimed', 'measuring')),
                        count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'trained'),
@@ -132,7 +132,7 @@ extension PostgresRunStore {
     }
 
     public func leases() throws(RunStoreError) -> [QueueLease] {
-        try transaction {
+        try statement {
             try session.query("""
                 SELECT "index", worker, attempts, EXTRACT(EPOCH FROM lease_until - now())::float8, progress
                 FROM queue WHERE state IN ('claimed', 'measuring') ORDER BY "index"
@@ -182,6 +182,10 @@ public final class PostgresWorkerRoll: @unchecked Sendable {
                 seen_at = now(), run = NULL, candidate = NULL WHERE id = \(id)
             """)
     }
+
+    /// The runs in the database, by name, on the roll's own connection: a worker
+    /// looks at them every pass, and a new connection each time would cost more than the look.
+    public func runs() throws(RunStoreError) -> [String] { try PostgresRunStore.names(session) }
 
     public func stopped(_ id: String) throws(RunStoreError) {
         try session.query("UPDATE nasd_workers SET stopped_at = now(), seen_at = now(), run = NULL, candidate = NULL WHERE id = \(id)")

@@ -110,7 +110,7 @@ public final class Worker {
 
     /// One pass over the runs, in name order: evaluates the first claimable candidate found.
     private func claimOnce(isStopped: @escaping @Sendable () -> Bool, report: (Event) -> Void) throws -> Bool {
-        let names = try options.run.map { [$0.text] } ?? PostgresRunStore.names(url: options.url)
+        let names = try options.run.map { [$0.text] } ?? roll.runs()
         for name in names where !declined.contains(name) {
             // An evaluator (the data set, the engines) is built for a run only once it has work.
             guard let store = try store(name) else {
