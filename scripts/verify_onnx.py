@@ -2,6 +2,7 @@
 checker, then onnxruntime (CPU) on given inputs against expected logits.
 
     verify_onnx.py MODEL INPUTS EXPECTED --shape N,C,H,W --classes K [--latency-runs R]
+                   [--literal] [--baseline FP32_MODEL]
 
 INPUTS and EXPECTED are raw little-endian float32 (N×C×H×W images, N×K
 logits from nasd's CPU engine). Prints one JSON object: max_abs_diff,
@@ -10,9 +11,19 @@ top1_agreement, the model's opset, its inputs' and outputs' names and shapes
 the median milliseconds of R timed one-image runs on one thread after
 --latency-warmup untimed ones. Exit status 0 when the checks ran; the caller
 judges the figures.
+
+--literal checks the graph as written, with onnxruntime's graph
+optimisations off: a model with quantised activations (QuantizeLinear →
+DequantizeLinear pairs) is then computed in float exactly as its operators
+say, which is what nasd's CPU engine computes. The timing, and a second
+comparison (optimised_*), use the optimised session, where onnxruntime fuses
+those pairs into integer kernels (QLinearConv…) as a deployment runs them.
+--baseline times another model (the fp32 export) in the same process, in
+alternating blocks with MODEL, for a ratio free of the machine's drift.
 """
 import argparse
 import json
+import statistics
 import sys
 
 import numpy as np
@@ -35,6 +46,8 @@ def main():
     p.add_argument("--classes", type=int, required=True)
     p.add_argument("--latency-runs", type=int, default=0, help="timed one-image runs (0: no timing)")
     p.add_argument("--latency-warmup", type=int, default=10)
+    p.add_argument("--literal", action="store_true", help="check with graph optimisations off")
+    p.add_argument("--baseline", help="a model to time against MODEL, blocks alternated")
     a = p.parse_args()
     n, c, h, w = (int(v) for v in a.shape.split(","))
 
@@ -43,17 +56,38 @@ def main():
 
     images = np.fromfile(a.inputs, dtype="<f4").reshape(n, c, h, w)
     expected = np.fromfile(a.expected, dtype="<f4").reshape(n, a.classes)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(a.model, options, providers=["CPUExecutionProvider"])
+    def open_session(path, optimised=True):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        if not optimised:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+    session = open_session(a.model)
+    checked = open_session(a.model, optimised=False) if a.literal else session
     # The whole batch at once: the batch dimension is symbolic.
-    (logits,) = session.run(["logits"], {"image": images})
+    (logits,) = checked.run(["logits"], {"image": images})
+    report = {}
+    if a.literal:
+        (optimised,) = session.run(["logits"], {"image": images})
+        report["optimised_max_abs_diff"] = float(np.max(np.abs(optimised - expected)))
+        report["optimised_top1_agreement"] = float(np.mean(np.argmax(optimised, 1) == np.argmax(expected, 1)))
 
     one = {"image": np.ascontiguousarray(images[:1])}
     latency_ms = median_ms(lambda: session.run(["logits"], one), a.latency_runs, a.latency_warmup)
+    if a.baseline and a.latency_runs > 0:
+        baseline = open_session(a.baseline)
+        model_times, baseline_times = [], []
+        for _ in range(5):
+            baseline_times.append(median_ms(lambda: baseline.run(["logits"], one), a.latency_runs, a.latency_warmup))
+            model_times.append(median_ms(lambda: session.run(["logits"], one), a.latency_runs, a.latency_warmup))
+        latency_ms = statistics.median(model_times)
+        report["baseline_latency_ms"] = statistics.median(baseline_times)
 
-    json.dump({
+    json.dump(report | {
         "max_abs_diff": float(np.max(np.abs(logits - expected))),
+        "mean_abs_diff": float(np.mean(np.abs(logits - expected))),
+        "logit_range": float(np.max(expected) - np.min(expected)),
         "top1_agreement": float(np.mean(np.argmax(logits, 1) == np.argmax(expected, 1))),
         "opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
         "inputs": {i.name: shape(i) for i in model.graph.input},

@@ -17,8 +17,11 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
     /// cubic schedule, the first convolution kept at half the sparsity.
     case prune(sparsity: Double)
     /// Quantisation-aware fine-tuning: weights fake-quantised symmetrically
-    /// per output channel to `bits` bits in the forward pass.
-    case qat(bits: Int)
+    /// per output channel to `bits` bits in the forward pass; with
+    /// `activations`, every tensor between steps too (per tensor, its range
+    /// fixed by ReLU6 or a sigmoid or observed while training), as an
+    /// integer deployment holds them.
+    case qat(bits: Int, activations: Bool = false)
     /// Structured pruning of the `fraction` of prunable filters with the
     /// smallest L1 norm (Li et al. 2017): a smaller dense network, fine-tuned.
     case filters(fraction: Double)
@@ -34,15 +37,17 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
     /// The standard set `nas compress --sweep` runs.
     public static let sweep: [CompressionMethod] = [
         .kmeans(bits: 8), .kmeans(bits: 4), .kmeans(bits: 2), .linear(bits: 4), .prune(sparsity: 0.5), .prune(sparsity: 0.8),
-        .qat(bits: 8), .qat(bits: 6), .qat(bits: 4), .binary, .filters(fraction: 0.25),
+        .qat(bits: 8), .qat(bits: 6), .qat(bits: 4), .qat(bits: 8, activations: true), .binary, .filters(fraction: 0.25),
     ]
 
     /// Reads `kmeans:4`, `linear:2`, `prune:0.5`, `qat:6`, `binary`.
     public init(parsing text: String) throws(NasError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         let name = parts[0].lowercased()
+        // qat alone takes a third part, `act`.
+        let activations = name == "qat" && parts.count == 3 && parts[2].lowercased() == "act"
         func argument(_ what: String) throws(NasError) -> String {
-            guard parts.count == 2, !parts[1].isEmpty else {
+            guard parts.count == (activations ? 3 : 2), !parts[1].isEmpty else {
                 throw .invalidInput("--method '\(text)': \(name) takes one \(what) after a colon, as in \(Self.example(name))")
             }
             return parts[1]
@@ -66,10 +71,7 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         case "kmeans": self = .kmeans(bits: try bits(Self.codebookBits))
         case "linear": self = .linear(bits: try bits(Self.codebookBits))
         case "qat":
-            if parts.count == 3, parts[2] == "act" {
-                throw .invalidInput("--method '\(text)': quantised activations need a quantising activation in the trainer, which is not built yet; qat:\(parts[1]) quantises the weights")
-            }
-            self = .qat(bits: try bits(Self.qatBits))
+            self = .qat(bits: try bits(Self.qatBits), activations: activations)
         case "prune":
             self = .prune(sparsity: try fraction("sparsity", meaning: "the fraction of weights set to zero"))
         case "binary":
@@ -84,13 +86,13 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    static let names = "kmeans:B and linear:B (B = 1, 2, 4, 8), prune:S (0 < S < 1), filters:F (0 < F < 1), qat:B (B = 4, 6, 8) and binary"
+    static let names = "kmeans:B and linear:B (B = 1, 2, 4, 8), prune:S (0 < S < 1), filters:F (0 < F < 1), qat:B and qat:B:act (B = 4, 6, 8) and binary"
 
     private static func example(_ name: String) -> String {
         switch name {
         case "prune": "prune:0.5"
         case "filters": "filters:0.25"
-        case "qat": "qat:6"
+        case "qat": "qat:6 or qat:8:act"
         default: "\(name):4"
         }
     }
@@ -101,7 +103,7 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         case let .linear(bits): "linear:\(bits)"
         case let .prune(sparsity): "prune:\(Self.decimal(sparsity))"
         case let .filters(fraction): "filters:\(Self.decimal(fraction))"
-        case let .qat(bits): "qat:\(bits)"
+        case let .qat(bits, activations): "qat:\(bits)" + (activations ? ":act" : "")
         case .binary: "binary"
         }
     }

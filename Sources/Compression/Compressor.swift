@@ -20,6 +20,8 @@ public struct CompressionResult: Sendable {
     /// The network the compressed files compute: the folded plan with the
     /// stored weights decoded.
     public let plan: InferencePlan
+    /// Quantised activations by the IR layer whose output they are (empty: float).
+    public let activations: [Int: ActivationQuantisation]
     public let validationAccuracy: Double?
     public let steps: Int
     public let trainSeconds: Double
@@ -52,6 +54,9 @@ public final class Compressor {
             self.network = network
             initial = weights
         }
+        if case .qat(_, activations: true) = method, configuration.epochs == 0 {
+            throw NasError.invalidInput("\(method) observes the activations' ranges while fine-tuning; give --finetune-epochs 1 or more")
+        }
         trainer = configuration.epochs > 0
             ? try Trainer(network: self.network, split: split, configuration: configuration, context: context) : nil
     }
@@ -68,12 +73,23 @@ public final class Compressor {
         try training.load(initial)
         let random = RandomStream(seed: configuration.seed, name: "compression")
         let roles = Self.roles(network)
-        let projections = try training.parameters.filter { $0.name.role == .weight && $0.decays }.map { parameter in
+        let compressed = try training.parameters.filter { $0.name.role == .weight && $0.decays }.map { parameter in
             guard let layer = network.layers.first(where: { $0.name == parameter.name.layer }) else {
                 throw NasError.internal("weight \(parameter.name) has no layer in \(network.architecture)")
             }
-            return try WeightProjection(parameter: parameter, layer: layer, method: method, role: roles[layer.name] ?? .inner,
-                                        totalSteps: totalSteps, random: random)
+            return (parameter, layer)
+        }
+        var sparsities: [String: Double] = [:]
+        if case let .prune(sparsity) = method {
+            sparsities = SparsityAllocation(compressed.map { ($0.1, $0.0.dims.reduce(1, *)) }, sparsity: sparsity, roles: roles).targets
+        }
+        let projections = try compressed.map { parameter, layer in
+            try WeightProjection(parameter: parameter, layer: layer, method: method, role: roles[layer.name] ?? .inner,
+                                 sparsity: sparsities[layer.name], totalSteps: totalSteps, random: random)
+        }
+        var quantisers: [ActivationQuantiser] = []
+        if case let .qat(bits, activations: true) = method {
+            quantisers = training.quantiseActivations(try InferencePlan(network: network, weights: initial).quantisableOutputs, bits: bits)
         }
         var validation: Double?
         var seconds = 0.0
@@ -97,7 +113,9 @@ public final class Compressor {
         for projection in projections {
             stored[projection.parameter.name.description] = projection.stored(foldScales: scales[projection.parameter.name.layer])
         }
-        return CompressionResult(method: method, architecture: network.architecture, weights: weights, stored: stored, plan: folded.decoding(stored),
+        let activations = Dictionary(uniqueKeysWithValues: quantisers.compactMap { q in q.quantisation.map { (q.layer, $0) } })
+        return CompressionResult(method: method, architecture: network.architecture, weights: weights, stored: stored,
+                                 plan: folded.decoding(stored).quantisingActivations(activations), activations: activations,
                                  validationAccuracy: validation, steps: totalSteps, trainSeconds: seconds)
     }
 

@@ -30,7 +30,8 @@ final class WeightProjection {
     /// What was last set into the engine.
     private var projected: [Float]
 
-    init(parameter: Parameter, layer: Layer, method: CompressionMethod, role: LayerRole, totalSteps: Int,
+    /// - Parameter sparsity: under `prune`, this layer's share of the model's sparsity (`SparsityAllocation`).
+    init(parameter: Parameter, layer: Layer, method: CompressionMethod, role: LayerRole, sparsity: Double?, totalSteps: Int,
          random: RandomStream) throws {
         self.parameter = parameter
         let values = try parameter.values()
@@ -46,12 +47,10 @@ final class WeightProjection {
             let centroids = (0..<levels).map { low + Float($0) * step }
             let assignment = values.map { v in step > 0 ? Int(((v - low) / step).rounded()).clamped(0, levels - 1) : 0 }
             state = .shared(assignment: assignment, centroids: centroids, bits: bits)
-        case let .prune(sparsity):
-            // The layer that meets the image has few weights and all of the input: pruned half as hard.
-            let target = role == .firstConvolution ? sparsity / 2 : sparsity
+        case let .prune(model):
             state = .pruned(mask: [Bool](repeating: true, count: values.count),
-                            schedule: PruningSchedule(final: target, totalSteps: totalSteps))
-        case let .qat(bits):
+                            schedule: PruningSchedule(final: sparsity ?? model, totalSteps: totalSteps))
+        case let .qat(bits, _):
             state = .quantised(master: values, bits: bits)
         case .binary:
             state = role == .inner ? .quantised(master: values, bits: 1) : .full

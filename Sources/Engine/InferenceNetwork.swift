@@ -6,7 +6,7 @@ public import SearchSpace
 ///
 /// It lowers an `InferencePlan`: batch norm already folded into convolutions,
 /// activations and residual adds run as post-ops of the step they follow
-/// (eltwise, then binary add). Every primitive is created once; `run()` only
+/// (eltwise, then binary add); a quantised output is rounded after its step. Every primitive is created once; `run()` only
 /// executes. Activations are channels-last by default: at batch 1 oneDNN's
 /// optimised kernels cover every channel count in that layout, while the
 /// blocked one falls back to reference kernels for full convolutions whose
@@ -20,6 +20,10 @@ public final class InferenceNetwork {
     private let input: Memory
     private var outputs: [Int: Memory] = [:]
     private var primitives: [Primitive] = []
+    /// Per primitive, the output it fake-quantises after running (a model
+    /// compressed with quantised activations), with the same arithmetic as
+    /// training (`ActivationQuantisation.quantise`), so both agree exactly.
+    private var quantised: [(output: Memory, quantisation: ActivationQuantisation)?] = []
     private let layout: ActivationLayout
 
     public convenience init(network: Network, weights: NetworkWeights, batch: Int = 1, context: ComputeContext,
@@ -58,7 +62,14 @@ public final class InferenceNetwork {
 
     public func run() throws(DNNLError) {
         context.activate()
-        for primitive in primitives { try primitive.execute() }
+        for (primitive, quantised) in zip(primitives, quantised) {
+            try primitive.execute()
+            if let (output, quantisation) = quantised {
+                try context.wait()
+                let buffer = output.buffer
+                for i in buffer.indices { buffer[i] = quantisation.quantise(buffer[i]) }
+            }
+        }
         try context.wait()
     }
 
@@ -161,6 +172,7 @@ public final class InferenceNetwork {
         }
         primitive.bind(arguments)
         primitives.append(primitive)
+        quantised.append(step.outputQuantisation.map { (destination, $0) })
         outputs[step.output] = destination
     }
 

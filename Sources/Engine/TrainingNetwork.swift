@@ -180,7 +180,10 @@ public final class TrainingNetwork {
 
     public func forward(training: Bool) throws(DNNLError) {
         context.activate()
-        for op in ops { try op.forward(training: training) }
+        for (index, op) in ops.enumerated() {
+            try op.forward(training: training)
+            quantisers[index]?.forward(training: training)
+        }
         try context.wait()
     }
 
@@ -188,7 +191,10 @@ public final class TrainingNetwork {
     /// `setOutputGradient`); fills every parameter's gradient.
     public func backward() throws(DNNLError) {
         context.activate()
-        for op in ops.reversed() { try op.backward() }
+        for (index, op) in ops.enumerated().reversed() {
+            quantisers[index]?.backward()
+            try op.backward()
+        }
         try context.wait()
     }
 
@@ -235,6 +241,21 @@ public final class TrainingNetwork {
     }
 
     private var outputTag: dnnl_format_tag_t { layers[layers.count - 1].kind == .linear ? dnnl_ab : dnnl_abcd }
+
+    // MARK: Quantised activations
+
+    private var quantisers: [Int: ActivationQuantiser] = [:]
+
+    /// Fake-quantises the outputs of the IR layers named, from the next
+    /// forward pass on (`ActivationQuantiser`); `fixedRange` nil: observed.
+    public func quantiseActivations(_ outputs: [(layer: Int, signed: Bool, fixedRange: Float?)], bits: Int) -> [ActivationQuantiser] {
+        outputs.map { output in
+            let quantiser = ActivationQuantiser(layer: output.layer, bits: bits, signed: output.signed, fixedRange: output.fixedRange,
+                                                value: activations[output.layer], gradient: gradients[output.layer])
+            quantisers[output.layer] = quantiser
+            return quantiser
+        }
+    }
 
     // MARK: Batch-norm statistics
 

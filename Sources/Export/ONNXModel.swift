@@ -19,7 +19,9 @@ import SwiftProtobuf
 /// encoding in the file: a codebook as uint8 indices → Cast → Gather from
 /// the float32 codebook (→ Mul by the folded batch norm's per-channel
 /// scale); integers (quantised, binary) as int8 → DequantizeLinear with a
-/// per-channel scale; sparse and dense tensors as float32.
+/// per-channel scale; sparse and dense tensors as float32. Quantised
+/// activations (a step's `outputQuantisation`) are QuantizeLinear →
+/// DequantizeLinear pairs, the QDQ form onnxruntime runs with integer kernels.
 public struct ONNXModel: Sendable {
     public static let opset: Int64 = 13
     /// ONNX IR version 7 is the one opset 13 was released with; every runtime since reads it.
@@ -114,8 +116,10 @@ private struct GraphBuilder {
     mutating func lower(_ step: InferencePlan.Step) {
         let head = network.layers[step.layers[0]]
         let inputs = step.inputs.isEmpty ? [ONNXModel.inputName] : step.inputs.map(value)
-        // The operation's own result, before post-ops; the last post-op writes the step's output.
-        let final = value(step.output)
+        // The operation's own result, before post-ops; the last post-op writes the step's output
+        // (its float value when the output is quantised next).
+        let output = value(step.output)
+        let final = step.outputQuantisation == nil ? output : output + ".float"
         var current = step.postOps.isEmpty ? final : head.name + ".out"
         switch step.operation {
         case let .convolution(layer, weights, bias):
@@ -164,6 +168,27 @@ private struct GraphBuilder {
             }
             current = output
         }
+        if let quantisation = step.outputQuantisation {
+            quantise(quantisation, network.layers[step.output].name, from: final, to: output)
+        }
+    }
+
+    /// A step's output as an integer deployment holds it: QuantizeLinear per
+    /// tensor (zero point 0; uint8 when never negative, int8 otherwise) →
+    /// DequantizeLinear. Codes narrower than 8 bits are clipped to their
+    /// range first, since QuantizeLinear saturates only at 8 bits.
+    private mutating func quantise(_ q: ActivationQuantisation, _ name: String, from input: String, to output: String) {
+        var source = input
+        if q.bits < 8 {
+            let low = constant(name + ".q.min", [Float(q.lowestCode) * q.step], dims: [])
+            let high = constant(name + ".q.max", [Float(q.levels) * q.step], dims: [])
+            source = name + ".q.clipped"
+            node("Clip", name + ".q.clip", [input, low, high], [source])
+        }
+        let scale = constant(name + ".q.scale", [q.step], dims: [])
+        let zero = integerTensor(name + ".q.zero_point", q.signed ? .int8 : .uint8, Data(count: 1), dims: [])
+        node("QuantizeLinear", name + ".quantize", [source, scale, zero], [name + ".q"])
+        node("DequantizeLinear", name + ".dequantize", [name + ".q", scale, zero], [output])
     }
 
     private mutating func activationNode(_ activation: Activation, _ name: String, from input: String, to output: String) {

@@ -39,8 +39,40 @@ public struct InferencePlan: Sendable {
         public let inputs: [Int]
         public let postOps: [PostOp]
         public let outputShape: TensorShape
+        /// Fake quantisation of the step's output after its post-ops (a
+        /// model compressed with quantised activations); nil: float.
+        public let outputQuantisation: ActivationQuantisation?
+
+        init(operation: Operation, layers: [Int], inputs: [Int], postOps: [PostOp], outputShape: TensorShape,
+             outputQuantisation: ActivationQuantisation? = nil) {
+            self.operation = operation
+            self.layers = layers
+            self.inputs = inputs
+            self.postOps = postOps
+            self.outputShape = outputShape
+            self.outputQuantisation = outputQuantisation
+        }
 
         public var output: Int { layers.last! }
+
+        /// The same step computing `operation` (weights stored another way).
+        public func replacing(_ operation: Operation) -> Step {
+            Step(operation: operation, layers: layers, inputs: inputs, postOps: postOps, outputShape: outputShape,
+                 outputQuantisation: outputQuantisation)
+        }
+
+        /// The same step with its output fake-quantised by `quantisation`.
+        public func quantising(_ quantisation: ActivationQuantisation?) -> Step {
+            Step(operation: operation, layers: layers, inputs: inputs, postOps: postOps, outputShape: outputShape,
+                 outputQuantisation: quantisation)
+        }
+
+        /// The activation the step ends with, if any.
+        public var finalActivation: Activation? {
+            if case let .activation(a)? = postOps.last { return a }
+            if case let .activation(a) = operation, postOps.isEmpty { return a }
+            return nil
+        }
     }
 
     public let network: Network

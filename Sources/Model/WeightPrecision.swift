@@ -63,8 +63,7 @@ extension InferencePlan {
             default:
                 operation = step.operation
             }
-            return Step(operation: operation, layers: step.layers, inputs: step.inputs, postOps: step.postOps,
-                        outputShape: step.outputShape)
+            return step.replacing(operation)
         }
         return InferencePlan(network: network, steps: converted)
     }

@@ -4,8 +4,8 @@ import Training
 
 /// How `nas compress` fine-tunes: the run's proxy recipe (batch, label
 /// smoothing, momentum, weight decay) for `epochs` on `subset` images of the
-/// training split, from `learningRate` (default: a tenth of the proxy's)
-/// down a cosine, no warm-up.
+/// training split, from `learningRate` (default: a tenth of the proxy's; for
+/// pruning, the proxy's own) down a cosine, no warm-up.
 public struct CompressOptions: Sendable {
     public var epochs = 2
     public var subset: Int?
@@ -72,6 +72,8 @@ public struct CompressedModel: Codable, Sendable {
     /// Weights plus the per-channel biases every variant keeps in float32.
     public var baselineModelBytes, modelBytes: Int
     public var tensors: [Tensor]
+    /// `qat:B:act`: every quantised activation, as the ONNX file's QuantizeLinear holds it.
+    public var activations: [QuantisedActivation]?
     /// File name → bytes.
     public var files: [String: Int]
     public var verification: [ExportedModel.Verification]
@@ -84,11 +86,22 @@ public struct CompressedModel: Codable, Sendable {
     public var latencyNote: String
     public var command: String
 
+    /// One activation tensor quantised per tensor (zero point 0).
+    public struct QuantisedActivation: Codable, Sendable {
+        /// The IR layer whose output it is.
+        public var layer: String
+        public var bits: Int
+        /// int8 codes when signed, uint8 when never negative.
+        public var signed: Bool
+        public var range: Float
+        public var step: Float
+    }
+
     public var accuracyDrop: Double { baselineTestAccuracy - testAccuracy }
     public var compressionRatio: Double { Double(baselineWeightBytes) / Double(max(weightBytes, 1)) }
 
     enum CodingKeys: String, CodingKey {
-        case method, arch, hash, run, settings, params, macs, seed, steps, tensors, files, verification, latency, command
+        case method, arch, hash, run, settings, params, macs, seed, steps, tensors, activations, files, verification, latency, command
         case trainSeconds = "train_seconds", baselineTestAccuracy = "baseline_test_accuracy", testAccuracy = "test_accuracy",
              valAccuracy = "val_accuracy", baselineWeightBytes = "baseline_weight_bytes", weightBytes = "weight_bytes",
              baselineModelBytes = "baseline_model_bytes", modelBytes = "model_bytes",

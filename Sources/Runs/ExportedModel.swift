@@ -84,10 +84,19 @@ public struct ExportedModel: Codable, Sendable {
         /// one-image runs on one thread, after a warm-up.
         public var latencyMs: Double? = nil
         public var latencyRuns: Int? = nil
+        /// A model with quantised activations is checked as written (graph
+        /// optimisations off); these compare the optimised session, where
+        /// onnxruntime runs integer kernels, and `latencyMs` is its.
+        public var optimisedMaxAbsDiff: Double? = nil
+        public var optimisedTop1Agreement: Double? = nil
+        /// The fp32 export's latency in the same process, blocks alternated with this file's.
+        public var baselineLatencyMs: Double? = nil
 
         enum CodingKeys: String, CodingKey {
             case runtime, version, device, images, skipped
             case latencyMs = "latency_ms", latencyRuns = "latency_runs"
+            case optimisedMaxAbsDiff = "optimised_max_abs_diff", optimisedTop1Agreement = "optimised_top1_agreement"
+            case baselineLatencyMs = "baseline_latency_ms"
             case maxAbsDiff = "max_abs_diff", top1Agreement = "top1_agreement"
         }
     }

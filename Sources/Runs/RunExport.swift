@@ -215,8 +215,13 @@ public final class RunExporter {
     /// The real runtimes on the first test images against the CPU engine's
     /// logits on the same (stored) weights: onnxruntime for an ONNX file,
     /// ncnn's CPU and Vulkan paths for an ncnn pair.
+    /// - Parameters:
+    ///   - literal: check onnxruntime with graph optimisations off (quantised activations, `verify_onnx.py --literal`).
+    ///   - baseline: an ONNX file onnxruntime times against each model, blocks alternated.
+    ///   - tolerance: the largest logit difference from nasd's CPU engine allowed.
     static func verify(plan: InferencePlan, files: [String], test: LabelledImages, folder: String,
-                       verifier: (python: String, scripts: String), threads: Int) throws -> [ExportedModel.Verification] {
+                       verifier: (python: String, scripts: String), threads: Int, literal: Bool = false,
+                       baseline: String? = nil, tolerance: Double = tolerance) throws -> [ExportedModel.Verification] {
         let images = min(256, test.count)
         let pipeline = try InputPipeline(test.subset(Array(0..<images)), resolution: plan.network.input.height)
         let engine = try InferenceNetwork(plan: plan, batch: images, context: try ComputeContext(threads: threads))
@@ -238,7 +243,8 @@ public final class RunExporter {
         // an fp16 or int8 variant has, since nasd's engines compute in fp32.
         let timed = { (runs: Int, warmup: Int) in ["--latency-runs", "\(runs)", "--latency-warmup", "\(warmup)"] }
         for onnx in files where onnx.hasSuffix(".onnx") {
-            runs.append(("onnxruntime", "verify_onnx.py", [folder + "/" + onnx] + data + timed(Self.runtimeRuns, 10)))
+            runs.append(("onnxruntime", "verify_onnx.py", [folder + "/" + onnx] + data + timed(Self.runtimeRuns, 10)
+                            + (literal ? ["--literal"] : []) + (baseline.map { ["--baseline", $0] } ?? [])))
         }
         for param in files where param.hasSuffix(".param") {
             let pair = [folder + "/" + param, folder + "/" + param.dropLast(".param".count) + ".bin"]
@@ -252,6 +258,9 @@ public final class RunExporter {
             let ncnn: String?
             let device: String?
             let latency_ms: Double?
+            let optimised_max_abs_diff: Double?
+            let optimised_top1_agreement: Double?
+            let baseline_latency_ms: Double?
         }
         return try runs.map { run in
             let process = Process()
@@ -277,14 +286,16 @@ public final class RunExporter {
                 throw NasError.internal("\(run.runtime) refused the model in \(folder): \(stderr.suffix(2000))")
             }
             // The verifiers measure; this judges: an fp32 runtime far from the CPU engine is a wrong model.
-            guard report.max_abs_diff <= Self.tolerance, report.top1_agreement >= 0.99 else {
+            guard report.max_abs_diff <= tolerance, report.top1_agreement >= 0.99 else {
                 throw NasError.internal(String(format: "%@ disagrees with nasd's CPU engine on %@ (max |Δ| %.3g, top-1 agreement %.1f%%); the model was not kept",
                                                run.runtime, folder, report.max_abs_diff, report.top1_agreement * 100))
             }
             return .init(runtime: run.runtime, version: report.onnxruntime ?? report.ncnn ?? "unknown", device: report.device,
                          images: images, maxAbsDiff: report.max_abs_diff, top1Agreement: report.top1_agreement,
                          latencyMs: report.latency_ms.map { ($0 * 1e4).rounded() / 1e4 },
-                         latencyRuns: run.runtime == "ncnn-vulkan" ? Self.runtimeVulkanRuns : Self.runtimeRuns)
+                         latencyRuns: run.runtime == "ncnn-vulkan" ? Self.runtimeVulkanRuns : Self.runtimeRuns,
+                         optimisedMaxAbsDiff: report.optimised_max_abs_diff, optimisedTop1Agreement: report.optimised_top1_agreement,
+                         baselineLatencyMs: report.baseline_latency_ms.map { ($0 * 1e4).rounded() / 1e4 })
         }
     }
 

@@ -17,9 +17,12 @@ struct CompressCommand: ParsableCommand {
         model.json (test accuracy against the fp32 model's, weight bytes as a deployment stores \
         them, per tensor, the command). Methods: kmeans:B and linear:B (B = 1, 2, 4, 8 bits: a \
         per-layer codebook from seeded k-means++ or a uniform grid, centroids fine-tuned with \
-        their weights' summed gradients), prune:S (gradual magnitude pruning to sparsity S, Zhu \
-        & Gupta's cubic schedule, the first convolution at S/2), qat:B (B = 4, 6, 8: symmetric \
-        per-output-channel fake quantisation), binary (sign(W)·mean|W| per output channel; the \
+        their weights' summed gradients), prune:S (gradual magnitude pruning of the model to \
+        sparsity S, Zhu & Gupta's cubic schedule; the first, depthwise and classifier layers at \
+        S/2, the 1×1 convolutions the rest), qat:B (B = 4, 6, 8: symmetric per-output-channel \
+        fake quantisation), qat:B:act (and every tensor between steps quantised per tensor to B \
+        bits, written as QuantizeLinear → DequantizeLinear, which onnxruntime runs with integer \
+        kernels), binary (sign(W)·mean|W| per output channel; the \
         first convolution and the classifier stay fp32) and filters:F (the fraction F of the MBConv \
         expansion and head filters with the smallest L1 norm removed, Li et al.: a smaller dense \
         network, its latency measured on both engines against the fp32 model's). --sweep runs a standard set and writes \
@@ -36,7 +39,7 @@ struct CompressCommand: ParsableCommand {
     @Option(help: "The exported model, by hash (`nas export` lists them).")
     var model: String
 
-    @Option(help: "kmeans:B, linear:B, prune:S, filters:F, qat:B or binary (repeat for several).")
+    @Option(help: "kmeans:B, linear:B, prune:S, filters:F, qat:B, qat:B:act or binary (repeat for several).")
     var method: [String] = []
 
     @Flag(help: "Run the standard set (\(CompressionMethod.sweep.map(\.description).joined(separator: ", "))) and write compression.svg and report.md.")
@@ -48,7 +51,7 @@ struct CompressCommand: ParsableCommand {
     @Option(help: "Training images for fine-tuning, the first of the 50k split (default: all).")
     var subset: Int?
 
-    @Option(help: "Peak learning rate of fine-tuning (cosine to zero; default: a tenth of the run's proxy's).")
+    @Option(help: "Peak learning rate of fine-tuning (cosine to zero; default: a tenth of the run's proxy's, for prune:S the proxy's own).")
     var learningRate: Double?
 
     @Option(help: "Folder of the exported models (default: <runs>/<run>/export, where `nas export` writes).")

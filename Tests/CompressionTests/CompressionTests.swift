@@ -64,9 +64,14 @@ struct CompressionTests {
         #expect(try CompressionMethod(parsing: "qat:6").description == "qat:6")
         #expect(try CompressionMethod(parsing: "prune:0.5").slug == "prune-0.5")
         #expect(try CompressionMethod(parsing: "binary") == .binary)
+        #expect(try CompressionMethod(parsing: "qat:6:act") == .qat(bits: 6, activations: true))
+        #expect(try CompressionMethod(parsing: "qat:8:ACT").slug == "qat-8-act")
+        #expect(try CompressionMethod(parsing: "qat:8") == .qat(bits: 8, activations: false))
         for (text, message) in [("kmeans", "takes one bit width"), ("kmeans:3", "1, 2, 4, 8 bits"), ("qat:2", "4, 6, 8 bits"),
                                 ("prune:1", "sparsity in (0.0, 1.0)"), ("prune:nan", "sparsity"), ("binary:1", "takes no argument"),
-                                ("xnor", "not built yet"), ("qat:6:act", "not built yet"), ("zip", "not a compression method"), ("", "not a compression method")] {
+                                ("xnor", "not built yet"), ("qat:6:acts", "qat:8:act"), ("qat::act", "takes one bit width"),
+                                ("qat:3:act", "4, 6, 8 bits"), ("kmeans:4:act", "takes one bit width"),
+                                ("zip", "not a compression method"), ("", "not a compression method")] {
             #expect(throws: NasError.self) { try CompressionMethod(parsing: text) }
             do { _ = try CompressionMethod(parsing: text) } catch { #expect("\(error)".contains(message), "\(text): \(error)") }
         }
@@ -99,5 +104,38 @@ struct BlockPrecisionTests {
         let block = try #require(coded.layers.first { $0.name == "b1.1.conv" })
         #expect(Set(weights[TensorName(block, .weight)]!).count <= 16)
         #expect(Set(weights[TensorName(coded.layers[0], .weight)]!).count == 72)  // the stem stays float32
+    }
+}
+
+@Suite("Pruning shares its sparsity out: the model at S, the sensitive layers at S/2")
+struct SparsityAllocationTests {
+    @Test("First convolution, depthwise ones and the classifier at S/2; the 1×1 ones at the rate that brings the whole to S")
+    func allocation() throws {
+        let network = Network(try Architecture(parsing: "r16_w1.0:stem_k3_s1_o8|mb_r2_k3_s2_e4_o16|mb_r1_k5_s1_e6_o24|head_o64"))
+        let roles = Compressor.roles(network)
+        let layers = network.layers.filter { $0.kind == .conv || $0.kind == .linear }.map { layer in
+            (layer: layer, weights: TensorName.plainShape(of: .weight, in: layer).reduce(1, *))
+        }
+        for sparsity in [0.5, 0.8] {
+            let targets = SparsityAllocation(layers, sparsity: sparsity, roles: roles).targets
+            #expect(targets.count == layers.count)
+            var zeros = 0.0, total = 0.0
+            for (layer, weights) in layers {
+                let target = try #require(targets[layer.name])
+                let sensitive = roles[layer.name] != nil || layer.groups == layer.inputShape.channels && layer.groups > 1
+                let bulk = targets.values.max()!
+                if sensitive {
+                    // At half the rate, unless the 1×1 layers, at their ceiling, cannot take the rest.
+                    #expect(target == sparsity / 2 || (bulk == (1 + sparsity) / 2 && target > sparsity / 2), "\(layer.name)")
+                } else {
+                    #expect(target > sparsity, "\(layer.name)")
+                }
+                zeros += target * Double(weights)
+                total += Double(weights)
+            }
+            #expect(abs(zeros / total - sparsity) < 1e-9)
+        }
+        // This small network's 1×1 layers reach their ceiling, half-way from S to empty, at 0.8, and the others give more.
+        #expect(SparsityAllocation(layers, sparsity: 0.8, roles: roles).targets.values.max() == 0.9)
     }
 }
