@@ -133,7 +133,7 @@ extension NasSearchCLITests {
         let runs = RoomToGrowTests.temporaryRuns()
         defer { try? FileManager.default.removeItem(atPath: runs) }
         let hash = try Self.exportedModel(runs)
-        let methods = ["kmeans:4", "prune:0.5"].flatMap { ["--method", $0] }
+        let methods = ["prune:0.5", "qat:8:act"].flatMap { ["--method", $0] }
         let common = ["compress", "r", "--runs", runs, "--model", hash, "--finetune-epochs", "2", "--subset", "3200", "--threads", "2"] + methods
         let whole = try NasProcess.run(common + ["--out", runs + "/whole"])
         #expect(whole.status == 0, "\(whole.stderr)")
@@ -153,7 +153,7 @@ extension NasSearchCLITests {
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("already compressed"))
         // Same seed, same variants: whether interrupted or not.
-        for variant in ["kmeans-4", "prune-0.5"] {
+        for variant in ["prune-0.5", "qat-8-act"] {
             let a = FileManager.default.contents(atPath: runs + "/whole/" + variant + "/model.onnx")
             let b = FileManager.default.contents(atPath: out + "/" + variant + "/model.onnx")
             #expect(a != nil && a == b, "\(variant)")
@@ -161,9 +161,6 @@ extension NasSearchCLITests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).allSatisfy { !$0.hasSuffix(".partial") })
     }
 
-    /// Bytes per weight tensor as the ONNX file stores it, computed by onnx in
-    /// Python from the initializers: codes packed at the method's bit width,
-    /// codebooks and scales as float32, a sparse tensor as a bitmask plus its non-zeros.
     /// QuantizeLinear nodes in an ONNX file (one per quantised activation).
     static func quantizeLinearCount(_ onnx: String) throws -> Int {
         let process = Process()
@@ -177,6 +174,9 @@ extension NasSearchCLITests {
         return Int(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
+    /// Bytes per weight tensor as the ONNX file stores it, computed by onnx in
+    /// Python from the initializers: codes packed at the method's bit width,
+    /// codebooks and scales as float32, a sparse tensor as a bitmask plus its non-zeros.
     static func storedBytes(_ onnx: String, method: String) throws -> [String: Int] {
         let parts = method.split(separator: ":")
         let bits = method == "binary" ? 1 : parts.count > 1 ? Int(parts[1]) ?? 32 : 32
