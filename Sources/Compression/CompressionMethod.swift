@@ -13,8 +13,8 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
     /// The same with a uniform codebook between the layer's extremes at the
     /// start (Core ML's `linear_lut`), fine-tuned the same way.
     case linear(bits: Int)
-    /// Gradual magnitude pruning to `sparsity` with Zhu & Gupta's (2017)
-    /// cubic schedule, the first convolution kept at half the sparsity.
+    /// Gradual magnitude pruning of the model to `sparsity` with Zhu &
+    /// Gupta's (2017) cubic schedule, shared out by `SparsityAllocation`.
     case prune(sparsity: Double)
     /// Quantisation-aware fine-tuning: weights fake-quantised symmetrically
     /// per output channel to `bits` bits in the forward pass; with
@@ -80,9 +80,16 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         case "filters":
             self = .filters(fraction: try fraction("fraction", meaning: "of the prunable filters, removed"))
         case "xnor":
-            throw .invalidInput("--method '\(text)': xnor (binary inputs as well as weights) needs a quantising activation in the trainer, which is not built yet; binary gives binary weights. The methods are \(Self.names)")
+            throw .invalidInput("--method '\(text)': xnor (binary inputs as well as weights) is not built yet: XNOR-Net binarises a batch norm's output to ±1 before each convolution, while an MBConv's convolutions read ReLU6 outputs, which are never negative; binary gives binary weights, qat:4:act 4-bit activations. The methods are \(Self.names)")
         default:
             throw .invalidInput("--method '\(text)' is not a compression method; the methods are \(Self.names)")
+        }
+    }
+
+    /// Refuses what this method cannot do with `epochs` of fine-tuning.
+    public func check(fineTuningEpochs epochs: Int) throws(NasError) {
+        if case .qat(_, activations: true) = self, epochs == 0 {
+            throw .invalidInput("\(self) observes the activations' ranges while fine-tuning; give --finetune-epochs 1 or more")
         }
     }
 

@@ -54,9 +54,7 @@ public final class Compressor {
             self.network = network
             initial = weights
         }
-        if case .qat(_, activations: true) = method, configuration.epochs == 0 {
-            throw NasError.invalidInput("\(method) observes the activations' ranges while fine-tuning; give --finetune-epochs 1 or more")
-        }
+        try method.check(fineTuningEpochs: configuration.epochs)
         trainer = configuration.epochs > 0
             ? try Trainer(network: self.network, split: split, configuration: configuration, context: context) : nil
     }

@@ -6,8 +6,8 @@ public import SearchSpace
 ///
 /// It lowers an `InferencePlan`: batch norm already folded into convolutions,
 /// activations and residual adds run as post-ops of the step they follow
-/// (eltwise, then binary add); a quantised output is rounded after its step. Every primitive is created once; `run()` only
-/// executes. Activations are channels-last by default: at batch 1 oneDNN's
+/// (eltwise, then binary add); a quantised output is rounded after its
+/// step. Every primitive is created once; `run()` only executes. Activations are channels-last by default: at batch 1 oneDNN's
 /// optimised kernels cover every channel count in that layout, while the
 /// blocked one falls back to reference kernels for full convolutions whose
 /// channels are not multiples of 16.
@@ -21,8 +21,8 @@ public final class InferenceNetwork {
     private var outputs: [Int: Memory] = [:]
     private var primitives: [Primitive] = []
     /// Per primitive, the output it fake-quantises after running (a model
-    /// compressed with quantised activations), with the same arithmetic as
-    /// training (`ActivationQuantisation.quantise`), so both agree exactly.
+    /// compressed with quantised activations), rounded as training rounds
+    /// (`ActivationQuantisation.quantise`), not by oneDNN's own post-ops.
     private var quantised: [(output: Memory, quantisation: ActivationQuantisation)?] = []
     private let layout: ActivationLayout
 

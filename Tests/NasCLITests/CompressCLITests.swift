@@ -126,6 +126,11 @@ extension NasSearchCLITests {
         #expect(missing.status != 0 && missing.stderr.contains("nas export r --arch 000000000000"), "\(missing.stderr)")
         let other = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "binary", "--finetune-epochs", "1"])
         #expect(other.status == 2 && other.stderr.contains("was made with other settings"), "\(other.stderr)")
+        // Quantised activations need fine-tuning to observe their ranges: refused before anything is written.
+        let unobserved = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "qat:8:act",
+                                             "--finetune-epochs", "0", "--out", runs + "/unobserved"])
+        #expect(unobserved.status == 2 && unobserved.stderr.contains("--finetune-epochs 1 or more"), "\(unobserved.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: runs + "/unobserved"))
     }
 
     @Test("Killed while compressing and run again, nas compress keeps its finished variants and redoes the rest bit for bit")
