@@ -218,10 +218,11 @@ public final class RunExporter {
     /// - Parameters:
     ///   - literal: check onnxruntime with graph optimisations off (quantised activations, `verify_onnx.py --literal`).
     ///   - baseline: an ONNX file onnxruntime times against each model, blocks alternated.
-    ///   - tolerance: the largest logit difference from nasd's CPU engine allowed.
+    ///   - tolerance: the largest logit difference from nasd's CPU engine allowed,
+    ///     absolute, or as a fraction of the range nasd's logits span.
     static func verify(plan: InferencePlan, files: [String], test: LabelledImages, folder: String,
                        verifier: (python: String, scripts: String), threads: Int, literal: Bool = false,
-                       baseline: String? = nil, tolerance: Double = tolerance) throws -> [ExportedModel.Verification] {
+                       baseline: String? = nil, tolerance: LogitTolerance = .absolute(tolerance)) throws -> [ExportedModel.Verification] {
         let images = min(256, test.count)
         let pipeline = try InputPipeline(test.subset(Array(0..<images)), resolution: plan.network.input.height)
         let engine = try InferenceNetwork(plan: plan, batch: images, context: try ComputeContext(threads: threads))
@@ -258,6 +259,7 @@ public final class RunExporter {
             let ncnn: String?
             let device: String?
             let latency_ms: Double?
+            let logit_range: Double?
             let optimised_max_abs_diff: Double?
             let optimised_top1_agreement: Double?
             let baseline_latency_ms: Double?
@@ -286,7 +288,7 @@ public final class RunExporter {
                 throw NasError.internal("\(run.runtime) refused the model in \(folder): \(stderr.suffix(2000))")
             }
             // The verifiers measure; this judges: an fp32 runtime far from the CPU engine is a wrong model.
-            guard report.max_abs_diff <= tolerance, report.top1_agreement >= 0.99 else {
+            guard report.max_abs_diff <= tolerance.allowed(logitRange: report.logit_range ?? 0), report.top1_agreement >= 0.99 else {
                 throw NasError.internal(String(format: "%@ disagrees with nasd's CPU engine on %@ (max |Δ| %.3g, top-1 agreement %.1f%%); the model was not kept",
                                                run.runtime, folder, report.max_abs_diff, report.top1_agreement * 100))
             }
@@ -388,6 +390,20 @@ public final class RunExporter {
     static let runtimeRuns = 50, runtimeVulkanRuns = 10
     /// Largest logit difference a runtime may show against the CPU engine on the same weights.
     static let tolerance = 1e-3
+
+    /// How far a runtime's logits may sit from nasd's CPU engine.
+    enum LogitTolerance {
+        case absolute(Double)
+        /// A fraction of the range nasd's logits span over the images checked.
+        case relative(Double)
+
+        func allowed(logitRange: Double) -> Double {
+            switch self {
+            case let .absolute(value): value
+            case let .relative(fraction): fraction * logitRange
+            }
+        }
+    }
 
     /// A whole model folder's record.
     static func read(_ folder: String) throws -> ExportedModel {
