@@ -17,12 +17,20 @@ struct ExportFixture {
     let expected: [Float]
     let folder: String
 
-    init(kernel: String, precision: WeightPrecision, seed: UInt64, batch: Int) throws {
+    /// - Parameter activationBits: quantise every tensor between steps (ranges the activations fix, else 4).
+    init(kernel: String, precision: WeightPrecision, seed: UInt64, batch: Int, activationBits: Int? = nil) throws {
         architecture = try Architecture(parsing:
             "r16_w1.0:stem_k3_s1_o16|mb_r1_k\(kernel)_s1_e1_o16|mb_r2_k\(kernel)_s2_e3_o24_se0.25|sep_r1_k\(kernel)_s1_o24"
                 + "|conv_r2_k\(kernel)_s2_o32_se0.25|head_o64")
         network = Network(architecture)
-        plan = try InferencePlan(network: network, weights: .random(for: network, seed: seed))
+        let float = try InferencePlan(network: network, weights: .random(for: network, seed: seed))
+        if let bits = activationBits {
+            plan = float.quantisingActivations(Dictionary(uniqueKeysWithValues: float.quantisableOutputs.map { output in
+                (output.layer, ActivationQuantisation(bits: bits, signed: output.signed, range: output.fixedRange ?? 4))
+            }))
+        } else {
+            plan = float
+        }
         self.batch = batch
         let stream = RandomStream(seed: seed, name: "input")
         inputs = (0..<batch * network.input.elements).map { _ in Float(stream.normal()) }

@@ -45,6 +45,52 @@ struct ONNXModelTests {
           arguments: [("3", WeightPrecision.fp16), ("5f", .fp16), ("3", .int8), ("7s", .int8)])
     func variants(kernel: String, precision: WeightPrecision) throws { try check(kernel: kernel, precision: precision) }
 
+    @Test("Quantised activations: a QuantizeLinear → DequantizeLinear pair per tensor (a Clip first below 8 bits); onnxruntime as written equals the CPU engine",
+          arguments: [8, 4])
+    func quantisedActivations(bits: Int) throws {
+        let fixture = try ExportFixture(kernel: "3", precision: .fp32, seed: 11, batch: 5, activationBits: bits)
+        defer { fixture.remove() }
+        let path = fixture.folder + "/model.onnx"
+        try ONNXModel(plan: fixture.plan).serialized().write(to: URL(fileURLWithPath: path))
+        let report = try Self.verifier("verify_onnx.py", [path] + fixture.data + ["--literal"])
+        let nodes = try #require(report["nodes"] as? [String])
+        #expect(nodes.contains("QuantizeLinear") && nodes.contains("DequantizeLinear"))
+        let quantised = fixture.plan.steps.filter { $0.outputQuantisation != nil }.count
+        #expect(quantised == fixture.plan.steps.count - 1)
+        let counts = try Self.nodeCounts(path)
+        #expect(counts["QuantizeLinear"] == quantised && counts["DequantizeLinear"] == quantised)
+        // Clip: one per ReLU6 (in the float model too), plus one per quantised tensor below 8 bits.
+        let relu6 = fixture.plan.steps.reduce(0) { count, step in
+            count + step.postOps.filter { $0 == .activation(.relu6) }.count + (step.finalActivation == .relu6 && step.postOps.isEmpty ? 1 : 0)
+        }
+        #expect(counts["Clip"] == relu6 + (bits < 8 ? quantised : 0), "\(counts)")
+        // As written (optimisations off), up to sums landing one code away: a few values move, the mean hardly.
+        let range = fixture.expected.max()! - fixture.expected.min()!
+        let mean = try #require(report["mean_abs_diff"] as? Double)
+        #expect(mean <= 0.05 * Double(range), "mean |Δ| \(mean) on logits spanning \(range), max \(report["max_abs_diff"] ?? "")")
+        #expect(report["top1_agreement"] as? Double == 1)
+        #expect(report["optimised_top1_agreement"] != nil)
+        // And quantisation is real: the float plan's logits are not these.
+        let float = try InferencePlan(network: fixture.network, weights: .random(for: fixture.network, seed: 11))
+        let engine = try InferenceNetwork(plan: float, batch: fixture.batch, context: try ComputeContext(threads: 1))
+        engine.setInput(fixture.inputs)
+        try engine.run()
+        #expect(zip(engine.logits, fixture.expected).map { abs($0 - $1) }.max()! > 1e-4)
+    }
+
+    /// Operators in an ONNX file, counted by type.
+    static func nodeCounts(_ path: String) throws -> [String: Int] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", "import sys, json, collections, onnx; json.dump(collections.Counter(n.op_type for n in onnx.load(sys.argv[1]).graph.node), sys.stdout)", path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return try JSONDecoder().decode([String: Int].self, from: data)
+    }
+
     func check(kernel: String, precision: WeightPrecision) throws {
         let fixture = try ExportFixture(kernel: kernel, precision: precision, seed: 11, batch: 5)
         defer { fixture.remove() }
