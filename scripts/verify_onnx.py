@@ -74,8 +74,11 @@ def main():
         report["optimised_top1_agreement"] = float(np.mean(np.argmax(optimised, 1) == np.argmax(expected, 1)))
 
     one = {"image": np.ascontiguousarray(images[:1])}
-    latency_ms = median_ms(lambda: session.run(["logits"], one), a.latency_runs, a.latency_warmup)
-    if a.baseline and a.latency_runs > 0:
+    if not a.baseline:
+        latency_ms = median_ms(lambda: session.run(["logits"], one), a.latency_runs, a.latency_warmup)
+    elif a.latency_runs <= 0:
+        latency_ms = None
+    else:
         baseline = open_session(a.baseline)
         model_times, baseline_times = [], []
         for _ in range(5):
