@@ -42,16 +42,16 @@ public final class ActivationQuantiser {
         let buffer = value.buffer
         if fixedRange == nil, training || observedRange == nil {
             var largest: Float = 0
-            for x in buffer { largest = max(largest, signed ? abs(x) : x) }
+            if signed { for x in buffer { largest = max(largest, abs(x)) } } else { for x in buffer { largest = max(largest, x) } }
             observedRange = observedRange.map { $0 + Self.momentum * (largest - $0) } ?? largest
         }
-        guard let quantisation else { return }
-        for i in buffer.indices { buffer[i] = quantisation.quantise(buffer[i]) }
+        quantisation?.quantise(buffer)
     }
 
     func backward() {
         guard let quantisation else { return }
         let values = value.buffer, gradients = gradient.buffer
-        for i in values.indices where quantisation.saturated(values[i]) { gradients[i] = 0 }
+        let (low, high) = quantisation.saturation
+        for i in values.indices where values[i] <= low || values[i] >= high { gradients[i] = 0 }
     }
 }

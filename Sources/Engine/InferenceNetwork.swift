@@ -66,8 +66,7 @@ public final class InferenceNetwork {
             try primitive.execute()
             if let (output, quantisation) = quantised {
                 try context.wait()
-                let buffer = output.buffer
-                for i in buffer.indices { buffer[i] = quantisation.quantise(buffer[i]) }
+                quantisation.quantise(output.buffer)
             }
         }
         try context.wait()

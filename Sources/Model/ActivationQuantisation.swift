@@ -28,10 +28,26 @@ public struct ActivationQuantisation: Sendable, Hashable, Codable {
 
     public func quantise(_ x: Float) -> Float { code(x) * step }
 
-    /// Whether a quantised value sits at either end of the range (where the
-    /// straight-through estimator passes no gradient).
+    /// Quantises every value of `buffer` in place, as `quantise` does one,
+    /// with the step and bounds worked out once (this runs over every
+    /// activation of every training step).
+    public func quantise(_ buffer: UnsafeMutableBufferPointer<Float>) {
+        let step = step, low = Float(lowestCode), high = Float(levels)
+        for i in buffer.indices {
+            buffer[i] = min(max((buffer[i] / step).rounded(.toNearestOrEven), low), high) * step
+        }
+    }
+
+    /// Where quantised values count as saturated (the straight-through
+    /// estimator passes them no gradient): at or beyond `range` at the top,
+    /// at the lowest code at the bottom; a tensor that is never negative
+    /// saturates only at the top.
+    public var saturation: (low: Float, high: Float) {
+        (signed ? Float(lowestCode) * step : -.infinity, range)
+    }
+
     public func saturated(_ quantised: Float) -> Bool {
-        quantised >= range || (signed && quantised <= Float(lowestCode) * step)
+        quantised <= saturation.low || quantised >= saturation.high
     }
 
     /// What an activation fixes about its output's range: nil for none.
