@@ -166,16 +166,22 @@ extension NasSearchCLITests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).allSatisfy { !$0.hasSuffix(".partial") })
     }
 
-    /// QuantizeLinear nodes in an ONNX file (one per quantised activation).
-    static func quantizeLinearCount(_ onnx: String) throws -> Int {
+    /// Standard output of a Python one-off run in the test venv.
+    static func venvPython(_ script: String, _ arguments: [String]) throws -> Data {
         let process = Process()
         process.executableURL = NasProcess.root.appendingPathComponent(".build/venv/bin/python")
-        process.arguments = ["-c", "import sys, onnx; print(sum(n.op_type == 'QuantizeLinear' for n in onnx.load(sys.argv[1]).graph.node))", onnx]
+        process.arguments = ["-c", script] + arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        return data
+    }
+
+    /// QuantizeLinear nodes in an ONNX file (one per quantised activation).
+    static func quantizeLinearCount(_ onnx: String) throws -> Int {
+        let data = try venvPython("import sys, onnx; print(sum(n.op_type == 'QuantizeLinear' for n in onnx.load(sys.argv[1]).graph.node))", [onnx])
         return Int(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
@@ -207,14 +213,7 @@ extension NasSearchCLITests {
                 out[w] = 4 * init[w].size
         json.dump(out, sys.stdout)
         """
-        let process = Process()
-        process.executableURL = NasProcess.root.appendingPathComponent(".build/venv/bin/python")
-        process.arguments = ["-c", script, onnx, "\(bits)", String(method.split(separator: ":").first ?? "")]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let data = try venvPython(script, [onnx, "\(bits)", String(parts.first ?? "")])
         return try JSONDecoder().decode([String: Int].self, from: data)
     }
 }
