@@ -29,6 +29,10 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
     /// binary-weight networks); the first convolution and the classifier
     /// stay at full precision, as XNOR-Net keeps them.
     case binary
+    /// XNOR-Net: binary weights as `binary`, and every convolution but the
+    /// first reading its input binarised too (`BinaryInput`), so a device
+    /// computes those convolutions with XNOR and bit counts.
+    case xnor
 
     public static let codebookBits: Set<Int> = [1, 2, 4, 8]
     public static let qatBits: Set<Int> = [4, 6, 8]
@@ -37,7 +41,7 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
     /// The standard set `nas compress --sweep` runs.
     public static let sweep: [CompressionMethod] = [
         .kmeans(bits: 8), .kmeans(bits: 4), .kmeans(bits: 2), .linear(bits: 4), .prune(sparsity: 0.5), .prune(sparsity: 0.8),
-        .qat(bits: 8), .qat(bits: 6), .qat(bits: 4), .qat(bits: 8, activations: true), .binary, .filters(fraction: 0.25),
+        .qat(bits: 8), .qat(bits: 6), .qat(bits: 4), .qat(bits: 8, activations: true), .binary, .xnor, .filters(fraction: 0.25),
     ]
 
     /// Reads `kmeans:4`, `linear:2`, `prune:0.5`, `qat:6`, `binary`.
@@ -80,7 +84,8 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         case "filters":
             self = .filters(fraction: try fraction("fraction", meaning: "of the prunable filters, removed"))
         case "xnor":
-            throw .invalidInput("--method '\(text)': xnor (binary inputs as well as weights) is not built yet: XNOR-Net binarises a batch norm's output to ±1 before each convolution, while an MBConv's convolutions read ReLU6 outputs, which are never negative; binary gives binary weights, qat:4:act 4-bit activations. The methods are \(Self.names)")
+            guard parts.count == 1 else { throw .invalidInput("--method '\(text)': xnor takes no argument") }
+            self = .xnor
         default:
             throw .invalidInput("--method '\(text)' is not a compression method; the methods are \(Self.names)")
         }
@@ -88,12 +93,16 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
 
     /// Refuses what this method cannot do with `epochs` of fine-tuning.
     public func check(fineTuningEpochs epochs: Int) throws(NasError) {
-        if case .qat(_, activations: true) = self, epochs == 0 {
+        guard epochs == 0 else { return }
+        if case .qat(_, activations: true) = self {
             throw .invalidInput("\(self) observes the activations' ranges while fine-tuning; give --finetune-epochs 1 or more")
+        }
+        if case .xnor = self {
+            throw .invalidInput("xnor observes the scales of the binary inputs while fine-tuning; give --finetune-epochs 1 or more")
         }
     }
 
-    static let names = "kmeans:B and linear:B (B = 1, 2, 4, 8), prune:S (0 < S < 1), filters:F (0 < F < 1), qat:B and qat:B:act (B = 4, 6, 8) and binary"
+    static let names = "kmeans:B and linear:B (B = 1, 2, 4, 8), prune:S (0 < S < 1), filters:F (0 < F < 1), qat:B and qat:B:act (B = 4, 6, 8), binary and xnor"
 
     private static func example(_ name: String) -> String {
         switch name {
@@ -112,6 +121,7 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         case let .filters(fraction): "filters:\(Self.decimal(fraction))"
         case let .qat(bits, activations): "qat:\(bits)" + (activations ? ":act" : "")
         case .binary: "binary"
+        case .xnor: "xnor"
         }
     }
 

@@ -22,6 +22,8 @@ public struct CompressionResult: Sendable {
     public let plan: InferencePlan
     /// Quantised activations by the IR layer whose output they are (empty: float).
     public let activations: [Int: ActivationQuantisation]
+    /// Binarised convolution inputs by the IR layer of the convolution (empty: float).
+    public let binaryInputs: [Int: BinaryInput]
     public let validationAccuracy: Double?
     public let steps: Int
     public let trainSeconds: Double
@@ -89,6 +91,10 @@ public final class Compressor {
         if case let .qat(bits, activations: true) = method {
             quantisers = training.quantiseActivations(try InferencePlan(network: network, weights: initial).quantisableOutputs, bits: bits)
         }
+        var binarisers: [InputBinariser] = []
+        if case .xnor = method {
+            binarisers = try training.binariseInputs(ofConvolutions: try InferencePlan(network: network, weights: initial).binarisableConvolutions)
+        }
         var validation: Double?
         var seconds = 0.0
         if let trainer {
@@ -112,9 +118,10 @@ public final class Compressor {
             stored[projection.parameter.name.description] = projection.stored(foldScales: scales[projection.parameter.name.layer])
         }
         let activations = Dictionary(uniqueKeysWithValues: quantisers.compactMap { q in q.quantisation.map { (q.layer, $0) } })
+        let binaryInputs = Dictionary(uniqueKeysWithValues: binarisers.compactMap { b in b.binarisation.map { (b.layer, $0) } })
         return CompressionResult(method: method, architecture: network.architecture, weights: weights, stored: stored,
-                                 plan: folded.decoding(stored).quantisingActivations(activations), activations: activations,
-                                 validationAccuracy: validation, steps: totalSteps, trainSeconds: seconds)
+                                 plan: folded.decoding(stored).quantisingActivations(activations).binarisingInputs(binaryInputs),
+                                 activations: activations, binaryInputs: binaryInputs, validationAccuracy: validation, steps: totalSteps, trainSeconds: seconds)
     }
 
     /// The first convolution, the classifier, and the layers between.

@@ -52,7 +52,7 @@ final class WeightProjection {
                             schedule: PruningSchedule(final: sparsity ?? model, totalSteps: totalSteps))
         case let .qat(bits, _):
             state = .quantised(master: values, bits: bits)
-        case .binary:
+        case .binary, .xnor:
             state = role == .inner ? .quantised(master: values, bits: 1) : .full
         case .filters:
             // The network itself was made smaller (`FilterPruning`); its weights train freely.

@@ -7,7 +7,7 @@ public import SearchSpace
 /// It lowers an `InferencePlan`: batch norm already folded into convolutions,
 /// activations and residual adds run as post-ops of the step they follow
 /// (eltwise, then binary add); a quantised output is rounded after its
-/// step. Every primitive is created once; `run()` only executes. Activations are channels-last by default: at batch 1 oneDNN's
+/// step, a binarised input (`xnor`) made in a buffer of its own before it. Every primitive is created once; `run()` only executes. Activations are channels-last by default: at batch 1 oneDNN's
 /// optimised kernels cover every channel count in that layout, while the
 /// blocked one falls back to reference kernels for full convolutions whose
 /// channels are not multiples of 16.
@@ -24,6 +24,10 @@ public final class InferenceNetwork {
     /// compressed with quantised activations), rounded as training rounds
     /// (`ActivationQuantisation.quantise`), not by oneDNN's own post-ops.
     private var quantised: [(output: Memory, quantisation: ActivationQuantisation)?] = []
+    /// Per primitive, the input it reads binarised (a model compressed by
+    /// `xnor`): written into a buffer of the convolution's own before it
+    /// runs, so a residual add reading the same tensor sees it unchanged.
+    private var binarised: [(source: Memory, binary: Memory, binarisation: BinaryInput)?] = []
     private let layout: ActivationLayout
 
     public convenience init(network: Network, weights: NetworkWeights, batch: Int = 1, context: ComputeContext,
@@ -62,9 +66,13 @@ public final class InferenceNetwork {
 
     public func run() throws(DNNLError) {
         context.activate()
-        for (primitive, quantised) in zip(primitives, quantised) {
+        for (index, primitive) in primitives.enumerated() {
+            if let (source, binary, binarisation) = binarised[index] {
+                try context.wait()
+                binarisation.binarise(UnsafeBufferPointer(source.buffer), into: binary.buffer)
+            }
             try primitive.execute()
-            if let (output, quantisation) = quantised {
+            if let (output, quantisation) = quantised[index] {
                 try context.wait()
                 quantisation.quantise(output.buffer)
             }
@@ -106,7 +114,15 @@ public final class InferenceNetwork {
         switch step.operation {
         case let .convolution(layer, weights, bias):
             let weightDims = TensorName.plainShape(of: .weight, in: layer)
-            var src = source(step).descriptor.raw, dst = destination.descriptor.raw
+            let input = source(step)
+            var convolutionInput = input
+            if let binarisation = step.inputBinarisation {
+                convolutionInput = try Memory(input.descriptor, context: context)
+                binarised.append((input, convolutionInput, binarisation))
+            } else {
+                binarised.append(nil)
+            }
+            var src = input.descriptor.raw, dst = destination.descriptor.raw
             var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
             var biasMD = try MemoryDescriptor(dims: [o.channels], tag: dnnl_a).raw
             let strides = dnnlDims([layer.stride, layer.stride])
@@ -118,7 +134,7 @@ public final class InferenceNetwork {
             primitive = try Primitive(&desc, context: context, attributes: postOps.attributes, name: name)
             let weightMemory = try Memory(primitive.memoryDescriptor(dnnl_query_weights_md), context: context)
             try weightMemory.setPlain(weights, dims: weightDims, tag: weightDims.count == 5 ? dnnl_goihw : dnnl_oihw)
-            arguments += [(DNNL_ARG_SRC, source(step)), (DNNL_ARG_WEIGHTS, weightMemory),
+            arguments += [(DNNL_ARG_SRC, convolutionInput), (DNNL_ARG_WEIGHTS, weightMemory),
                           (DNNL_ARG_BIAS, try vector(bias))]
         case let .linear(layer, weights, bias):
             let weightDims = TensorName.plainShape(of: .weight, in: layer)
@@ -171,6 +187,7 @@ public final class InferenceNetwork {
         }
         primitive.bind(arguments)
         primitives.append(primitive)
+        if binarised.count < primitives.count { binarised.append(nil) }
         quantised.append(step.outputQuantisation.map { (destination, $0) })
         outputs[step.output] = destination
     }

@@ -181,7 +181,9 @@ public final class TrainingNetwork {
     public func forward(training: Bool) throws(DNNLError) {
         context.activate()
         for (index, op) in ops.enumerated() {
+            binarisers[index]?.enter(observe: training)
             try op.forward(training: training)
+            binarisers[index]?.leave()
             quantisers[index]?.forward(training: training)
         }
         try context.wait()
@@ -193,7 +195,9 @@ public final class TrainingNetwork {
         context.activate()
         for (index, op) in ops.enumerated().reversed() {
             quantisers[index]?.backward()
+            binarisers[index]?.enter(observe: false)
             try op.backward()
+            binarisers[index]?.leave()
         }
         try context.wait()
     }
@@ -255,6 +259,25 @@ public final class TrainingNetwork {
             quantisers[output.layer] = quantiser
             return quantiser
         }
+    }
+
+    private var binarisers: [Int: InputBinariser] = [:]
+
+    /// Binarises the inputs of the convolutions named (IR layer indices),
+    /// from the next forward pass on (`InputBinariser`).
+    public func binariseInputs(ofConvolutions layers: [Int]) throws(DNNLError) -> [InputBinariser] {
+        var made: [InputBinariser] = []
+        for index in layers {
+            precondition(self.layers[index].kind == .conv && !self.layers[index].inputs.isEmpty,
+                         "only a convolution reading another layer's output has its input binarised")
+            let input = self.layers[index].inputs[0]
+            let source = activations[input]
+            let binariser = InputBinariser(layer: index, value: source, elements: batch * self.layers[input].outputShape.elements,
+                                           saved: try Memory(source.descriptor, context: context))
+            binarisers[index] = binariser
+            made.append(binariser)
+        }
+        return made
     }
 
     // MARK: Batch-norm statistics

@@ -28,8 +28,8 @@ public struct NCNNModel: Sendable {
         guard precision != .int8 else {
             throw .invalidInput("ncnn models are written in fp32 or fp16; int8 weights are exported as ONNX only")
         }
-        guard plan.steps.allSatisfy({ $0.outputQuantisation == nil }) else {
-            throw .invalidInput("a model with quantised activations is written as ONNX (QuantizeLinear/DequantizeLinear) only")
+        guard !plan.transformsActivations else {
+            throw .invalidInput("a model with quantised or binary activations is written as ONNX (QuantizeLinear/DequantizeLinear, Sign) only")
         }
         var builder = NCNNBuilder(network: plan.network)
         for step in plan.steps { builder.lower(step) }

@@ -21,7 +21,8 @@ import SwiftProtobuf
 /// scale); integers (quantised, binary) as int8 → DequantizeLinear with a
 /// per-channel scale; sparse and dense tensors as float32. Quantised
 /// activations (a step's `outputQuantisation`) are QuantizeLinear →
-/// DequantizeLinear pairs, the QDQ form onnxruntime runs with integer kernels.
+/// DequantizeLinear pairs, the QDQ form onnxruntime runs with integer kernels;
+/// a binarised convolution input (`inputBinarisation`) is Sign → Mul.
 public struct ONNXModel: Sendable {
     public static let opset: Int64 = 13
     /// ONNX IR version 7 is the one opset 13 was released with; every runtime since reads it.
@@ -128,7 +129,15 @@ private struct GraphBuilder {
             let onnxShape = shape.count == 5 ? [shape[0] * shape[1]] + Array(shape[2...]) : shape
             let w = weight(TensorName(layer, .weight).description, weights, dims: onnxShape)
             let b = constant(TensorName(layer, .bias).description, bias, dims: [bias.count])
-            node("Conv", layer.name, [inputs[0], w, b], [current], attributes: [
+            var input = inputs[0]
+            if let binarisation = step.inputBinarisation {
+                // XNOR-Net's binary input: Sign, times the tensor's scale; the tensor itself stays for its other readers.
+                let scale = constant(layer.name + ".binary.scale", [binarisation.scale], dims: [])
+                node("Sign", layer.name + ".sign", [input], [layer.name + ".sign"])
+                node("Mul", layer.name + ".binary", [layer.name + ".sign", scale], [layer.name + ".binary"])
+                input = layer.name + ".binary"
+            }
+            node("Conv", layer.name, [input, w, b], [current], attributes: [
                 .ints("kernel_shape", [layer.kernel.height, layer.kernel.width]),
                 .ints("strides", [layer.stride, layer.stride]),
                 .ints("pads", [layer.padding.height, layer.padding.width, layer.padding.height, layer.padding.width]),

@@ -42,15 +42,20 @@ public struct InferencePlan: Sendable {
         /// Fake quantisation of the step's output after its post-ops (a
         /// model compressed with quantised activations); nil: float.
         public let outputQuantisation: ActivationQuantisation?
+        /// A convolution's input binarised before it runs (a model compressed
+        /// by `xnor`); nil: as the previous step left it. The tensor itself is
+        /// unchanged for its other readers (a residual add).
+        public let inputBinarisation: BinaryInput?
 
         init(operation: Operation, layers: [Int], inputs: [Int], postOps: [PostOp], outputShape: TensorShape,
-             outputQuantisation: ActivationQuantisation? = nil) {
+             outputQuantisation: ActivationQuantisation? = nil, inputBinarisation: BinaryInput? = nil) {
             self.operation = operation
             self.layers = layers
             self.inputs = inputs
             self.postOps = postOps
             self.outputShape = outputShape
             self.outputQuantisation = outputQuantisation
+            self.inputBinarisation = inputBinarisation
         }
 
         public var output: Int { layers.last! }
@@ -58,13 +63,19 @@ public struct InferencePlan: Sendable {
         /// The same step computing `operation` (weights stored another way).
         public func replacing(_ operation: Operation) -> Step {
             Step(operation: operation, layers: layers, inputs: inputs, postOps: postOps, outputShape: outputShape,
-                 outputQuantisation: outputQuantisation)
+                 outputQuantisation: outputQuantisation, inputBinarisation: inputBinarisation)
         }
 
         /// The same step with its output fake-quantised by `quantisation`.
         public func quantising(_ quantisation: ActivationQuantisation?) -> Step {
             Step(operation: operation, layers: layers, inputs: inputs, postOps: postOps, outputShape: outputShape,
-                 outputQuantisation: quantisation)
+                 outputQuantisation: quantisation, inputBinarisation: inputBinarisation)
+        }
+
+        /// The same step with its input binarised by `binarisation`.
+        public func binarisingInput(_ binarisation: BinaryInput?) -> Step {
+            Step(operation: operation, layers: layers, inputs: inputs, postOps: postOps, outputShape: outputShape,
+                 outputQuantisation: outputQuantisation, inputBinarisation: binarisation)
         }
 
         /// The activation the step ends with, if any.

@@ -74,6 +74,8 @@ public struct CompressedModel: Codable, Sendable {
     public var tensors: [Tensor]
     /// `qat:B:act`: every quantised activation, as the ONNX file's QuantizeLinear holds it.
     public var activations: [QuantisedActivation]?
+    /// `xnor`: every convolution reading its input binarised, as the ONNX file's Sign → Mul holds it.
+    public var binaryInputs: [BinaryConvolutionInput]?
     /// File name → bytes.
     public var files: [String: Int]
     public var verification: [ExportedModel.Verification]
@@ -97,6 +99,13 @@ public struct CompressedModel: Codable, Sendable {
         public var step: Float
     }
 
+    /// A convolution whose input is sign(x) · scale.
+    public struct BinaryConvolutionInput: Codable, Sendable {
+        /// The convolution (IR layer name).
+        public var layer: String
+        public var scale: Float
+    }
+
     public var accuracyDrop: Double { baselineTestAccuracy - testAccuracy }
     public var compressionRatio: Double { Double(baselineWeightBytes) / Double(max(weightBytes, 1)) }
 
@@ -106,7 +115,8 @@ public struct CompressedModel: Codable, Sendable {
              valAccuracy = "val_accuracy", baselineWeightBytes = "baseline_weight_bytes", weightBytes = "weight_bytes",
              baselineModelBytes = "baseline_model_bytes", modelBytes = "model_bytes",
              maxWeightDifference = "max_weight_abs_diff", latencyNote = "latency_note", compressedArch = "compressed_arch",
-             baselineParams = "baseline_params", baselineMacs = "baseline_macs", baselineLatency = "baseline_latency"
+             baselineParams = "baseline_params", baselineMacs = "baseline_macs", baselineLatency = "baseline_latency",
+             binaryInputs = "binary_inputs"
     }
 }
 

@@ -147,6 +147,9 @@ public final class ModelCompressor {
             activations: result.activations.isEmpty ? nil : result.activations.sorted { $0.key < $1.key }.map { layer, q in
                 .init(layer: compressed.layers[layer].name, bits: q.bits, signed: q.signed, range: q.range, step: q.step)
             },
+            binaryInputs: result.binaryInputs.isEmpty ? nil : result.binaryInputs.sorted { $0.key < $1.key }.map { layer, b in
+                .init(layer: compressed.layers[layer].name, scale: b.scale)
+            },
             files: [:], verification: [], maxWeightDifference: nil, latency: nil, baselineLatency: nil,
             latencyNote: "nasd's engines and onnxruntime run this variant with its weights decoded to float32, at the fp32 model's latency; kernels that compute on the codes (int8, binary, sparse) would make it faster on a device that has them",
             command: command)
@@ -163,9 +166,13 @@ public final class ModelCompressor {
         if !result.activations.isEmpty {
             variant.latencyNote = "activations quantised: onnxruntime fuses the QuantizeLinear/DequantizeLinear pairs into integer kernels, and its latency (verification latency_ms, beside baseline_latency_ms: the fp32 export timed in the same process) is what they buy there; nasd's engines compute in float"
         }
+        if !result.binaryInputs.isEmpty {
+            variant.latencyNote = "binary weights and inputs: nasd's CPU engine and onnxruntime compute the convolutions in float on the ±scale values (the Sign and Mul before each cost time there); a device with XNOR/bit-count kernels would compute them on bits"
+        }
         if let verifier = options.verifier {
             let fp32 = modelFolder + "/model.onnx"
-            let quantisedActivations = !result.activations.isEmpty
+            // A step-rounded or binarised activation is checked as written, judged on the mean difference.
+            let quantisedActivations = !result.activations.isEmpty || !result.binaryInputs.isEmpty
             variant.verification = try RunExporter.verify(
                 plan: result.plan, files: ["model.onnx"], test: test, folder: staging, verifier: verifier, threads: options.threads,
                 literal: quantisedActivations, baseline: fileManager.fileExists(atPath: fp32) ? fp32 : nil,

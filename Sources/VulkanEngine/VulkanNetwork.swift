@@ -51,8 +51,8 @@ public final class VulkanNetwork {
         guard precision == .fp32 || context.supportsFP16 else {
             throw .unsupported(reason: "\(context.deviceName) has no 16-bit storage buffers or 16-bit texel formats; use --precision fp32")
         }
-        guard plan.steps.allSatisfy({ $0.outputQuantisation == nil }) else {
-            throw .unsupported(reason: "the shaders compute activations in float; a model with quantised activations runs on the CPU engine and in onnxruntime")
+        guard !plan.transformsActivations else {
+            throw .unsupported(reason: "the shaders compute activations in float; a model with quantised or binary activations runs on the CPU engine and in onnxruntime")
         }
         network = plan.network
         self.precision = precision

@@ -7,7 +7,7 @@ import Runs
 struct CompressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compress",
-        abstract: "Shrink an exported model: k-means weight sharing, pruning, quantisation-aware training, binary weights.",
+        abstract: "Shrink an exported model: k-means weight sharing, pruning, quantisation-aware training, binary weights and inputs.",
         discussion: """
         Reads the model `nas export` wrote (EXPORT/<hash>/weights.nasd and model.json), compresses \
         its convolution and linear weights by --method, fine-tunes with the compressed weights in \
@@ -23,7 +23,9 @@ struct CompressCommand: ParsableCommand {
         fake quantisation), qat:B:act (and every tensor between steps quantised per tensor to B \
         bits, written as QuantizeLinear → DequantizeLinear, which onnxruntime runs with integer \
         kernels), binary (sign(W)·mean|W| per output channel; the \
-        first convolution and the classifier stay fp32) and filters:F (the fraction F of the MBConv \
+        first convolution and the classifier stay fp32), xnor (binary weights as binary, and every \
+        convolution but the first reading its input as sign(x)·scale, XNOR-Net's binary inputs, \
+        written as Sign → Mul) and filters:F (the fraction F of the MBConv \
         expansion and head filters with the smallest L1 norm removed, Li et al.: a smaller dense \
         network, its latency measured on both engines against the fp32 model's). --sweep runs a standard set and writes \
         OUT/compression.svg and OUT/report.md. A variant is written under OUT/.<method>.partial \
@@ -39,7 +41,7 @@ struct CompressCommand: ParsableCommand {
     @Option(help: "The exported model, by hash (`nas export` lists them).")
     var model: String
 
-    @Option(help: "kmeans:B, linear:B, prune:S, filters:F, qat:B, qat:B:act or binary (repeat for several).")
+    @Option(help: "kmeans:B, linear:B, prune:S, filters:F, qat:B, qat:B:act, binary or xnor (repeat for several).")
     var method: [String] = []
 
     @Flag(help: "Run the standard set (\(CompressionMethod.sweep.map(\.description).joined(separator: ", "))) and write compression.svg and report.md.")

@@ -64,12 +64,13 @@ struct CompressionTests {
         #expect(try CompressionMethod(parsing: "qat:6").description == "qat:6")
         #expect(try CompressionMethod(parsing: "prune:0.5").slug == "prune-0.5")
         #expect(try CompressionMethod(parsing: "binary") == .binary)
+        #expect(try CompressionMethod(parsing: "XNOR") == .xnor && CompressionMethod.xnor.slug == "xnor")
         #expect(try CompressionMethod(parsing: "qat:6:act") == .qat(bits: 6, activations: true))
         #expect(try CompressionMethod(parsing: "qat:8:ACT").slug == "qat-8-act")
         #expect(try CompressionMethod(parsing: "qat:8") == .qat(bits: 8, activations: false))
         for (text, message) in [("kmeans", "takes one bit width"), ("kmeans:3", "1, 2, 4, 8 bits"), ("qat:2", "4, 6, 8 bits"),
                                 ("prune:1", "sparsity in (0.0, 1.0)"), ("prune:nan", "sparsity"), ("binary:1", "takes no argument"),
-                                ("xnor", "not built yet"), ("qat:6:acts", "qat:8:act"), ("qat::act", "takes one bit width"),
+                                ("xnor:1", "takes no argument"), ("qat:6:acts", "qat:8:act"), ("qat::act", "takes one bit width"),
                                 ("qat:3:act", "4, 6, 8 bits"), ("kmeans:4:act", "takes one bit width"),
                                 ("zip", "not a compression method"), ("", "not a compression method")] {
             #expect(throws: NasError.self) { try CompressionMethod(parsing: text) }

@@ -17,8 +17,11 @@ struct ExportFixture {
     let expected: [Float]
     let folder: String
 
-    /// - Parameter activationBits: quantise every tensor between steps (ranges the activations fix, else 4).
-    init(kernel: String, precision: WeightPrecision, seed: UInt64, batch: Int, activationBits: Int? = nil) throws {
+    /// - Parameters:
+    ///   - activationBits: quantise every tensor between steps (ranges the activations fix, else 4).
+    ///   - binaryInputs: binarise the input of every convolution but the first (scale 0.7), as `xnor` does.
+    init(kernel: String, precision: WeightPrecision, seed: UInt64, batch: Int, activationBits: Int? = nil,
+         binaryInputs: Bool = false) throws {
         architecture = try Architecture(parsing:
             "r16_w1.0:stem_k3_s1_o16|mb_r1_k\(kernel)_s1_e1_o16|mb_r2_k\(kernel)_s2_e3_o24_se0.25|sep_r1_k\(kernel)_s1_o24"
                 + "|conv_r2_k\(kernel)_s2_o32_se0.25|head_o64")
@@ -28,6 +31,8 @@ struct ExportFixture {
             plan = float.quantisingActivations(Dictionary(uniqueKeysWithValues: float.quantisableOutputs.map { output in
                 (output.layer, ActivationQuantisation(bits: bits, signed: output.signed, range: output.fixedRange ?? 4))
             }))
+        } else if binaryInputs {
+            plan = float.binarisingInputs(Dictionary(uniqueKeysWithValues: float.binarisableConvolutions.map { ($0, BinaryInput(scale: 0.7)) }))
         } else {
             plan = float
         }

@@ -78,6 +78,31 @@ struct ONNXModelTests {
         #expect(zip(engine.logits, fixture.expected).map { abs($0 - $1) }.max()! > 1e-4)
     }
 
+    @Test("Binary convolution inputs (xnor) are Sign → Mul before each convolution but the first; onnxruntime computes the file as written")
+    func binaryInputs() throws {
+        let fixture = try ExportFixture(kernel: "3", precision: .fp32, seed: 11, batch: 5, binaryInputs: true)
+        defer { fixture.remove() }
+        let path = fixture.folder + "/model.onnx"
+        try ONNXModel(plan: fixture.plan).serialized().write(to: URL(fileURLWithPath: path))
+        let binarised = fixture.plan.steps.filter { $0.inputBinarisation != nil }.count
+        #expect(binarised == fixture.plan.binarisableConvolutions.count && binarised > 5)
+        let counts = try Self.nodeCounts(path)
+        let float = try Self.nodeCounts(try Self.write(InferencePlan(network: fixture.network, weights: .random(for: fixture.network, seed: 11)),
+                                                          to: fixture.folder + "/float.onnx"))
+        #expect(counts["Sign"] == binarised && float["Sign"] == nil)
+        #expect(counts["Mul"] == (float["Mul"] ?? 0) + binarised && counts["Conv"] == float["Conv"], "\(counts) vs \(float)")
+        let report = try Self.verifier("verify_onnx.py", [path] + fixture.data + ["--literal"])
+        let range = fixture.expected.max()! - fixture.expected.min()!
+        let mean = try #require(report["mean_abs_diff"] as? Double)
+        #expect(mean <= 0.01 * Double(range), "mean |Δ| \(mean) on logits spanning \(range), max \(report["max_abs_diff"] ?? "")")
+        #expect(report["top1_agreement"] as? Double == 1)
+    }
+
+    static func write(_ plan: InferencePlan, to path: String) throws -> String {
+        try ONNXModel(plan: plan).serialized().write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
     /// Operators in an ONNX file, counted by type.
     static func nodeCounts(_ path: String) throws -> [String: Int] {
         let process = Process()

@@ -7,7 +7,7 @@ import Testing
 /// In the serialized search suite: it trains.
 extension NasSearchCLITests {
     static let sweep = ["kmeans:8", "kmeans:4", "kmeans:2", "linear:4", "prune:0.5", "prune:0.8", "qat:8", "qat:6", "qat:4", "qat:8:act",
-                        "binary", "filters:0.25"]
+                        "binary", "xnor", "filters:0.25"]
 
     /// A tiny run with its best model exported; returns the model's hash.
     static func exportedModel(_ runs: String) throws -> String {
@@ -46,11 +46,13 @@ extension NasSearchCLITests {
             // Quantised activations: onnxruntime computes the QDQ graph as written, and a value a rounding
             // error from a step's midpoint may land one code away; float ones agree to rounding.
             let activations = method.hasSuffix(":act")
-            #expect((verification["max_abs_diff"] as? Double ?? 1) < (activations ? 1 : 1e-3), "\(method): \(verification)")
+            // xnor's binary inputs likewise: a value a rounding error from 0 may take the other sign.
+            let literal = activations || method == "xnor"
+            #expect((verification["max_abs_diff"] as? Double ?? 1) < (literal ? 1 : 1e-3), "\(method): \(verification)")
             #expect((verification["top1_agreement"] as? Double ?? 0) >= 0.99, "\(method): \(verification)")
             // The fp32 export timed in the same process, for a ratio.
             #expect((verification["baseline_latency_ms"] as? Double ?? 0) > 0, "\(method): \(verification)")
-            #expect((verification["optimised_top1_agreement"] != nil) == activations, "\(method): \(verification)")
+            #expect((verification["optimised_top1_agreement"] != nil) == literal, "\(method): \(verification)")
             if activations {
                 let quantised = try #require(variant["activations"] as? [[String: Any]])
                 #expect(quantised.count >= 8, "every tensor between steps: \(quantised)")
@@ -59,7 +61,7 @@ extension NasSearchCLITests {
                 let relu6 = quantised.filter { ($0["layer"] as? String ?? "").hasSuffix(".act") }
                 #expect(!relu6.isEmpty && relu6.allSatisfy { $0["signed"] as? Bool == false && $0["range"] as? Double == 6 }, "\(relu6)")
                 #expect(quantised.contains { $0["signed"] as? Bool == true }, "a linear bottleneck's output is signed")
-                #expect(try Self.quantizeLinearCount(folder + "/model.onnx") == quantised.count)
+                #expect(try Self.operatorCount("QuantizeLinear", folder + "/model.onnx") == quantised.count)
             } else {
                 #expect(variant["activations"] == nil, "\(method)")
             }
@@ -101,9 +103,18 @@ extension NasSearchCLITests {
                 let least: Double = bulk.map { $0["sparsity"] as? Double ?? 0 }.min() ?? 0
                 #expect(gentle.count >= 3 && !bulk.isEmpty && most < least, "\(gentle) \(bulk)")
             }
-            if method == "binary" {
+            if method == "binary" || method == "xnor" {
                 #expect(tensors.first?["encoding"] as? String == "fp32" && tensors.last?["encoding"] as? String == "fp32")
                 #expect(tensors.dropFirst().dropLast().allSatisfy { $0["encoding"] as? String == "binary" })
+            }
+            if method == "xnor" {
+                // Every convolution but the first reads its input binarised: Sign → Mul before it in the file.
+                let inputs = try #require(variant["binary_inputs"] as? [[String: Any]])
+                let convolutions = tensors.dropLast().count
+                #expect(inputs.count == convolutions - 1 && inputs.allSatisfy { ($0["scale"] as? Double ?? 0) > 0 }, "\(inputs)")
+                #expect(try Self.operatorCount("Sign", folder + "/model.onnx") == inputs.count)
+            } else {
+                #expect(variant["binary_inputs"] == nil, "\(method)")
             }
         }
         let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
@@ -130,6 +141,10 @@ extension NasSearchCLITests {
         let unobserved = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "qat:8:act",
                                              "--finetune-epochs", "0", "--out", runs + "/unobserved"])
         #expect(unobserved.status == 2 && unobserved.stderr.contains("--finetune-epochs 1 or more"), "\(unobserved.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: runs + "/unobserved"))
+        let unscaled = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "xnor",
+                                           "--finetune-epochs", "0", "--out", runs + "/unobserved"])
+        #expect(unscaled.status == 2 && unscaled.stderr.contains("--finetune-epochs 1 or more"), "\(unscaled.stderr)")
         #expect(!FileManager.default.fileExists(atPath: runs + "/unobserved"))
     }
 
@@ -180,8 +195,9 @@ extension NasSearchCLITests {
     }
 
     /// QuantizeLinear nodes in an ONNX file (one per quantised activation).
-    static func quantizeLinearCount(_ onnx: String) throws -> Int {
-        let data = try venvPython("import sys, onnx; print(sum(n.op_type == 'QuantizeLinear' for n in onnx.load(sys.argv[1]).graph.node))", [onnx])
+    /// Nodes of type `op` in an ONNX file.
+    static func operatorCount(_ op: String, _ onnx: String) throws -> Int {
+        let data = try venvPython("import sys, onnx; print(sum(n.op_type == sys.argv[2] for n in onnx.load(sys.argv[1]).graph.node))", [onnx, op])
         return Int(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
@@ -190,7 +206,7 @@ extension NasSearchCLITests {
     /// codebooks and scales as float32, a sparse tensor as a bitmask plus its non-zeros.
     static func storedBytes(_ onnx: String, method: String) throws -> [String: Int] {
         let parts = method.split(separator: ":")
-        let bits = method == "binary" ? 1 : parts.count > 1 ? Int(parts[1]) ?? 32 : 32
+        let bits = method == "binary" || method == "xnor" ? 1 : parts.count > 1 ? Int(parts[1]) ?? 32 : 32
         let script = """
         import json, sys, onnx, numpy as np
         from onnx import numpy_helper
