@@ -163,13 +163,13 @@ let package = Package(
         .testTarget(name: "SearchTests", dependencies: ["Search", "GSLNumerics"]),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "Core"]),
         // Fixtures/ holds a run database from an earlier build; tests read it by path.
-        .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "SearchSpace", "Core"], exclude: ["Fixtures"]),
+        .testTarget(name: "RunsTests", dependencies: ["Runs", "Search", "RunStore", "SearchSpace", "Core", "Engine"], exclude: ["Fixtures"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Engine", "Model", "SearchSpace", "GSLNumerics"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "SearchSpace", "GSLNumerics"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "Engine", "Model", "SearchSpace", "GSLNumerics", "Training", "Core"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Engine", "Model", "SearchSpace", "GSLNumerics", "Core"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CDNNL", "CGSL", "CVulkan"]),
-        .testTarget(name: "NasCLITests", dependencies: ["nas", "Search", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "NasCLITests", dependencies: ["nas", "Search", "Engine", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Runs", "Core"]),
     ]
 )

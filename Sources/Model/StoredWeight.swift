@@ -57,6 +57,31 @@ public enum StoredWeight: Sendable, Equatable {
         }
     }
 
+    /// The codes as symbols 0..<2^bits (codebook indices as they are,
+    /// integer codes shifted up by 2^(bits−1); binary −1 → 0, +1 → 1); nil
+    /// for the float encodings.
+    public var symbols: (alphabet: Int, values: [Int])? {
+        switch self {
+        case let .codebook(indices, bits, _, _):
+            return (1 << bits, indices.map(Int.init))
+        case let .integers(values, bits, _):
+            return (1 << bits, values.map { bits == 1 ? ($0 > 0 ? 1 : 0) : Int($0) + (1 << (bits - 1)) })
+        case .sparse, .dense:
+            return nil
+        }
+    }
+
+    /// Bytes shipped with the codes Huffman-coded (`HuffmanCode`: its table
+    /// and stream) where that is smaller than packing them, the rest as
+    /// `storageBytes`: Deep Compression's last stage.
+    public var huffmanBytes: Int {
+        guard let (alphabet, values) = symbols else { return storageBytes }
+        var counts = [Int](repeating: 0, count: alphabet)
+        for v in values { counts[v] += 1 }
+        let packed = (values.count * alphabet.trailingZeroBitCount + 7) / 8
+        return storageBytes - packed + min(packed, HuffmanCode(counts: counts).storedBytes(counts: counts))
+    }
+
     /// Fraction of the values that are exactly zero.
     public var sparsity: Double {
         let values = dequantised

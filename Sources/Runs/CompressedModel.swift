@@ -34,7 +34,14 @@ public struct CompressedModel: Codable, Sendable {
     public struct Tensor: Codable, Sendable {
         public var name, encoding: String
         public var count, bytes: Int
+        /// With its codes Huffman-coded where that is smaller (`StoredWeight.huffmanBytes`); nil in variants made before.
+        public var huffmanBytes: Int?
         public var sparsity: Double
+
+        enum CodingKeys: String, CodingKey {
+            case name, encoding, count, bytes, sparsity
+            case huffmanBytes = "huffman_bytes"
+        }
     }
 
     /// What decides a variant's files: one made with other settings is not this one.
@@ -69,6 +76,8 @@ public struct CompressedModel: Codable, Sendable {
     public var valAccuracy: Double?
     /// Convolution and linear weights: fp32 bytes, and as this variant stores them.
     public var baselineWeightBytes, weightBytes: Int
+    /// The weights with every tensor's codes Huffman-coded where that is smaller (Deep Compression's last stage).
+    public var huffmanWeightBytes: Int?
     /// Weights plus the per-channel biases every variant keeps in float32.
     public var baselineModelBytes, modelBytes: Int
     public var tensors: [Tensor]
@@ -108,6 +117,7 @@ public struct CompressedModel: Codable, Sendable {
 
     public var accuracyDrop: Double { baselineTestAccuracy - testAccuracy }
     public var compressionRatio: Double { Double(baselineWeightBytes) / Double(max(weightBytes, 1)) }
+    public var huffmanCompressionRatio: Double? { huffmanWeightBytes.map { Double(baselineWeightBytes) / Double(max($0, 1)) } }
 
     enum CodingKeys: String, CodingKey {
         case method, arch, hash, run, settings, params, macs, seed, steps, tensors, activations, files, verification, latency, command
@@ -116,7 +126,7 @@ public struct CompressedModel: Codable, Sendable {
              baselineModelBytes = "baseline_model_bytes", modelBytes = "model_bytes",
              maxWeightDifference = "max_weight_abs_diff", latencyNote = "latency_note", compressedArch = "compressed_arch",
              baselineParams = "baseline_params", baselineMacs = "baseline_macs", baselineLatency = "baseline_latency",
-             binaryInputs = "binary_inputs"
+             binaryInputs = "binary_inputs", huffmanWeightBytes = "huffman_weight_bytes"
     }
 }
 

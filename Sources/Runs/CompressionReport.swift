@@ -40,11 +40,11 @@ public struct CompressionReport: Sendable {
             "# Compression of \(model.hash)", "",
             "`\(model.arch)`, exported with \(model.epochs) epochs on \(model.trainingImages) images; fp32 test accuracy \(String(format: "%.4f", model.testAccuracy)).", "",
             "![accuracy against size](compression.svg)", "",
-            "| method | test acc | Δ points | weights KB | smaller | model KB | fine-tuning steps | onnxruntime max \\|Δ\\| logits / weights | onnxruntime ms (fp32 beside) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| method | test acc | Δ points | weights KB | smaller | Huffman-coded KB (smaller) | model KB | fine-tuning steps | onnxruntime max \\|Δ\\| logits / weights | onnxruntime ms (fp32 beside) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         if let first = variants.first {
-            lines.append(String(format: "| fp32 | %.4f | | %.1f | 1.0× | %.1f | | | |", model.testAccuracy,
+            lines.append(String(format: "| fp32 | %.4f | | %.1f | 1.0× | | %.1f | | | |", model.testAccuracy,
                                 Double(first.baselineWeightBytes) / 1024, Double(first.baselineModelBytes) / 1024))
         }
         for v in variants {
@@ -53,12 +53,13 @@ public struct CompressionReport: Sendable {
             let runtime = v.verification.first.flatMap { check in
                 check.latencyMs.map { ms in String(format: "%.3f", ms) + (check.baselineLatencyMs.map { String(format: " (%.3f)", $0) } ?? "") }
             } ?? ""
-            lines.append(String(format: "| %@ | %.4f | %+.2f | %.1f | %.1f× | %.1f | %d | %@ | %@ |", v.method, v.testAccuracy, -v.accuracyDrop * 100,
-                                Double(v.weightBytes) / 1024, v.compressionRatio, Double(v.modelBytes) / 1024, v.steps, verified, runtime))
+            let huffman = v.huffmanWeightBytes.map { String(format: "%.1f (%.2f×)", Double($0) / 1024, v.huffmanCompressionRatio ?? 0) } ?? ""
+            lines.append(String(format: "| %@ | %.4f | %+.2f | %.1f | %.1f× | %@ | %.1f | %d | %@ | %@ |", v.method, v.testAccuracy, -v.accuracyDrop * 100,
+                                Double(v.weightBytes) / 1024, v.compressionRatio, huffman, Double(v.modelBytes) / 1024, v.steps, verified, runtime))
         }
         lines += [
             "",
-            "Weights KB: convolution and linear weights as a deployment stores them (packed codes, codebooks and per-channel scales as float32, sparse tensors as a bitmask plus the non-zero values). Model KB adds the float32 biases every variant keeps.",
+            "Weights KB: convolution and linear weights as a deployment stores them (packed codes, codebooks and per-channel scales as float32, sparse tensors as a bitmask plus the non-zero values). Huffman-coded: each tensor's codes Huffman-coded instead of packed where that is smaller (Deep Compression's last stage; a table of code lengths, one byte per symbol, plus the stream). Model KB adds the float32 biases every variant keeps.",
             "",
             "Latency: every variant runs with its weights decoded to float32 on nasd's engines, at the fp32 model's latency (\(latencyLabel)); kernels that compute on int8, binary or sparse codes would be faster on a device that has them. onnxruntime's column times each file on one thread beside the fp32 export in the same process; a variant with quantised activations (`:act`) runs there with integer kernels.",
             "",

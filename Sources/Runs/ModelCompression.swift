@@ -142,6 +142,7 @@ public final class ModelCompressor {
             baselineTestAccuracy: model.testAccuracy,
             testAccuracy: try RunExporter.accuracy(result.plan, on: test, threads: options.threads),
             valAccuracy: result.validationAccuracy, baselineWeightBytes: baselineBytes.weights, weightBytes: variantBytes.weights,
+            huffmanWeightBytes: variantBytes.huffman,
             baselineModelBytes: baselineBytes.weights + baselineBytes.biases, modelBytes: variantBytes.weights + variantBytes.biases,
             tensors: variantBytes.tensors,
             activations: result.activations.isEmpty ? nil : result.activations.sorted { $0.key < $1.key }.map { layer, q in
@@ -205,23 +206,26 @@ public final class ModelCompressor {
 
     /// Bytes of `plan`'s convolution and linear weights as stored (`stored`,
     /// else float32), per tensor, and of the float32 biases beside them.
-    static func bytes(_ plan: InferencePlan, stored: [String: StoredWeight]) -> (weights: Int, biases: Int, tensors: [CompressedModel.Tensor]) {
-        var weights = 0, biases = 0
+    static func bytes(_ plan: InferencePlan, stored: [String: StoredWeight])
+        -> (weights: Int, huffman: Int, biases: Int, tensors: [CompressedModel.Tensor]) {
+        var weights = 0, huffman = 0, biases = 0
         var tensors: [CompressedModel.Tensor] = []
         for step in plan.steps {
             switch step.operation {
             case let .convolution(layer, w, b), let .linear(layer, w, b):
                 let name = TensorName(layer, .weight).description
                 let encoding = stored[name] ?? .dense(values: w)
+                let huffmanBytes = encoding.huffmanBytes
                 tensors.append(.init(name: name, encoding: encoding.encoding, count: encoding.count, bytes: encoding.storageBytes,
-                                     sparsity: (encoding.sparsity * 1e4).rounded() / 1e4))
+                                     huffmanBytes: huffmanBytes, sparsity: (encoding.sparsity * 1e4).rounded() / 1e4))
                 weights += encoding.storageBytes
+                huffman += huffmanBytes
                 biases += 4 * b.count
             default:
                 continue
             }
         }
-        return (weights, biases, tensors)
+        return (weights, huffman, biases, tensors)
     }
 
     /// The weights onnxruntime decodes from the file against nasd's decoding:

@@ -1,4 +1,5 @@
 import Core
+import Engine
 import Foundation
 import RunStore
 import Runs
@@ -163,10 +164,12 @@ struct RunsTests {
         var steps = 0
         try evaluator.evaluate(network, into: &candidate) { _ in steps += 1 }
         #expect(candidate.status == .done)
-        #expect(candidate.valAccuracy == 0.6263)
+        // Per vector width, as RoomToGrowTests pins the search: oneDNN sums in another order with AVX-512.
+        let pinned = ComputeContext.isa.hasPrefix("avx512") ? 0.6466 : 0.6263
+        #expect(candidate.valAccuracy == pinned)
         #expect(steps == 2 * (4000 / 64))
         let latency = try #require(candidate.latencyCPUMs)
-        #expect(candidate.reward == configuration.reward.value(accuracy: 0.6263, latencyMilliseconds: latency))
+        #expect(candidate.reward == configuration.reward.value(accuracy: pinned, latencyMilliseconds: latency))
 
         // A stop request thrown from the progress report leaves the candidate unfinished, not failed.
         var stopped = CandidateRecord(index: 3, arch: architecture.description, hash: architecture.hash, params: 0, macs: 0)
