@@ -115,7 +115,7 @@ public final class Compressor {
         let scales = try Self.foldScales(folded, weights: weights)
         var stored: [String: StoredWeight] = [:]
         for projection in projections {
-            stored[projection.parameter.name.description] = projection.stored(foldScales: scales[projection.parameter.name.layer])
+            stored[projection.parameter.name.description] = try projection.stored(foldScales: scales[projection.parameter.name.layer])
         }
         let activations = Dictionary(uniqueKeysWithValues: quantisers.compactMap { q in q.quantisation.map { (q.layer, $0) } })
         let binaryInputs = Dictionary(uniqueKeysWithValues: binarisers.compactMap { b in b.binarisation.map { (b.layer, $0) } })

@@ -94,7 +94,10 @@ final class WeightProjection {
 
     /// The tensor as stored, with the per-channel `foldScales` of the batch
     /// norm folded into it (nil: none).
-    func stored(foldScales: [Float]?) -> StoredWeight {
+    func stored(foldScales: [Float]?) throws -> StoredWeight {
+        // A layer the method leaves at full precision is not projected after
+        // each step: what fine-tuning made of it is in the engine.
+        if case .full = state { projected = try parameter.values() }
         let perChannel = projected.count / outputChannels
         func folded(_ values: [Float]) -> [Float] {
             guard let foldScales else { return values }

@@ -15,6 +15,9 @@ final class ConvolutionOp: TrainingOp {
     private let backwardData: Primitive?
     private let backwardWeights: Primitive
     private let sink: GradientSink?
+    /// Set when the convolution reads its input binarised (`xnor`): it clips
+    /// the gradient the convolution hands back for that input.
+    var inputBinariser: InputBinariser?
     private var weightReorder: Primitive?
     private var gradientReorder: Primitive?
 
@@ -113,6 +116,8 @@ final class ConvolutionOp: TrainingOp {
         if let backwardData, let sink {
             try weightReorder?.execute()
             try backwardData.execute()
+            // Before it is added to the other readers' gradients, which a binary input's clipping must not touch.
+            inputBinariser?.clipGradient(sink.target)
             try sink.finish()
         }
     }

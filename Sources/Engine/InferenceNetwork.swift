@@ -7,8 +7,9 @@ public import SearchSpace
 /// It lowers an `InferencePlan`: batch norm already folded into convolutions,
 /// activations and residual adds run as post-ops of the step they follow
 /// (eltwise, then binary add); a quantised output is rounded after its
-/// step, a binarised input (`xnor`) made in a buffer of its own before it. Every primitive is created once; `run()` only executes. Activations are channels-last by default: at batch 1 oneDNN's
-/// optimised kernels cover every channel count in that layout, while the
+/// step, a binarised input (`xnor`) made in a buffer of its own before it.
+/// Every primitive is created once; `run()` only executes. Activations are
+/// channels-last by default: at batch 1 oneDNN's optimised kernels cover every channel count in that layout, while the
 /// blocked one falls back to reference kernels for full convolutions whose
 /// channels are not multiples of 16.
 public final class InferenceNetwork {
@@ -110,6 +111,7 @@ public final class InferenceNetwork {
         let postOps = try PostOps(step.postOps, outputs: outputs)
         let name = network.layers[step.layers[0]].name
         var arguments: [(Int32, Memory)] = [(DNNL_ARG_DST, destination)] + postOps.arguments
+        var binaryInput: (source: Memory, binary: Memory, binarisation: BinaryInput)?
         let primitive: Primitive
         switch step.operation {
         case let .convolution(layer, weights, bias):
@@ -118,9 +120,7 @@ public final class InferenceNetwork {
             var convolutionInput = input
             if let binarisation = step.inputBinarisation {
                 convolutionInput = try Memory(input.descriptor, context: context)
-                binarised.append((input, convolutionInput, binarisation))
-            } else {
-                binarised.append(nil)
+                binaryInput = (input, convolutionInput, binarisation)
             }
             var src = input.descriptor.raw, dst = destination.descriptor.raw
             var weightsAny = try MemoryDescriptor(dims: weightDims, tag: dnnl_format_tag_any).raw
@@ -187,7 +187,7 @@ public final class InferenceNetwork {
         }
         primitive.bind(arguments)
         primitives.append(primitive)
-        if binarised.count < primitives.count { binarised.append(nil) }
+        binarised.append(binaryInput)
         quantised.append(step.outputQuantisation.map { (destination, $0) })
         outputs[step.output] = destination
     }

@@ -239,6 +239,14 @@ public final class TrainingNetwork {
         return try activations[index].plain(dims: [batch, o.channels, o.height, o.width], tag: dnnl_abcd)
     }
 
+    /// The gradient of IR layer `index`'s output after `backward`, plain NCHW
+    /// (for tests: what reached a tensor from all its readers).
+    package func gradient(ofLayer index: Int) throws(DNNLError) -> [Float] {
+        let o = layers[index].outputShape
+        if layers[index].kind == .linear { return try gradients[index].plain(dims: [batch, o.channels], tag: dnnl_ab) }
+        return try gradients[index].plain(dims: [batch, o.channels, o.height, o.width], tag: dnnl_abcd)
+    }
+
     private var outputDims: [Int] {
         let o = layers[layers.count - 1].outputShape
         return layers[layers.count - 1].kind == .linear ? [batch, o.channels] : [batch, o.channels, o.height, o.width]
@@ -275,6 +283,7 @@ public final class TrainingNetwork {
             let binariser = InputBinariser(layer: index, value: source, elements: batch * self.layers[input].outputShape.elements,
                                            saved: try Memory(source.descriptor, context: context))
             binarisers[index] = binariser
+            (ops[index] as? ConvolutionOp)?.inputBinariser = binariser
             made.append(binariser)
         }
         return made

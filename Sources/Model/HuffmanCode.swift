@@ -45,7 +45,8 @@ public struct HuffmanCode: Sendable, Equatable {
         return codes
     }
 
-    /// The symbols as a bit stream, most significant bit first, the last byte padded with zeros.
+    /// The symbols as a bit stream, most significant bit first, the last byte
+    /// padded with zeros. Every symbol must have a code (a count above zero).
     public func encode(_ symbols: [Int]) -> [UInt8] {
         let codes = codes
         var bytes: [UInt8] = []

@@ -51,7 +51,7 @@ struct InputBinariserTests {
         #expect(floatDifference > 0.05 * range, "binarised vs float: \(floatDifference)")
     }
 
-    @Test("Scales follow a 1% moving average of mean |x|; backward leaves every tensor real and gives finite gradients, non-zero for a binarised convolution")
+    @Test("Scales follow a 1% moving average of mean |x|; backward leaves every tensor real, clips the straight-through gradient, and gives finite gradients")
     func training() throws {
         let network = Self.network
         let weights = NetworkWeights.random(for: network, seed: 4)
@@ -88,6 +88,18 @@ struct InputBinariserTests {
             let finite: Bool = try parameter.gradients().allSatisfy { $0.isFinite }
             #expect(finite, "\(parameter.name)")
         }
+        // The straight-through gradient is clipped: a tensor only a binarised convolution reads (a ReLU6
+        // output feeding a depthwise convolution) gets none where |x| exceeds √(π/2) times the scale.
+        let clipped = try #require(binarisers.first { b in
+            let input = network.layers[b.layer].inputs[0]
+            return network.layers[input].kind == .relu6 && network.layers.filter { $0.inputs.contains(input) }.count == 1
+        })
+        let input = network.layers[clipped.layer].inputs[0]
+        let window = try #require(clipped.binarisation).scale * 1.2533141
+        let values = try training.output(ofLayer: input), gradient = try training.gradient(ofLayer: input)
+        #expect(values.contains { abs($0) > window } && values.contains { $0 != 0 && abs($0) <= window })
+        #expect(zip(values, gradient).allSatisfy { abs($0) <= window || $1 == 0 }, "gradient beyond the window")
+        #expect(zip(values, gradient).contains { abs($0) <= window && $1 != 0 }, "no gradient inside the window")
         let binarisedGradient = try #require(training.parameters.first { $0.name.layer == network.layers[binarisers[0].layer].name })
         let moved: Bool = try binarisedGradient.gradients().contains { $0 != 0 }
         #expect(moved)
