@@ -5,7 +5,7 @@ import Training
 /// How `nas compress` fine-tunes: the run's proxy recipe (batch, label
 /// smoothing, momentum, weight decay) for `epochs` on `subset` images of the
 /// training split, from `learningRate` (default: a tenth of the proxy's; for
-/// pruning, the proxy's own) down a cosine, no warm-up.
+/// pruning and xnor, the proxy's own) down a cosine, no warm-up.
 public struct CompressOptions: Sendable {
     public var epochs = 2
     public var subset: Int?

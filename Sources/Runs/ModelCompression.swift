@@ -54,13 +54,16 @@ public final class ModelCompressor {
 
     /// Fine-tuning's peak learning rate for `method`: `--learning-rate`, or a
     /// tenth of the proxy's, which nudges weights the method only re-encodes;
-    /// pruning takes the proxy's own, since the weights it keeps must learn
-    /// again what the removed ones did (Zhu & Gupta prune at the training
-    /// rate). On mbv2-fm's prune:0.8 with 2 epochs: 0.01 → −3.94 points, 0.1 → −1.83.
+    /// pruning and xnor take the proxy's own, since the network must learn
+    /// again what the removed weights did (Zhu & Gupta prune at the training
+    /// rate) or to compute on binary inputs. On mbv2-fm with 2 epochs:
+    /// prune:0.8 0.01 → −3.94 points, 0.1 → −1.83; xnor 0.01 → −34.2, 0.1 → −31.0.
     public func learningRate(_ method: CompressionMethod) -> Double {
         if let given = options.learningRate { return given }
-        if case .prune = method { return proxy.learningRate }
-        return proxy.learningRate / 10
+        switch method {
+        case .prune, .xnor: return proxy.learningRate
+        default: return proxy.learningRate / 10
+        }
     }
 
     /// Where `method`'s variant is written.

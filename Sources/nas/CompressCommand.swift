@@ -53,7 +53,7 @@ struct CompressCommand: ParsableCommand {
     @Option(help: "Training images for fine-tuning, the first of the 50k split (default: all).")
     var subset: Int?
 
-    @Option(help: "Peak learning rate of fine-tuning (cosine to zero; default: a tenth of the run's proxy's, for prune:S the proxy's own).")
+    @Option(help: "Peak learning rate of fine-tuning (cosine to zero; default: a tenth of the run's proxy's, for prune:S and xnor the proxy's own).")
     var learningRate: Double?
 
     @Option(help: "Folder of the exported models (default: <runs>/<run>/export, where `nas export` writes).")
