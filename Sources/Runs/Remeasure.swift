@@ -54,6 +54,10 @@ public struct Remeasure: Sendable {
     public var launches = 3
     /// What the samples are recorded as: "remeasure" on demand, "front" when a search finishes.
     public var purpose = "remeasure"
+    /// When the run measured on another device: measure nothing and return
+    /// nil instead of refusing (a search finishing on another machine than
+    /// the one it measured on leaves its front to `nas remeasure` there).
+    public var skipsOtherDevices = false
 
     public init(folder: RunsFolder, name: RunName) {
         self.folder = folder
@@ -61,7 +65,8 @@ public struct Remeasure: Sendable {
     }
 
     /// Measures, then stores the new figures and every sample; `progress(done, total)` after each measurement.
-    /// When `isStopped` turns true it returns nil between two measurements, having stored nothing.
+    /// When `isStopped` turns true it returns nil between two measurements, having stored nothing
+    /// (as it does at once for a run measured elsewhere, with `skipsOtherDevices`).
     @discardableResult
     public func run(progress: (Int, Int) -> Void = { _, _ in }, isStopped: () -> Bool = { false }) throws -> Report? {
         try Limits.launches.check(launches, "--launches")
@@ -79,6 +84,7 @@ public struct Remeasure: Sendable {
             let engine = try makeLatencyEngine(engineName, threads: 1)
             let recorded = Set(chosen.compactMap { engineName == .cpu ? $0.fingerprintCPU : $0.fingerprintVulkan })
             if let other = recorded.first(where: { $0 != engine.device.id }) {
+                if skipsOtherDevices { return nil }
                 throw NasError.invalidInput("run \(name)'s \(engineName.rawValue) latencies were measured on device \(other); this machine's is \(engine.device.id) (\(engine.device.device)): measure again on the machine the run measured on")
             }
             engines.append((engineName, engine, engineName == .cpu ? MeasurementProtocol(warmup: 30, runs: 200)

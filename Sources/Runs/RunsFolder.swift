@@ -156,6 +156,7 @@ public struct RunsFolder: Sendable {
     /// Before a search is marked finished, its Pareto front's latency is
     /// measured again (`Remeasure`: interleaved launches, medians), once per
     /// run: the figures a user picks a model by should not be one moment's.
+    /// A run finishing on another device than it measured on skips this.
     /// Runs whose latency is predicted keep their predictions, which is what
     /// their rewards, and so their determinism, rest on.
     private func remeasuringFront(_ search: SearchRun, _ name: RunName) -> SearchRun {
@@ -166,6 +167,8 @@ public struct RunsFolder: Sendable {
                   try search.store.remeasuredCandidates(purpose: "front").isEmpty else { return }
             var remeasure = Remeasure(folder: self, name: name)
             remeasure.purpose = "front"
+            // Resumed on another machine: its figures would not compare with the run's, so none are taken.
+            remeasure.skipsOtherDevices = true
             try remeasure.run(progress: { report(.remeasuring(done: $0, total: $1)) }, isStopped: isStopped)
         }
         return search
