@@ -176,11 +176,11 @@ public final class ModelCompressor {
         if let verifier = options.verifier {
             let fp32 = modelFolder + "/model.onnx"
             // A step-rounded or binarised activation is checked as written, judged on the mean difference.
-            let quantisedActivations = !result.activations.isEmpty || !result.binaryInputs.isEmpty
+            let literal = !result.activations.isEmpty || !result.binaryInputs.isEmpty
             variant.verification = try RunExporter.verify(
                 plan: result.plan, files: ["model.onnx"], test: test, folder: staging, verifier: verifier, threads: options.threads,
-                literal: quantisedActivations, baseline: fileManager.fileExists(atPath: fp32) ? fp32 : nil,
-                tolerance: quantisedActivations ? Self.quantisedActivationTolerance : .absolute(RunExporter.tolerance))
+                literal: literal, baseline: fileManager.fileExists(atPath: fp32) ? fp32 : nil,
+                tolerance: literal ? Self.quantisedActivationTolerance : .absolute(RunExporter.tolerance))
             variant.maxWeightDifference = try Self.checkWeights(staging + "/model.onnx", result.stored, scratch: staging + "/.weights",
                                                                 verifier: verifier)
         }

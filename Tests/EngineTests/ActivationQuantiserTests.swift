@@ -13,9 +13,7 @@ struct ActivationQuantiserTests {
         let batch = 4
         let stream = RandomStream(seed: 5, name: "input")
         let input = (0..<batch * network.input.elements).map { _ in Float(stream.normal()) }
-        let training = try TrainingNetwork(network: network, batch: batch, context: try ComputeContext(threads: 1),
-                                           initialisation: RandomStream(seed: 0, name: "unused"))
-        try training.load(weights)
+        let training = try TrainingNetwork.loaded(network, weights, batch: batch)
         let plan = try InferencePlan(network: network, weights: weights)
         let quantisers = training.quantiseActivations(plan.quantisableOutputs, bits: 8)
         #expect(quantisers.count == plan.steps.count - 1)
@@ -52,21 +50,12 @@ struct ActivationQuantiserTests {
         let b = (0..<2 * network.input.elements).map { Float($0 % 11) / 2 - 2 }
         /// The first observed range (all quantisers before it have fixed ones) after training passes over `batches`.
         func range(after batches: [[Float]], evaluateAfter: Bool = false) throws -> (observed: Float, fixed: Float) {
-            let training = try TrainingNetwork(network: network, batch: 2, context: try ComputeContext(threads: 1),
-                                               initialisation: RandomStream(seed: 1, name: "w"))
-            try training.load(weights)
+            let training = try TrainingNetwork.loaded(network, weights, batch: 2)
             let outputs = try InferencePlan(network: network, weights: weights).quantisableOutputs
             let quantisers = training.quantiseActivations(outputs, bits: 8)
             let observed = try #require(zip(quantisers, outputs).first { $0.1.fixedRange == nil }?.0)
             let fixed = try #require(zip(quantisers, outputs).first { $0.1.fixedRange == 6 }?.0)
-            for batch in batches {
-                training.setInput(batch)
-                try training.forward(training: true)
-            }
-            if evaluateAfter {
-                training.setInput(a.map { $0 * 100 })
-                try training.forward(training: false)
-            }
+            try training.observe(batches, thenEvaluate: evaluateAfter ? a.map { $0 * 100 } : nil)
             return (try #require(observed.quantisation?.range), try #require(fixed.quantisation?.range))
         }
         let first = try range(after: [a]).observed, alone = try range(after: [b]).observed

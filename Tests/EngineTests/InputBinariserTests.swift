@@ -20,9 +20,7 @@ struct InputBinariserTests {
         let weights = NetworkWeights.random(for: network, seed: 11)
         let batch = 4
         let input = Self.input(batch, seed: 5)
-        let training = try TrainingNetwork(network: network, batch: batch, context: try ComputeContext(threads: 1),
-                                           initialisation: RandomStream(seed: 0, name: "unused"))
-        try training.load(weights)
+        let training = try TrainingNetwork.loaded(network, weights, batch: batch)
         let plan = try InferencePlan(network: network, weights: weights)
         let binarisers = try training.binariseInputs(ofConvolutions: plan.binarisableConvolutions)
         #expect(binarisers.count == plan.binarisableConvolutions.count && binarisers.count > 5)
@@ -57,18 +55,9 @@ struct InputBinariserTests {
         let weights = NetworkWeights.random(for: network, seed: 4)
         let a = Self.input(2, seed: 1), b = Self.input(2, seed: 2).map { $0 * 3 }
         func binarised(after batches: [[Float]], evaluateAfter: Bool = false) throws -> (TrainingNetwork, [InputBinariser]) {
-            let training = try TrainingNetwork(network: network, batch: 2, context: try ComputeContext(threads: 1),
-                                               initialisation: RandomStream(seed: 1, name: "w"))
-            try training.load(weights)
+            let training = try TrainingNetwork.loaded(network, weights, batch: 2)
             let binarisers = try training.binariseInputs(ofConvolutions: try InferencePlan(network: network, weights: weights).binarisableConvolutions)
-            for batch in batches {
-                training.setInput(batch)
-                try training.forward(training: true)
-            }
-            if evaluateAfter {
-                training.setInput(a.map { $0 * 100 })
-                try training.forward(training: false)
-            }
+            try training.observe(batches, thenEvaluate: evaluateAfter ? a.map { $0 * 100 } : nil)
             return (training, binarisers)
         }
         func scale(_ binarisers: [InputBinariser]) throws -> Float { try #require(binarisers[0].binarisation?.scale) }
