@@ -181,8 +181,13 @@ public final class PostgresRunStore: RunStore, @unchecked Sendable {
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
+            // The formatter truncates to the millisecond, and a parsed ".123" is
+            // often a hair under it, which would write back as ".122": a record
+            // read and written again would change. So the nearest millisecond
+            // is written from a quarter of one above it.
+            let milliseconds = (date.timeIntervalSinceReferenceDate * 1000).rounded()
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(timestamp))
+            try container.encode(Date(timeIntervalSinceReferenceDate: (milliseconds + 0.25) / 1000).formatted(timestamp))
         }
         return encoder
     }()
