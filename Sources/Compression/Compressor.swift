@@ -83,9 +83,19 @@ public final class Compressor {
         if case let .prune(sparsity) = method {
             sparsities = SparsityAllocation(compressed.map { ($0.1, $0.0.dims.reduce(1, *)) }, sparsity: sparsity, roles: roles).targets
         }
+        var folding: [String: [Float]] = [:]
+        switch method {
+        case .kmeans, .linear:
+            // Shared values live in the folded domain (`WeightProjection`), so the folding must not move.
+            try training.freezeBatchNorms()
+            folding = try Self.foldScales(try InferencePlan(network: network, weights: initial), weights: initial)
+        default:
+            break
+        }
         let projections = try compressed.map { parameter, layer in
             try WeightProjection(parameter: parameter, layer: layer, method: method, role: roles[layer.name] ?? .inner,
-                                 sparsity: sparsities[layer.name], totalSteps: totalSteps, random: random)
+                                 sparsity: sparsities[layer.name], folding: folding[layer.name], totalSteps: totalSteps,
+                                 random: random)
         }
         var quantisers: [ActivationQuantiser] = []
         if case let .qat(bits, activations: true) = method {

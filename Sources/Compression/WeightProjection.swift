@@ -12,10 +12,18 @@ import SearchSpace
 /// (master weights, or a codebook's centroids), which is compressed again
 /// and set: the straight-through estimator, with the engine's own optimiser
 /// (Nesterov momentum, weight decay) and no gradient code of ours.
+///
+/// Weight sharing clusters the weights as a runtime reads them, batch norm
+/// folded in (w·γ/√(σ²+ε) per output channel), while fine-tuning keeps the
+/// batch norms frozen (`TrainingNetwork.freezeBatchNorms`): the codebook is
+/// then the folded tensor's, and no per-channel scale is stored beside it.
 final class WeightProjection {
     enum State {
-        /// Weight sharing: fixed assignments, centroids trained with the sum of their weights' updates.
-        case shared(assignment: [Int], centroids: [Float], bits: Int)
+        /// Weight sharing: fixed assignments, centroids trained with the sum
+        /// of their weights' updates. With `folding` (the frozen batch norm's
+        /// factor per output channel), the centroids are folded values and
+        /// the engine holds centroid / factor.
+        case shared(assignment: [Int], centroids: [Float], bits: Int, folding: [Float]?)
         /// Master weights fake-quantised per output channel (bits 1: binary with α = mean |W|).
         case quantised(master: [Float], bits: Int)
         /// Magnitude pruning: the mask keeps the largest weights.
@@ -30,23 +38,29 @@ final class WeightProjection {
     /// What was last set into the engine.
     private var projected: [Float]
 
-    /// - Parameter sparsity: under `prune`, this layer's share of the model's sparsity (`SparsityAllocation`).
-    init(parameter: Parameter, layer: Layer, method: CompressionMethod, role: LayerRole, sparsity: Double?, totalSteps: Int,
-         random: RandomStream) throws {
+    /// - Parameters:
+    ///   - sparsity: under `prune`, this layer's share of the model's sparsity (`SparsityAllocation`).
+    ///   - folding: the factor per output channel of the batch norm after
+    ///     this layer, frozen while fine-tuning (nil: none follows); weight
+    ///     sharing clusters the folded values.
+    init(parameter: Parameter, layer: Layer, method: CompressionMethod, role: LayerRole, sparsity: Double?, folding: [Float]?,
+         totalSteps: Int, random: RandomStream) throws {
         self.parameter = parameter
         let values = try parameter.values()
         outputChannels = parameter.dims.count == 5 ? parameter.dims[0] * parameter.dims[1] : parameter.dims[0]
+        let perChannel = values.count / outputChannels
+        let folded = folding.map { f in values.indices.map { values[$0] * f[$0 / perChannel] } } ?? values
         switch method {
         case let .kmeans(bits):
-            let clusters = KMeans(values, k: 1 << bits, random: random)
-            state = .shared(assignment: clusters.assignment, centroids: clusters.centroids, bits: bits)
+            let clusters = KMeans(folded, k: 1 << bits, random: random)
+            state = .shared(assignment: clusters.assignment, centroids: clusters.centroids, bits: bits, folding: folding)
         case let .linear(bits):
-            let low = values.min()!, high = values.max()!
+            let low = folded.min()!, high = folded.max()!
             let levels = 1 << bits
             let step = levels > 1 ? (high - low) / Float(levels - 1) : 0
             let centroids = (0..<levels).map { low + Float($0) * step }
-            let assignment = values.map { v in step > 0 ? Int(((v - low) / step).rounded()).clamped(0, levels - 1) : 0 }
-            state = .shared(assignment: assignment, centroids: centroids, bits: bits)
+            let assignment = folded.map { v in step > 0 ? Int(((v - low) / step).rounded()).clamped(0, levels - 1) : 0 }
+            state = .shared(assignment: assignment, centroids: centroids, bits: bits, folding: folding)
         case let .prune(model):
             state = .pruned(mask: [Bool](repeating: true, count: values.count),
                             schedule: PruningSchedule(final: sparsity ?? model, totalSteps: totalSteps))
@@ -73,11 +87,22 @@ final class WeightProjection {
         switch state {
         case .full:
             return
-        case .shared(let assignment, var centroids, let bits):
-            // A centroid's gradient is the sum of its weights' gradients, so its update is the sum of theirs.
-            for i in engine.indices { centroids[assignment[i]] += engine[i] - projected[i] }
-            projected = assignment.map { centroids[$0] }
-            state = .shared(assignment: assignment, centroids: centroids, bits: bits)
+        case .shared(let assignment, var centroids, let bits, let folding):
+            // A centroid's gradient is the sum of its weights' gradients, so its
+            // update is the sum of theirs. Folded, weight i is centroid / factor:
+            // its gradient reaches the centroid ÷factor, which also undoes the
+            // ×factor the engine's gradient carries (it sees the unfolded weight).
+            let perChannel = engine.count / outputChannels
+            for i in engine.indices {
+                let factor = folding?[i / perChannel] ?? 1
+                if factor != 0 { centroids[assignment[i]] += (engine[i] - projected[i]) / factor }
+            }
+            projected = assignment.indices.map { i in
+                guard let factor = folding?[i / perChannel] else { return centroids[assignment[i]] }
+                // γ = 0 silences the channel whatever its weights: hold them at zero.
+                return factor != 0 ? centroids[assignment[i]] / factor : 0
+            }
+            state = .shared(assignment: assignment, centroids: centroids, bits: bits, folding: folding)
         case .quantised(var master, let bits):
             for i in engine.indices { master[i] += engine[i] - projected[i] }
             projected = Self.quantise(master, channels: outputChannels, bits: bits).values
@@ -104,8 +129,10 @@ final class WeightProjection {
             return values.indices.map { values[$0] * foldScales[$0 / perChannel] }
         }
         switch state {
-        case let .shared(assignment, centroids, bits):
-            return .codebook(indices: assignment.map { UInt8($0) }, bits: bits, codebook: centroids, channelScales: foldScales)
+        case let .shared(assignment, centroids, bits, folding):
+            // Clustered folded, the codebook already holds what the runtime multiplies by.
+            return .codebook(indices: assignment.map { UInt8($0) }, bits: bits, codebook: centroids,
+                             channelScales: folding == nil ? foldScales : nil)
         case let .quantised(master, bits):
             let (_, codes, steps) = Self.quantise(master, channels: outputChannels, bits: bits)
             return .integers(values: codes, bits: bits,

@@ -291,6 +291,13 @@ public final class TrainingNetwork {
 
     // MARK: Batch-norm statistics
 
+    /// Every batch norm trains from now on with its running statistics and
+    /// its γ fixed (`BatchNormOp.freeze()`): the per-channel factor folding
+    /// gives each convolution stays as it is now.
+    public func freezeBatchNorms() throws(DNNLError) {
+        for (_, op) in batchNorms { try op.freeze() }
+    }
+
     /// Running mean and variance of every BN layer, by layer name.
     public func runningStatistics() -> [(name: String, mean: [Float], variance: [Float])] {
         batchNorms.map { name, op in

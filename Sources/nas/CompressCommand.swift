@@ -16,8 +16,9 @@ struct CompressCommand: ParsableCommand {
         indices → Gather, integer codes → DequantizeLinear, batch norm folded), weights.nasd and \
         model.json (test accuracy against the fp32 model's, weight bytes as a deployment stores \
         them, packed and with the codes Huffman-coded, per tensor, the command). Methods: kmeans:B and linear:B (B = 1, 2, 4, 8 bits: a \
-        per-layer codebook from seeded k-means++ or a uniform grid, centroids fine-tuned with \
-        their weights' summed gradients), prune:S (gradual magnitude pruning of the model to \
+        per-layer codebook of the weights with batch norm folded in, from seeded k-means++ or a \
+        uniform grid, centroids fine-tuned with their weights' summed gradients while the batch \
+        norms stay frozen, so no per-channel scale is stored), prune:S (gradual magnitude pruning of the model to \
         sparsity S, Zhu & Gupta's cubic schedule; the first, depthwise and classifier layers at \
         S/2, the 1×1 convolutions the rest), qat:B (B = 4, 6, 8: symmetric per-output-channel \
         fake quantisation), qat:B:act (and every tensor between steps quantised per tensor to B \
@@ -53,7 +54,7 @@ struct CompressCommand: ParsableCommand {
     @Option(help: "Training images for fine-tuning, the first of the 50k split (default: all).")
     var subset: Int?
 
-    @Option(help: "Peak learning rate of fine-tuning (cosine to zero; default: a tenth of the run's proxy's, for prune:S and xnor the proxy's own).")
+    @Option(help: "Peak learning rate of fine-tuning (cosine to zero; default: a tenth of the run's proxy's; for prune:S and xnor the proxy's own; for kmeans:B and linear:B a 300th).")
     var learningRate: Double?
 
     @Option(help: "Folder of the exported models (default: <runs>/<run>/export, where `nas export` writes).")

@@ -151,6 +151,33 @@ struct GradientCheckTests {
         try Self.expectClose(l, layout: layout)
     }
 
+    @Test("Frozen batch norm: running statistics, γ fixed, and training's gradients through it", arguments: layouts)
+    func frozenBatchNorm(layout: ActivationLayout) throws {
+        var l = LayerList(input: TensorShape(channels: 4, height: 5, width: 5))
+        let a = l.conv(from: -1, out: 20, kernel: (1, 1))
+        let bn = l.add(.batchNorm, from: [a])
+        let checker = try GradientChecker(l, layout: layout)
+        let stream = RandomStream(seed: 5, name: "statistics")
+        let mean = (0..<20).map { _ in Float(stream.uniform(-1, 1)) }, variance = (0..<20).map { _ in Float(stream.uniform(0.5, 3)) }
+        checker.network.setRunningStatistics(name: l.layers[bn].name, mean: mean, variance: variance)
+        try checker.network.freezeBatchNorms()
+
+        // Training's forward is evaluation's, and leaves the statistics alone.
+        checker.network.setInput(checker.input)
+        try checker.network.forward(training: false)
+        let evaluated = try checker.network.output()
+        try checker.network.forward(training: true)
+        #expect(try checker.network.output() == evaluated)
+        let after = checker.network.runningStatistics()[0]
+        #expect(after.mean == mean && after.variance == variance)
+
+        for (name, error) in try checker.relativeErrors(step: 1e-2) where !name.hasSuffix(".scale") {
+            #expect(error < 2e-2, "\(name): relative error \(error) (\(layout))")
+        }
+        let scale = try #require(checker.network.parameters.first { $0.name.description.hasSuffix(".scale") })
+        #expect(try scale.gradients().allSatisfy { $0 == 0 }, "γ is frozen: no gradient")
+    }
+
     @Test("ReLU6, ReLU and sigmoid", arguments: layouts)
     func activations(layout: ActivationLayout) throws {
         for kind in [Layer.Kind.relu6, .relu, .sigmoid] {
