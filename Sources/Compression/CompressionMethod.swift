@@ -8,11 +8,14 @@ public import Core
 public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
     /// Per-layer weight sharing, 2^bits centroids placed by seeded k-means++
     /// then fine-tuned, each with the sum of its weights' gradients (Han et
-    /// al. 2016, "Deep Compression"; Core ML's `kmeans_lut`).
-    case kmeans(bits: Int)
+    /// al. 2016, "Deep Compression"; Core ML's `kmeans_lut`). The batch norm
+    /// after a layer trains as usual and folds in as a float32 scale per
+    /// output channel; `folded` clusters the folded weights instead, batch
+    /// norms frozen while fine-tuning, and stores no scale (`WeightProjection`).
+    case kmeans(bits: Int, folded: Bool = false)
     /// The same with a uniform codebook between the layer's extremes at the
     /// start (Core ML's `linear_lut`), fine-tuned the same way.
-    case linear(bits: Int)
+    case linear(bits: Int, folded: Bool = false)
     /// Gradual magnitude pruning of the model to `sparsity` with Zhu &
     /// Gupta's (2017) cubic schedule, shared out by `SparsityAllocation`.
     case prune(sparsity: Double)
@@ -40,18 +43,20 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
 
     /// The standard set `nas compress --sweep` runs.
     public static let sweep: [CompressionMethod] = [
-        .kmeans(bits: 8), .kmeans(bits: 4), .kmeans(bits: 2), .linear(bits: 4), .prune(sparsity: 0.5), .prune(sparsity: 0.8),
+        .kmeans(bits: 8), .kmeans(bits: 4), .kmeans(bits: 4, folded: true), .kmeans(bits: 2), .linear(bits: 4), .prune(sparsity: 0.5), .prune(sparsity: 0.8),
         .qat(bits: 8), .qat(bits: 6), .qat(bits: 4), .qat(bits: 8, activations: true), .binary, .xnor, .filters(fraction: 0.25),
     ]
 
-    /// Reads `kmeans:4`, `linear:2`, `prune:0.5`, `qat:6`, `binary`.
+    /// Reads `kmeans:4`, `kmeans:4:folded`, `linear:2`, `prune:0.5`, `qat:6`, `qat:8:act`, `binary`.
     public init(parsing text: String) throws(NasError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         let name = parts[0].lowercased()
-        // qat alone takes a third part, `act`.
-        let activations = name == "qat" && parts.count == 3 && parts[2].lowercased() == "act"
+        // qat may take a third part, `act`; kmeans and linear `folded`.
+        let third = parts.count == 3 ? parts[2].lowercased() : nil
+        let activations = name == "qat" && third == "act"
+        let folded = (name == "kmeans" || name == "linear") && third == "folded"
         func argument(_ what: String) throws(NasError) -> String {
-            guard parts.count == (activations ? 3 : 2), !parts[1].isEmpty else {
+            guard parts.count == (activations || folded ? 3 : 2), !parts[1].isEmpty else {
                 throw .invalidInput("--method '\(text)': \(name) takes one \(what) after a colon, as in \(Self.example(name))")
             }
             return parts[1]
@@ -72,8 +77,8 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
             return value
         }
         switch name {
-        case "kmeans": self = .kmeans(bits: try bits(Self.codebookBits))
-        case "linear": self = .linear(bits: try bits(Self.codebookBits))
+        case "kmeans": self = .kmeans(bits: try bits(Self.codebookBits), folded: folded)
+        case "linear": self = .linear(bits: try bits(Self.codebookBits), folded: folded)
         case "qat":
             self = .qat(bits: try bits(Self.qatBits), activations: activations)
         case "prune":
@@ -102,21 +107,22 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    static let names = "kmeans:B and linear:B (B = 1, 2, 4, 8), prune:S (0 < S < 1), filters:F (0 < F < 1), qat:B and qat:B:act (B = 4, 6, 8), binary and xnor"
+    static let names = "kmeans:B and linear:B (B = 1, 2, 4, 8; :folded for no per-channel scales), prune:S (0 < S < 1), filters:F (0 < F < 1), qat:B and qat:B:act (B = 4, 6, 8), binary and xnor"
 
     private static func example(_ name: String) -> String {
         switch name {
         case "prune": "prune:0.5"
         case "filters": "filters:0.25"
         case "qat": "qat:6 or qat:8:act"
+        case "kmeans", "linear": "\(name):4 or \(name):4:folded"
         default: "\(name):4"
         }
     }
 
     public var description: String {
         switch self {
-        case let .kmeans(bits): "kmeans:\(bits)"
-        case let .linear(bits): "linear:\(bits)"
+        case let .kmeans(bits, folded): "kmeans:\(bits)" + (folded ? ":folded" : "")
+        case let .linear(bits, folded): "linear:\(bits)" + (folded ? ":folded" : "")
         case let .prune(sparsity): "prune:\(Self.decimal(sparsity))"
         case let .filters(fraction): "filters:\(Self.decimal(fraction))"
         case let .qat(bits, activations): "qat:\(bits)" + (activations ? ":act" : "")

@@ -85,7 +85,7 @@ public final class Compressor {
         }
         var folding: [String: [Float]] = [:]
         switch method {
-        case .kmeans, .linear:
+        case .kmeans(_, folded: true), .linear(_, folded: true):
             // Shared values live in the folded domain (`WeightProjection`), so the folding must not move.
             try training.freezeBatchNorms()
             folding = try Self.foldScales(try InferencePlan(network: network, weights: initial), weights: initial)

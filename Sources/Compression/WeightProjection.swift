@@ -13,10 +13,12 @@ import SearchSpace
 /// and set: the straight-through estimator, with the engine's own optimiser
 /// (Nesterov momentum, weight decay) and no gradient code of ours.
 ///
-/// Weight sharing clusters the weights as a runtime reads them, batch norm
-/// folded in (w·γ/√(σ²+ε) per output channel), while fine-tuning keeps the
-/// batch norms frozen (`TrainingNetwork.freezeBatchNorms`): the codebook is
-/// then the folded tensor's, and no per-channel scale is stored beside it.
+/// Folded weight sharing (`kmeans:B:folded`) clusters the weights as a
+/// runtime reads them, batch norm folded in (w·γ/√(σ²+ε) per output
+/// channel), while fine-tuning keeps the batch norms frozen
+/// (`TrainingNetwork.freezeBatchNorms`): the codebook is then the folded
+/// tensor's, and no per-channel scale is stored beside it. Unfolded, the
+/// batch norm trains and folds in as that scale.
 final class WeightProjection {
     enum State {
         /// Weight sharing: fixed assignments, centroids trained with the sum
@@ -51,10 +53,10 @@ final class WeightProjection {
         let perChannel = values.count / outputChannels
         let folded = folding.map { f in values.indices.map { values[$0] * f[$0 / perChannel] } } ?? values
         switch method {
-        case let .kmeans(bits):
+        case let .kmeans(bits, _):
             let clusters = KMeans(folded, k: 1 << bits, random: random)
             state = .shared(assignment: clusters.assignment, centroids: clusters.centroids, bits: bits, folding: folding)
-        case let .linear(bits):
+        case let .linear(bits, _):
             let low = folded.min()!, high = folded.max()!
             let levels = 1 << bits
             let step = levels > 1 ? (high - low) / Float(levels - 1) : 0

@@ -66,7 +66,7 @@ public final class ModelCompressor {
         // gradients, and with batch norm frozen nothing renormalises a layer
         // after a large step: on mbv2-fm kmeans:4 diverged at 1e-3 and ended
         // within 0.1 points of each other at 3e-5, 1e-4 and 3e-4.
-        case .kmeans, .linear: return proxy.learningRate / 300
+        case .kmeans(_, folded: true), .linear(_, folded: true): return proxy.learningRate / 300
         default: return proxy.learningRate / 10
         }
     }

@@ -60,6 +60,8 @@ struct CompressionTests {
     @Test("Methods parse from their names and refuse anything else with the list of methods")
     func methods() throws {
         #expect(try CompressionMethod(parsing: "kmeans:4") == .kmeans(bits: 4))
+        #expect(try CompressionMethod(parsing: "kmeans:4:folded") == .kmeans(bits: 4, folded: true))
+        #expect(try CompressionMethod(parsing: "linear:2:Folded").description == "linear:2:folded")
         #expect(try CompressionMethod(parsing: "prune:0.5") == .prune(sparsity: 0.5))
         #expect(try CompressionMethod(parsing: "qat:6").description == "qat:6")
         #expect(try CompressionMethod(parsing: "prune:0.5").slug == "prune-0.5")
@@ -71,7 +73,8 @@ struct CompressionTests {
         for (text, message) in [("kmeans", "takes one bit width"), ("kmeans:3", "1, 2, 4, 8 bits"), ("qat:2", "4, 6, 8 bits"),
                                 ("prune:1", "sparsity in (0.0, 1.0)"), ("prune:nan", "sparsity"), ("binary:1", "takes no argument"),
                                 ("xnor:1", "takes no argument"), ("qat:6:acts", "qat:8:act"), ("qat::act", "takes one bit width"),
-                                ("qat:3:act", "4, 6, 8 bits"), ("kmeans:4:act", "takes one bit width"),
+                                ("qat:3:act", "4, 6, 8 bits"), ("kmeans:4:act", "kmeans:4:folded"), ("qat:8:folded", "qat:8:act"),
+                                ("kmeans:4:folded:x", "takes one bit width"), ("kmeans::folded", "takes one bit width"),
                                 ("zip", "not a compression method"), ("", "not a compression method")] {
             #expect(throws: NasError.self) { try CompressionMethod(parsing: text) }
             do { _ = try CompressionMethod(parsing: text) } catch { #expect("\(error)".contains(message), "\(text): \(error)") }

@@ -15,22 +15,23 @@ struct CompressorTests {
     /// Under weight sharing the codebooks hold folded values, which equal the
     /// fine-tuned network's only if its batch norms did not move.
     @Test("Every layer of the stored plan, full precision ones included, equals the fine-tuned weights",
-          arguments: ["binary", "xnor", "filters:0.25", "kmeans:4", "linear:4"])
+          arguments: ["binary", "xnor", "filters:0.25", "kmeans:4", "kmeans:4:folded", "linear:4:folded"])
     func storedPlanIsFineTuned(method text: String) throws {
         let network = Network(try Architecture(parsing: "r16_w1.0:stem_k3_s1_o16|mb_r1_k3_s2_e3_o16|mb_r1_k3_s1_e3_o16|head_o32"))
         let weights = NetworkWeights.random(for: network, seed: 7)
         let method = try CompressionMethod(parsing: text)
-        let sharing: Bool
+        let folded: Bool
         switch method {
-        case .kmeans, .linear: sharing = true
-        default: sharing = false
+        case .kmeans(_, folded: true), .linear(_, folded: true): folded = true
+        default: folded = false
         }
-        var configuration = TrainingConfiguration(epochs: 1, subset: 640, batch: 64, learningRate: sharing ? 1e-3 : 0.1,
+        // Frozen batch norms take a gentler rate (`ModelCompression.learningRate`).
+        var configuration = TrainingConfiguration(epochs: 1, subset: 640, batch: 64, learningRate: folded ? 1e-3 : 0.1,
                                                   warmupEpochs: 0, labelSmoothing: 0.1, seed: 3)
         configuration.validationSubset = 64
         let result = try Compressor(method: method, network: network, weights: weights, split: try DatasetSplit.load(),
                                     configuration: configuration, context: try ComputeContext(threads: 1)).run()
-        if sharing {
+        if folded {
             // Every codebook is folded (the classifier has no batch norm to fold): no per-channel scale stored.
             for (name, weight) in result.stored {
                 guard case let .codebook(_, bits, codebook, scales) = weight else { Issue.record("\(name): \(weight.encoding)"); continue }

@@ -6,7 +6,7 @@ import Testing
 /// onnxruntime; deterministic, and resumable after kill -9.
 /// In the serialized search suite: it trains.
 extension NasSearchCLITests {
-    static let sweep = ["kmeans:8", "kmeans:4", "kmeans:2", "linear:4", "prune:0.5", "prune:0.8", "qat:8", "qat:6", "qat:4", "qat:8:act",
+    static let sweep = ["kmeans:8", "kmeans:4", "kmeans:4:folded", "kmeans:2", "linear:4", "prune:0.5", "prune:0.8", "qat:8", "qat:6", "qat:4", "qat:8:act",
                         "binary", "xnor", "filters:0.25"]
 
     /// A tiny run with its best model exported; returns the model's hash.
@@ -120,6 +120,9 @@ extension NasSearchCLITests {
                 #expect(variant["binary_inputs"] == nil, "\(method)")
             }
         }
+        // Folded, the same indices and codebooks without the per-channel scales.
+        let bytes = Dictionary(uniqueKeysWithValues: variants.map { ($0["method"] as? String ?? "", $0["weight_bytes"] as? Int ?? 0) })
+        #expect(bytes["kmeans:4:folded"]! < bytes["kmeans:4"]!, "\(bytes)")
         let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         for method in Self.sweep { #expect(report.contains("| \(method) |"), "\(method)") }
         let render = Process()
