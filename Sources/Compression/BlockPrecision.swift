@@ -4,8 +4,10 @@ public import SearchSpace
 
 /// Weight precision as a search dimension: a block's `_b` bits store each of
 /// its convolutions as a codebook of 2^bits centroids (per layer, seeded
-/// k-means++, as `kmeans:B` without fine-tuning), so a candidate's accuracy
-/// is measured on the weights it would ship and its size counts them packed.
+/// k-means++), so a candidate's accuracy is measured on the weights it would
+/// ship and its size counts them packed. (`nas compress --method kmeans:B`
+/// clusters with the exact optimum, found later; the search keeps k-means++
+/// so that a run begun before resumes to the same candidates.)
 public enum BlockPrecision {
     /// The bits of the block `layer` belongs to; nil for float32 (the stem, the head, blocks without `_b`).
     public static func bits(of layer: Layer, in architecture: Architecture) -> Int? {

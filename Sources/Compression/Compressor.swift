@@ -71,7 +71,6 @@ public final class Compressor {
             ?? TrainingNetwork(network: network, batch: 1, context: context,
                                initialisation: RandomStream(seed: configuration.seed, name: "weights"))
         try training.load(initial)
-        let random = RandomStream(seed: configuration.seed, name: "compression")
         let roles = Self.roles(network)
         let compressed = try training.parameters.filter { $0.name.role == .weight && $0.decays }.map { parameter in
             guard let layer = network.layers.first(where: { $0.name == parameter.name.layer }) else {
@@ -94,8 +93,7 @@ public final class Compressor {
         }
         let projections = try compressed.map { parameter, layer in
             try WeightProjection(parameter: parameter, layer: layer, method: method, role: roles[layer.name] ?? .inner,
-                                 sparsity: sparsities[layer.name], folding: folding[layer.name], totalSteps: totalSteps,
-                                 random: random)
+                                 sparsity: sparsities[layer.name], folding: folding[layer.name], totalSteps: totalSteps)
         }
         var quantisers: [ActivationQuantiser] = []
         if case let .qat(bits, activations: true) = method {

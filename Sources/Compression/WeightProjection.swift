@@ -46,7 +46,7 @@ final class WeightProjection {
     ///     this layer, frozen while fine-tuning (nil: none follows); weight
     ///     sharing clusters the folded values.
     init(parameter: Parameter, layer: Layer, method: CompressionMethod, role: LayerRole, sparsity: Double?, folding: [Float]?,
-         totalSteps: Int, random: RandomStream) throws {
+         totalSteps: Int) throws {
         self.parameter = parameter
         let values = try parameter.values()
         outputChannels = parameter.dims.count == 5 ? parameter.dims[0] * parameter.dims[1] : parameter.dims[0]
@@ -54,7 +54,7 @@ final class WeightProjection {
         let folded = folding.map { f in values.indices.map { values[$0] * f[$0 / perChannel] } } ?? values
         switch method {
         case let .kmeans(bits, _):
-            let clusters = KMeans(folded, k: 1 << bits, random: random)
+            let clusters = KMeans(optimal: folded, k: 1 << bits)
             state = .shared(assignment: clusters.assignment, centroids: clusters.centroids, bits: bits, folding: folding)
         case let .linear(bits, _):
             let low = folded.min()!, high = folded.max()!

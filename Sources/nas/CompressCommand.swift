@@ -16,9 +16,10 @@ struct CompressCommand: ParsableCommand {
         indices → Gather, integer codes → DequantizeLinear, batch norm folded), weights.nasd and \
         model.json (test accuracy against the fp32 model's, weight bytes as a deployment stores \
         them, packed and with the codes Huffman-coded, per tensor, the command). Methods: kmeans:B and linear:B (B = 1, 2, 4, 8 bits: a \
-        per-layer codebook of the weights with batch norm folded in, from seeded k-means++ or a \
-        uniform grid, centroids fine-tuned with their weights' summed gradients while the batch \
-        norms stay frozen, so no per-channel scale is stored), prune:S (gradual magnitude pruning of the model to \
+        per-layer codebook from seeded k-means++ or a uniform grid, centroids fine-tuned with \
+        their weights' summed gradients, the batch norm folded in as a float32 scale per output \
+        channel; kmeans:B:folded and linear:B:folded cluster the folded weights with the batch \
+        norms frozen while fine-tuning and store no scale), prune:S (gradual magnitude pruning of the model to \
         sparsity S, Zhu & Gupta's cubic schedule; the first, depthwise and classifier layers at \
         S/2, the 1×1 convolutions the rest), qat:B (B = 4, 6, 8: symmetric per-output-channel \
         fake quantisation), qat:B:act (and every tensor between steps quantised per tensor to B \
@@ -42,7 +43,7 @@ struct CompressCommand: ParsableCommand {
     @Option(help: "The exported model, by hash (`nas export` lists them).")
     var model: String
 
-    @Option(help: "kmeans:B, linear:B, prune:S, filters:F, qat:B, qat:B:act, binary or xnor (repeat for several).")
+    @Option(help: "kmeans:B, kmeans:B:folded, linear:B, prune:S, filters:F, qat:B, qat:B:act, binary or xnor (repeat for several).")
     var method: [String] = []
 
     @Flag(help: "Run the standard set (\(CompressionMethod.sweep.map(\.description).joined(separator: ", "))) and write compression.svg and report.md.")
@@ -54,7 +55,7 @@ struct CompressCommand: ParsableCommand {
     @Option(help: "Training images for fine-tuning, the first of the 50k split (default: all).")
     var subset: Int?
 
-    @Option(help: "Peak learning rate of fine-tuning (cosine to zero; default: a tenth of the run's proxy's; for prune:S and xnor the proxy's own; for kmeans:B and linear:B a 300th).")
+    @Option(help: "Peak learning rate of fine-tuning (cosine to zero; default: a tenth of the run's proxy's; for prune:S and xnor the proxy's own; for kmeans:B:folded and linear:B:folded a 300th).")
     var learningRate: Double?
 
     @Option(help: "Folder of the exported models (default: <runs>/<run>/export, where `nas export` writes).")

@@ -21,6 +21,41 @@ struct CompressionTests {
         #expect(few.centroids == [1, 2])
     }
 
+    @Test("Exact 1-D k-means: the least squared error over every split into contiguous ranges, never above Lloyd's from k-means++")
+    func optimalKMeans() {
+        func inertia(_ values: [Float], _ clusters: KMeans) -> Double {
+            values.indices.reduce(0.0) { total, i in
+                let d = Double(values[i] - clusters.centroids[clusters.assignment[i]])
+                return total + d * d
+            }
+        }
+        // Brute force over every way to cut 9 sorted values into k ranges.
+        let stream = RandomStream(seed: 8, name: "values")
+        for k in 1...4 {
+            let values = (0..<9).map { _ in Float(stream.normal()) }
+            let sorted = values.sorted()
+            func least(_ start: Int, _ ranges: Int) -> Double {
+                func cost(_ r: ArraySlice<Float>) -> Double {
+                    let mean = r.reduce(0.0) { $0 + Double($1) } / Double(r.count)
+                    return r.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) }
+                }
+                if ranges == 1 { return cost(sorted[start...]) }
+                return (start + 1...(sorted.count - ranges + 1)).map { cost(sorted[start..<$0]) + least($0, ranges - 1) }.min()!
+            }
+            let optimal = KMeans(optimal: values, k: k)
+            #expect(abs(inertia(values, optimal) - least(0, k)) < 1e-9, "k = \(k)")
+            #expect(optimal.centroids == optimal.centroids.sorted() && optimal.centroids.count == k)
+        }
+        // On a layer's worth of values, no seed of Lloyd's does better.
+        let layer = (0..<2000).map { _ in Float(stream.normal() * (stream.uniform(0, 1) < 0.1 ? 3 : 1)) }
+        let optimal = inertia(layer, KMeans(optimal: layer, k: 16))
+        for seed in 1...5 {
+            #expect(optimal <= inertia(layer, KMeans(layer, k: 16, random: RandomStream(seed: UInt64(seed), name: "kmeans"))) + 1e-9)
+        }
+        #expect(KMeans(optimal: [1, 1, 2, 2, 2], k: 16).centroids == [1, 2])
+        #expect(KMeans(optimal: [3, 3, 3], k: 4).assignment == [0, 0, 0])
+    }
+
     @Test("Symmetric per-channel quantisation keeps codes in range, the extreme exact; binary is sign × mean |w|")
     func quantise() {
         let w: [Float] = [0.5, -0.25, 0.1, 0, /* channel 2 */ -2, 1, 0.3, -0.01]
