@@ -42,28 +42,40 @@ public struct CompressionPlot: Sendable {
             decade += 1
         }
         out += canvas.frame(yMin: yMin, yMax: yMax, y: y, xTitle: "weight storage (KB, log scale)", yTitle: "test accuracy")
-        // Labels beside their points, moved up or down past labels already placed (the codebook
-        // and quantised variants crowd one corner); in the right third they go left of the point.
+        // Each label goes to the first free place beside its point, nearest first: right or left
+        // (left first in the right third), then moved up or down in steps of a line, inside the
+        // frame and clear of the labels already placed and of every point. Codebook and
+        // quantised variants crowd one corner, so a moved label keeps a leader line to its point.
+        let dots = points.map { (x(max($0.kilobytes, 1e-3)), y($0.accuracy)) }
         var placed: [(x0: Double, x1: Double, y0: Double, y1: Double)] = []
-        for p in points.sorted(by: { ($0.accuracy, $0.kilobytes) > ($1.accuracy, $1.kilobytes) }) {
-            let px = x(p.kilobytes), py = y(p.accuracy)
-            let onLeft = px > left + plotW * 0.66
+        func free(_ x0: Double, _ x1: Double, _ y0: Double, _ y1: Double) -> Bool {
+            x0 >= left && x1 <= left + plotW && y0 >= top && y1 <= top + plotH
+                && !placed.contains { $0.x0 < x1 && x0 < $0.x1 && $0.y0 < y1 && y0 < $0.y1 }
+                && !dots.contains { $0.0 + 6 > x0 && $0.0 - 6 < x1 && $0.1 + 6 > y0 && $0.1 - 6 < y1 }
+        }
+        let order = points.indices.sorted { (points[$0].accuracy, points[$0].kilobytes) > (points[$1].accuracy, points[$1].kilobytes) }
+        for i in order {
+            let p = points[i], (px, py) = dots[i]
             let width = 6.8 * Double(p.label.count)
-            let x0 = onLeft ? px - 8 - width : px + 8
-            var labelY = py - 8
-            for shift in [0.0, 15, -15, 30, -30, 45, -45, 60, -60] {
-                let candidate = py - 8 + shift
-                if !placed.contains(where: { $0.x0 < x0 + width && x0 < $0.x1 && $0.y0 < candidate + 3 && candidate - 12 < $0.y1 }) {
-                    labelY = candidate
-                    break
+            let sides = px > left + plotW * 0.66 ? [false, true] : [true, false]
+            var choice = (x0: sides[0] ? px + 8 : px - 8 - width, y: py + 4)
+            search: for step in 0...24 {
+                let shift = Double((step + 1) / 2) * (step % 2 == 0 ? 15 : -15)
+                for right in sides {
+                    let x0 = right ? px + 8 : px - 8 - width, labelY = py + 4 + shift
+                    if free(x0, x0 + width, labelY - 12, labelY + 3) {
+                        choice = (x0, labelY)
+                        break search
+                    }
                 }
             }
-            placed.append((x0, x0 + width, labelY - 12, labelY + 3))
+            placed.append((choice.x0, choice.x0 + width, choice.y - 12, choice.y + 3))
             out.append(##"<circle cx="\##(px)" cy="\##(py)" r="5" fill="#1f77b4"/>"##)
-            if labelY != py - 8 {
-                out.append(##"<line x1="\##(px)" y1="\##(py)" x2="\##(onLeft ? x0 + width : x0)" y2="\##(labelY - 4)" stroke="#999999"/>"##)
+            if choice.y != py + 4 {
+                let end = choice.x0 > px ? choice.x0 : choice.x0 + width
+                out.append(##"<line x1="\##(px)" y1="\##(py)" x2="\##(end)" y2="\##(choice.y - 4)" stroke="#999999"/>"##)
             }
-            out.append(##"<text x="\##(x0)" y="\##(labelY)" font-size="12">\##(ParetoPlot.escape(p.label))</text>"##)
+            out.append(##"<text x="\##(choice.x0)" y="\##(choice.y)" font-size="12">\##(ParetoPlot.escape(p.label))</text>"##)
         }
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"

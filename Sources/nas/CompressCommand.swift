@@ -16,7 +16,7 @@ struct CompressCommand: ParsableCommand {
         indices → Gather, integer codes → DequantizeLinear, batch norm folded), weights.nasd and \
         model.json (test accuracy against the fp32 model's, weight bytes as a deployment stores \
         them, packed and with the codes Huffman-coded, per tensor, the command). Methods: kmeans:B and linear:B (B = 1, 2, 4, 8 bits: a \
-        per-layer codebook from seeded k-means++ or a uniform grid, centroids fine-tuned with \
+        per-layer codebook from exact 1-D k-means or a uniform grid, centroids fine-tuned with \
         their weights' summed gradients, the batch norm folded in as a float32 scale per output \
         channel; kmeans:B:folded and linear:B:folded cluster the folded weights with the batch \
         norms frozen while fine-tuning and store no scale), prune:S (gradual magnitude pruning of the model to \
