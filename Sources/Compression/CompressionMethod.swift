@@ -6,8 +6,8 @@ public import Core
 /// master values (the straight-through estimator), so training recovers
 /// what the compression cost.
 public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
-    /// Per-layer weight sharing, 2^bits centroids placed by seeded k-means++
-    /// then fine-tuned, each with the sum of its weights' gradients (Han et
+    /// Per-layer weight sharing, 2^bits centroids placed by exact 1-D k-means
+    /// (`KMeans(optimal:k:)`) then fine-tuned, each with the sum of its weights' gradients (Han et
     /// al. 2016, "Deep Compression"; Core ML's `kmeans_lut`). The batch norm
     /// after a layer trains as usual and folds in as a float32 scale per
     /// output channel; `folded` clusters the folded weights instead, batch
