@@ -51,13 +51,18 @@ public struct CompressedModel: Codable, Sendable {
         public var subset: Int?
         public var learningRate: Double
         public var verified: Bool
+        /// How k-means placed the centroids ("exact"; nil for other methods
+        /// and for variants made with seeded k-means++ before), so a variant
+        /// clustered otherwise is not taken for one made now.
+        public var clustering: String?
 
         var text: String {
-            "\(method), \(epochs) epochs, \(subset.map { "\($0)" } ?? "all") images, learning rate \(learningRate)" + (verified ? ", verified" : "")
+            "\(method), \(epochs) epochs, \(subset.map { "\($0)" } ?? "all") images, learning rate \(learningRate)"
+                + (clustering.map { ", \($0) k-means" } ?? "") + (verified ? ", verified" : "")
         }
 
         enum CodingKeys: String, CodingKey {
-            case method, epochs, subset, verified
+            case method, epochs, subset, verified, clustering
             case learningRate = "learning_rate"
         }
     }

@@ -272,8 +272,10 @@ public final class ModelCompressor {
     }
 
     private func settings(_ method: CompressionMethod) -> CompressedModel.Settings {
-        .init(method: method.description, epochs: options.epochs, subset: options.subset, learningRate: learningRate(method),
-              verified: options.verifier != nil)
+        let clustering: String?
+        if case .kmeans = method { clustering = "exact" } else { clustering = nil }
+        return .init(method: method.description, epochs: options.epochs, subset: options.subset, learningRate: learningRate(method),
+                     verified: options.verifier != nil, clustering: clustering)
     }
 
     /// The variant already in place with these settings; nil when there is

@@ -143,6 +143,17 @@ extension NasSearchCLITests {
         #expect(missing.status != 0 && missing.stderr.contains("nas export r --arch 000000000000"), "\(missing.stderr)")
         let other = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "binary", "--finetune-epochs", "1"])
         #expect(other.status == 2 && other.stderr.contains("was made with other settings"), "\(other.stderr)")
+        // A variant an earlier build clustered with seeded k-means++ (its settings name no clustering) is not taken for one made now.
+        let earlier = out + "/kmeans-4/model.json"
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: earlier))) as? [String: Any])
+        var settings = try #require(json["settings"] as? [String: Any])
+        #expect(settings.removeValue(forKey: "clustering") as? String == "exact")
+        json["settings"] = settings
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: earlier))
+        let reclustered = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "kmeans:4",
+                                              "--finetune-epochs", "2", "--subset", "3200", "--threads", "2", "--verify"],
+                                             environment: Self.verifierEnvironment)
+        #expect(reclustered.status == 2 && reclustered.stderr.contains("exact k-means"), "\(reclustered.stderr)")
         // Quantised activations need fine-tuning to observe their ranges: refused before anything is written.
         let unobserved = try NasProcess.run(["compress", "r", "--runs", runs, "--model", hash, "--method", "qat:8:act",
                                              "--finetune-epochs", "0", "--out", runs + "/unobserved"])
