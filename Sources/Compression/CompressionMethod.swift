@@ -131,6 +131,15 @@ public enum CompressionMethod: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Weight sharing of the folded weights (`kmeans:B:folded`,
+    /// `linear:B:folded`): batch norms frozen while fine-tuning.
+    public var sharesFoldedWeights: Bool {
+        switch self {
+        case .kmeans(_, folded: true), .linear(_, folded: true): true
+        default: false
+        }
+    }
+
     /// The variant's folder name: the description with `-` for `:`.
     public var slug: String { description.replacingOccurrences(of: ":", with: "-") }
 

@@ -83,13 +83,10 @@ public final class Compressor {
             sparsities = SparsityAllocation(compressed.map { ($0.1, $0.0.dims.reduce(1, *)) }, sparsity: sparsity, roles: roles).targets
         }
         var folding: [String: [Float]] = [:]
-        switch method {
-        case .kmeans(_, folded: true), .linear(_, folded: true):
+        if method.sharesFoldedWeights {
             // Shared values live in the folded domain (`WeightProjection`), so the folding must not move.
             try training.freezeBatchNorms()
             folding = try Self.foldScales(try InferencePlan(network: network, weights: initial), weights: initial)
-        default:
-            break
         }
         let projections = try compressed.map { parameter, layer in
             try WeightProjection(parameter: parameter, layer: layer, method: method, role: roles[layer.name] ?? .inner,

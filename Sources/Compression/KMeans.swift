@@ -17,10 +17,7 @@ public struct KMeans: Sendable {
     ///   - maxIterations: Lloyd's rounds at most (1-D converges in a few dozen).
     public init(_ values: [Float], k: Int, random: some RandomSource, maxIterations: Int = 100) {
         precondition(k >= 1 && !values.isEmpty)
-        let order = values.indices.sorted { values[$0] < values[$1] }
-        let sorted = order.map { Double(values[$0]) }
-        var distinct = 1
-        for i in 1..<sorted.count where sorted[i] != sorted[i - 1] { distinct += 1 }
+        let (order, sorted, distinct) = Self.sorting(values)
         var centres = Self.plusPlus(sorted, k: min(k, distinct), random: random)
         // Lloyd's rounds: with sorted values and sorted centroids, each cluster
         // is the range between two midpoints.
@@ -36,11 +33,7 @@ public struct KMeans: Sendable {
             }
             centres.sort()
         }
-        bounds = Self.bounds(sorted, centres)
-        var assignment = [Int](repeating: 0, count: values.count)
-        for c in centres.indices { for j in bounds[c]..<bounds[c + 1] { assignment[order[j]] = c } }
-        self.centroids = centres.map { Float($0) }
-        self.assignment = assignment
+        self.init(order: order, bounds: Self.bounds(sorted, centres), centres: centres)
     }
 
     /// The optimum: the k contiguous ranges of the sorted values whose sum of
@@ -54,11 +47,8 @@ public struct KMeans: Sendable {
     /// at 0.901.
     public init(optimal values: [Float], k: Int) {
         precondition(k >= 1 && !values.isEmpty)
-        let order = values.indices.sorted { values[$0] < values[$1] }
-        let sorted = order.map { Double(values[$0]) }
+        let (order, sorted, distinct) = Self.sorting(values)
         let n = sorted.count
-        var distinct = 1
-        for i in 1..<n where sorted[i] != sorted[i - 1] { distinct += 1 }
         let clusters = min(k, distinct)
         // Prefix sums: the cost of a range is Σx² − (Σx)²/m.
         var sum = [Double](repeating: 0, count: n + 1), squares = [Double](repeating: 0, count: n + 1)
@@ -102,15 +92,27 @@ public struct KMeans: Sendable {
         }
         bounds.append(0)
         bounds.reverse()
-        var assignment = [Int](repeating: 0, count: n)
-        var centres = [Float]()
-        for c in 0..<clusters {
-            let range = bounds[c]..<bounds[c + 1]
-            centres.append(Float(sorted[range].reduce(0, +) / Double(range.count)))
-            for j in range { assignment[order[j]] = c }
-        }
-        self.centroids = centres
+        let centres = (0..<clusters).map { c in sorted[bounds[c]..<bounds[c + 1]].reduce(0, +) / Double(bounds[c + 1] - bounds[c]) }
+        self.init(order: order, bounds: bounds, centres: centres)
+    }
+
+    /// Each sorted value's range (`bounds[c]..<bounds[c + 1]` of the values
+    /// in `order`) assigned to centre c.
+    private init(order: [Int], bounds: [Int], centres: [Double]) {
+        var assignment = [Int](repeating: 0, count: order.count)
+        for c in centres.indices { for j in bounds[c]..<bounds[c + 1] { assignment[order[j]] = c } }
+        self.centroids = centres.map { Float($0) }
         self.assignment = assignment
+    }
+
+    /// The values' indices in increasing order of value, the values so
+    /// sorted, and how many distinct ones there are.
+    private static func sorting(_ values: [Float]) -> (order: [Int], sorted: [Double], distinct: Int) {
+        let order = values.indices.sorted { values[$0] < values[$1] }
+        let sorted = order.map { Double(values[$0]) }
+        var distinct = 1
+        for i in 1..<sorted.count where sorted[i] != sorted[i - 1] { distinct += 1 }
+        return (order, sorted, distinct)
     }
 
     /// k-means++: the first centre uniformly, each next one with probability

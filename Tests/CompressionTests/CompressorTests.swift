@@ -20,11 +20,7 @@ struct CompressorTests {
         let network = Network(try Architecture(parsing: "r16_w1.0:stem_k3_s1_o16|mb_r1_k3_s2_e3_o16|mb_r1_k3_s1_e3_o16|head_o32"))
         let weights = NetworkWeights.random(for: network, seed: 7)
         let method = try CompressionMethod(parsing: text)
-        let folded: Bool
-        switch method {
-        case .kmeans(_, folded: true), .linear(_, folded: true): folded = true
-        default: folded = false
-        }
+        let folded = method.sharesFoldedWeights
         // Frozen batch norms take a gentler rate (`ModelCompression.learningRate`).
         var configuration = TrainingConfiguration(epochs: 1, subset: 640, batch: 64, learningRate: folded ? 1e-3 : 0.1,
                                                   warmupEpochs: 0, labelSmoothing: 0.1, seed: 3)
